@@ -1,0 +1,283 @@
+/* common.h — the basics every gridstor module shares: error codes and their text,
+ * diagnostics in `file:line:col: key: reason` form, logging, bounded buffers, files
+ * replaced atomically, JSON and YAML helpers, a table-driven reader for YAML
+ * configuration (specs, daemon config), a seeded PRNG and a capped HTTP GET.
+ *
+ * Ownership: a function that returns a heap object says so; every destructor
+ * accepts NULL. */
+#ifndef GS_COMMON_H
+#define GS_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+#define GS_ERR_MAP(XX)                                                                             \
+    XX(NOMEM, "out of memory")                                                                     \
+    XX(INVAL, "invalid argument")                                                                  \
+    XX(TOOBIG, "input too large")                                                                  \
+    XX(IO, "input/output error")                                                                   \
+    XX(NOENT, "no such file or directory")                                                         \
+    XX(PARSE, "malformed input")                                                                   \
+    XX(SPEC, "invalid deployment spec")                                                            \
+    XX(GRID, "grid data unusable")                                                                 \
+    XX(PLACEMENT, "placement cannot be satisfied")                                                 \
+    XX(HTTP, "HTTP request failed")                                                                \
+    XX(QR, "QR encoding failed")                                                                   \
+    XX(RANGE, "value out of range")
+
+enum gs__err_index {
+    GS__ERR_NONE,
+#define GS__ERR_IDX(name, text) GS__ERR_I_##name,
+    GS_ERR_MAP(GS__ERR_IDX)
+#undef GS__ERR_IDX
+        GS__ERR_COUNT
+};
+
+/* Errors are negative; 0 is success. */
+typedef enum {
+    GS_OK = 0,
+#define GS__ERR_DEF(name, text) GS_E##name = -GS__ERR_I_##name,
+    GS_ERR_MAP(GS__ERR_DEF)
+#undef GS__ERR_DEF
+} gs_err_t;
+
+/* Text of an error code; never NULL. */
+const char *gs_strerror(int err);
+/* Short name of an error code ("EPARSE"); never NULL. */
+const char *gs_err_name(int err);
+
+/* ---- diagnostics ----------------------------------------------------------------------- */
+
+#define GS_DIAG_MAX 1024
+
+/* The one message that explains a failure to the user. */
+typedef struct {
+    char msg[GS_DIAG_MAX];
+} gs_diag_t;
+
+/* Sets diag->msg from a format (diag may be NULL). Returns err, to allow
+ * `return gs_diag_set(diag, GS_EINVAL, "...")`. */
+int gs_diag_set(gs_diag_t *diag, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sets "file:line:col: key: reason". */
+int gs_diag_at(gs_diag_t *diag, int err, const char *file, unsigned line, unsigned col,
+               const char *key, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* ---- logging --------------------------------------------------------------------------- */
+
+typedef enum { GS_LOG_ERROR, GS_LOG_WARN, GS_LOG_INFO, GS_LOG_DEBUG } gs_log_level_t;
+
+void gs_log_set_level(gs_log_level_t level);
+void gs_log(gs_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- bounded buffers ------------------------------------------------------------------- */
+
+/* A growable byte buffer that refuses to grow past `max` (GS_ETOOBIG). data is
+ * always NUL-terminated once anything was appended. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+} gs_buf_t;
+
+void gs_buf_init(gs_buf_t *b, size_t max);
+int gs_buf_append(gs_buf_t *b, const void *p, size_t n);
+int gs_buf_puts(gs_buf_t *b, const char *s);
+int gs_buf_printf(gs_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gs_buf_reset(gs_buf_t *b);
+void gs_buf_free(gs_buf_t *b);
+/* Hands the bytes to the caller (free() them; never NULL on success, "" when
+ * empty) and leaves the buffer empty. Returns NULL on allocation failure. */
+char *gs_buf_steal(gs_buf_t *b);
+
+/* ---- files ----------------------------------------------------------------------------- */
+
+/* Reads a whole file ("-" is stdin) into out, refusing files over max bytes. */
+int gs_file_read(const char *path, size_t max, gs_buf_t *out, gs_diag_t *diag);
+/* Writes path atomically: a temporary file in the same folder, fsync, rename. */
+int gs_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                         gs_diag_t *diag);
+/* Creates a folder and its parents (mode 0755) when missing. */
+int gs_mkdir_p(const char *path, gs_diag_t *diag);
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+/* Parses text (at most max bytes) into a new reference (json_decref it).
+ * `what` names the input in the message ("nodes.json"). */
+int gs_json_parse(const char *text, size_t len, size_t max, const char *what, json_t **out,
+                  gs_diag_t *diag);
+/* Compact, key order preserved, non-ASCII escaped: the canonical form used for
+ * every document gridstor signs or shows in a QR code. Caller frees. */
+char *gs_json_dumps(const json_t *j);
+/* Pretty form for files people read. Caller frees. */
+char *gs_json_dumps_pretty(const json_t *j);
+/* Typed object members; return false when absent or of another type. */
+bool gs_json_int(const json_t *obj, const char *key, int64_t *out);
+bool gs_json_num(const json_t *obj, const char *key, double *out);
+const char *gs_json_str(const json_t *obj, const char *key);
+
+/* ---- YAML ------------------------------------------------------------------------------ */
+
+typedef enum { GS_YAML_SCALAR, GS_YAML_SEQ, GS_YAML_MAP } gs_yaml_kind_t;
+
+typedef struct gs_yaml_node gs_yaml_node_t;
+typedef struct {
+    gs_yaml_node_t *key;
+    gs_yaml_node_t *value;
+} gs_yaml_pair_t;
+
+struct gs_yaml_node {
+    gs_yaml_kind_t kind;
+    unsigned line, col; /* 1-based position of the node's start */
+    char *value;        /* SCALAR: its text */
+    bool quoted;        /* SCALAR: written in quotes (so `"16"` is a string) */
+    size_t n;           /* SEQ: items; MAP: pairs */
+    gs_yaml_node_t **items;
+    gs_yaml_pair_t *pairs;
+};
+
+#define GS_YAML_MAX_DEPTH 32
+#define GS_YAML_MAX_NODES 100000
+
+/* Parses one YAML document (at most GS_YAML_MAX_DEPTH deep and
+ * GS_YAML_MAX_NODES nodes; aliases are refused) into a new tree
+ * (gs_yaml_free it). An empty document is an error. */
+int gs_yaml_parse(const char *text, size_t len, const char *file, gs_yaml_node_t **root,
+                  gs_diag_t *diag);
+void gs_yaml_free(gs_yaml_node_t *node);
+/* Value of a MAP member, or NULL. */
+gs_yaml_node_t *gs_yaml_get(const gs_yaml_node_t *map, const char *key);
+const char *gs_yaml_kind_name(gs_yaml_kind_t kind);
+
+/* ---- table-driven YAML configuration --------------------------------------------------- */
+
+typedef enum {
+    GS_CFG_INT,      /* int64_t, decimal */
+    GS_CFG_SIZE,     /* uint64_t bytes: "10GiB", "400 MiB" (KiB MiB GiB TiB) */
+    GS_CFG_DURATION, /* uint64_t seconds: "12h", "180d", "2w", "6mo" (mo = 30 d) */
+    GS_CFG_STRING,   /* char * (heap) */
+    GS_CFG_ENUM,     /* int: index into `choices` */
+    GS_CFG_STRLIST,  /* gs_strlist_t: a sequence of scalars (numbers kept as text) */
+    GS_CFG_BOOL,     /* bool */
+    GS_CFG_SECTION,  /* a nested map described by `section` */
+    GS_CFG_NODE,     /* const gs_yaml_node_t *: kept for the caller to read (lists of maps) */
+} gs_cfg_type_t;
+
+typedef struct {
+    char **items;
+    size_t n;
+} gs_strlist_t;
+
+typedef struct gs_cfg_key gs_cfg_key_t;
+
+/* Checks a value beyond its type and range (a name's characters, ...). Returns
+ * NULL when fine, else the reason. */
+typedef const char *(*gs_cfg_check_cb)(const void *value);
+
+struct gs_cfg_key {
+    const char *key;
+    gs_cfg_type_t type;
+    size_t offset;                 /* of the field in the target struct */
+    int64_t min, max;              /* INT, SIZE, DURATION: bounds; STRING, STRLIST: length/count */
+    const char *const *choices;    /* ENUM: NULL-terminated names */
+    const gs_cfg_key_t *section;   /* SECTION: its keys, ending with {NULL} */
+    bool required;
+    gs_cfg_check_cb check;         /* optional */
+};
+
+/* Where a key was found, for later messages about its value. */
+typedef struct {
+    char path[128]; /* "zdb.size" */
+    unsigned line, col;
+} gs_cfg_mark_t;
+
+typedef struct {
+    const char *file;     /* for messages */
+    gs_cfg_mark_t *marks; /* optional: one mark per key seen, in order */
+    size_t n_marks, cap_marks;
+} gs_cfg_ctx_t;
+
+/* Applies a MAP node to `target` following `keys`. Unknown keys are refused
+ * with the closest known key suggested; required keys must be present. Values
+ * absent from the map are left as they were (so callers set defaults first). */
+int gs_cfg_apply(gs_cfg_ctx_t *ctx, const gs_cfg_key_t *keys, const gs_yaml_node_t *map,
+                 void *target, const char *prefix, gs_diag_t *diag);
+/* Frees the STRING and STRLIST fields `keys` describe in target. */
+void gs_cfg_free(const gs_cfg_key_t *keys, void *target);
+/* The mark recorded for a key path, or NULL when the key was absent. */
+const gs_cfg_mark_t *gs_cfg_mark(const gs_cfg_ctx_t *ctx, const char *path);
+void gs_cfg_ctx_free(gs_cfg_ctx_t *ctx);
+
+/* Parsers behind GS_CFG_SIZE and GS_CFG_DURATION, for other callers (CLI flags).
+ * On failure *reason says what is wrong. */
+int gs_parse_size(const char *s, uint64_t *bytes, const char **reason);
+int gs_parse_duration(const char *s, uint64_t *seconds, const char **reason);
+/* Levenshtein distance, capped at 255; for "did you mean" hints. */
+unsigned gs_edit_distance(const char *a, const char *b);
+
+/* Appends a copy of s; GS_ENOMEM on failure. */
+int gs_strlist_push(gs_strlist_t *l, const char *s);
+void gs_strlist_free(gs_strlist_t *l);
+
+/* ---- randomness ------------------------------------------------------------------------ */
+
+/* A small seeded PRNG (xoshiro256**) for reproducible placement; not for secrets. */
+typedef struct {
+    uint64_t s[4];
+} gs_rng_t;
+
+void gs_rng_seed(gs_rng_t *r, uint64_t seed);
+uint64_t gs_rng_next(gs_rng_t *r);
+/* Uniform in [0, bound), bound > 0. */
+uint64_t gs_rng_below(gs_rng_t *r, uint64_t bound);
+/* A seed from the operating system's randomness. */
+uint64_t gs_rng_random_seed(void);
+
+/* ---- HTTP ------------------------------------------------------------------------------ */
+
+typedef struct {
+    long status;
+    gs_buf_t body;
+    gs_buf_t headers; /* raw response header lines of the last response */
+} gs_http_response_t;
+
+/* GETs each URL in urls[0..n) concurrently (libcurl multi driven by a private
+ * libuv loop), each body capped at max_body bytes and the whole at timeout_ms.
+ * resp[i] is filled for each; free with gs_http_response_free. For use by
+ * command-line tools; the daemon drives the same machinery from its own loop. */
+int gs_http_get_all(const char *const *urls, size_t n, size_t max_body, long timeout_ms,
+                    gs_http_response_t *resp, gs_diag_t *diag);
+/* Value of a response header (case-insensitive), copied into out; false if absent. */
+bool gs_http_header(const gs_http_response_t *r, const char *name, char *out, size_t outlen);
+void gs_http_response_free(gs_http_response_t *r);
+
+/* ---- embedded files -------------------------------------------------------------------- */
+
+/* A file built into the binary (templates); see cmake/embed.cmake. */
+typedef struct {
+    const char *name;
+    const char *data;
+    size_t len;
+} gs_embedded_t;
+
+const gs_embedded_t *gs_embedded_find(const gs_embedded_t *table, const char *name);
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+#define GS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* strdup that returns NULL for NULL. */
+char *gs_strdup(const char *s);
+/* Case-insensitive ASCII comparison. */
+bool gs_strieq(const char *a, const char *b);
+/* Lowercase hex of len bytes into out (2*len+1 bytes). */
+void gs_hex(const unsigned char *p, size_t len, char *out);
+
+#endif /* GS_COMMON_H */

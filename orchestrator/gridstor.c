@@ -1,0 +1,49 @@
+/* gridstor.c — the gridstor command: dispatches to its subcommands. */
+#include "orchestrator.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command_t;
+
+static const command_t commands[] = {
+    {"plan", gs_cli_plan, "turn a deployment spec into a plan and QR codes to sign and pay"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: gridstor COMMAND [OPTIONS]\n\n"
+                 "Provision and keep alive quantum-safe storage on a grid of storage nodes.\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'gridstor COMMAND --help' for a command's options.\n"
+                 "Options: --help, --version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return GS_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return GS_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("gridstor %s\n", GS_VERSION);
+        return GS_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "gridstor: unknown command '%s'; run 'gridstor --help' for the list\n",
+            argv[1]);
+    return GS_EXIT_USAGE;
+}
