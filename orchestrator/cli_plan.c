@@ -311,8 +311,11 @@ static void print_summary(const gs_plan_t *plan, const gs_grid_t *g, const char 
     printf("  total  %s TFT in %zu document%s\n", tft, plan->n_docs, plan->n_docs == 1 ? "" : "s");
     for (size_t i = 0; i < plan->notes.n; i++)
         printf("note: %s\n", plan->notes.items[i]);
-    printf("Wrote %s/plan.json and %zu QR code%s (qr-01.png … qr-%02zu.png, .svg).\n", dir,
-           plan->n_docs, plan->n_docs == 1 ? "" : "s", plan->n_docs);
+    if (plan->n_docs == 1)
+        printf("Wrote %s/plan.json and the QR code qr-01.png (and .svg).\n", dir);
+    else
+        printf("Wrote %s/plan.json and %zu QR codes qr-01.png … qr-%02zu.png (and .svg).\n", dir,
+               plan->n_docs, plan->n_docs);
     printf("\nQR 1 of %zu: scan it with the Threefold Connect app to sign and pay:\n\n%s\n",
            plan->n_docs, term->data ? term->data : "");
 }
