@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <png.h>
 #include <qrencode.h>
 
 #define QUIET      4 /* PNG and SVG */
@@ -254,6 +255,54 @@ static void test_qr_png_decodes_with_zbar_byte_for_byte(void **state)
     free(doc);
 }
 
+/* Reads the PNG back with libpng and checks every pixel against the module it shows. */
+static void assert_png_pixels(const char *data, size_t len, int scale)
+{
+    gs_qr_t *qr = encode(data, len);
+    QRcode *ref = reference(data, len, gs_qr_level(qr));
+    int side = (ref->width + 2 * QUIET) * scale, x, y;
+    png_image img;
+    png_bytep px;
+    gs_buf_t b;
+
+    gs_buf_init(&b, 64 * 1024 * 1024);
+    assert_int_equal(gs_qr_png(qr, scale, &b), GS_OK);
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    assert_true(png_image_begin_read_from_memory(&img, b.data, b.len));
+    assert_int_equal(img.width, side);
+    assert_int_equal(img.height, side);
+    img.format = PNG_FORMAT_GRAY;
+    px = malloc(PNG_IMAGE_SIZE(img));
+    assert_non_null(px);
+    assert_true(png_image_finish_read(&img, NULL, px, 0, NULL));
+    for (y = 0; y < side; y++)
+        for (x = 0; x < side; x++) {
+            int dark = ref_dark(ref, x / scale - QUIET, y / scale - QUIET);
+            if (px[(size_t)y * (size_t)side + (size_t)x] != (dark ? 0 : 255))
+                fail_msg("scale %d: pixel (%d,%d) is %u, module (%d,%d) is %s", scale, x, y,
+                         px[(size_t)y * (size_t)side + (size_t)x], x / scale - QUIET,
+                         y / scale - QUIET, dark ? "dark" : "light");
+        }
+    free(px);
+    gs_buf_free(&b);
+    QRcode_free(ref);
+    gs_qr_free(qr);
+}
+
+static void test_qr_png_pixels_match_modules_at_every_scale(void **state)
+{
+    char *doc = json_payload(100);
+    int scale;
+    (void)state;
+    for (scale = 1; scale <= 32; scale++)
+        assert_png_pixels(doc, 100, scale);
+    free(doc);
+    doc = binary_payload(GS_QR_MAX_BYTES);
+    assert_png_pixels(doc, GS_QR_MAX_BYTES, 3);
+    free(doc);
+}
+
 static void test_qr_png_validates_scale(void **state)
 {
     static const int bad[] = {-1, 0, 33};
@@ -435,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_qr_refuses_empty_payload),
         cmocka_unit_test(test_qr_accessors_and_free_accept_null),
         cmocka_unit_test(test_qr_png_decodes_with_zbar_byte_for_byte),
+        cmocka_unit_test(test_qr_png_pixels_match_modules_at_every_scale),
         cmocka_unit_test(test_qr_png_validates_scale),
         cmocka_unit_test(test_qr_png_leaves_buffer_as_it_was_when_full),
         cmocka_unit_test(test_qr_svg_has_one_path_and_viewbox),
