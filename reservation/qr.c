@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <png.h>
@@ -280,9 +281,23 @@ out:
 
 /* ---- SVG --------------------------------------------------------------------------------- */
 
+/* Writes v in decimal at p; returns the end. */
+static char *put_uint(char *p, unsigned v)
+{
+    char digits[12];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
 /* One subpath per horizontal run of dark modules on row y. */
 static int svg_row(const QRcode *code, int y, gs_buf_t *out)
 {
+    char cmd[64], *p;
     int x = 0, run, err;
     while (x < code->width) {
         if (!is_dark(code, x, y)) {
@@ -291,7 +306,19 @@ static int svg_row(const QRcode *code, int y, gs_buf_t *out)
         }
         for (run = 1; is_dark(code, x + run, y); run++)
             ;
-        err = gs_buf_printf(out, "M%d %dh%dv1h-%dz", x + IMG_QUIET, y + IMG_QUIET, run, run);
+        /* "M<x> <y>h<run>v1h-<run>z", built by hand: a v40 code has thousands of runs
+         * and printf-style formatting was most of the SVG's cost. */
+        p = cmd;
+        *p++ = 'M';
+        p = put_uint(p, (unsigned)(x + IMG_QUIET));
+        *p++ = ' ';
+        p = put_uint(p, (unsigned)(y + IMG_QUIET));
+        *p++ = 'h';
+        p = put_uint(p, (unsigned)run);
+        memcpy(p, "v1h-", 4);
+        p = put_uint(p + 4, (unsigned)run);
+        *p++ = 'z';
+        err = gs_buf_append(out, cmd, (size_t)(p - cmd));
         if (err)
             return err;
         x += run;
@@ -345,16 +372,20 @@ static const char *term_glyph(int top_light, int bottom_light)
 
 static int term_line(const QRcode *code, int y, gs_buf_t *out)
 {
-    int last = code->width + TERM_QUIET; /* one past the last module row drawn */
-    int x, err, top, bottom;
+    char line[(177 + 2 * TERM_QUIET) * 3 + 2]; /* version 40 at most, 3 bytes a glyph */
+    int last = code->width + TERM_QUIET;       /* one past the last module row drawn */
+    size_t len = 0;
+    int x, top, bottom;
     for (x = -TERM_QUIET; x < code->width + TERM_QUIET; x++) {
+        const char *glyph;
         top = !is_dark(code, x, y);
         bottom = y + 1 < last && !is_dark(code, x, y + 1);
-        err = gs_buf_puts(out, term_glyph(top, bottom));
-        if (err)
-            return err;
+        glyph = term_glyph(top, bottom);
+        while (*glyph)
+            line[len++] = *glyph++;
     }
-    return gs_buf_puts(out, "\n");
+    line[len++] = '\n';
+    return gs_buf_append(out, line, len);
 }
 
 int gs_qr_term(const gs_qr_t *qr, gs_buf_t *out)
