@@ -104,7 +104,20 @@ int gs_file_read(const char *path, size_t max, gs_buf_t *out, gs_diag_t *diag);
 /* Writes path atomically: a temporary file in the same folder, fsync, rename. */
 int gs_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                          gs_diag_t *diag);
-/* Creates a folder and its parents (mode 0755) when missing. */
+/* Atomic replacement of several files at once: stage each (a temporary file
+ * in the same folder, fsync'ed), then commit them all (renames), or abort (the
+ * temporaries are removed and nothing changed). */
+typedef struct {
+    char **tmp, **path;
+    size_t n;
+} gs_file_batch_t;
+
+int gs_file_stage(gs_file_batch_t *b, const char *path, const void *data, size_t len,
+                  unsigned mode, gs_diag_t *diag);
+int gs_file_commit(gs_file_batch_t *b, gs_diag_t *diag);
+void gs_file_abort(gs_file_batch_t *b);
+/* Creates a folder and its parents (mode 0755) when missing; an existing path
+ * that is not a folder is an error. */
 int gs_mkdir_p(const char *path, gs_diag_t *diag);
 
 /* ---- JSON ------------------------------------------------------------------------------ */
@@ -257,6 +270,53 @@ int gs_http_get_all(const char *const *urls, size_t n, size_t max_body, long tim
 /* Value of a response header (case-insensitive), copied into out; false if absent. */
 bool gs_http_header(const gs_http_response_t *r, const char *name, char *out, size_t outlen);
 void gs_http_response_free(gs_http_response_t *r);
+
+/* ---- HTTP server (h2o on libuv) ----------------------------------------------------------- */
+
+typedef struct uv_loop_s uv_loop_t;
+typedef struct gs_httpd gs_httpd_t;
+typedef struct gs_http_req gs_http_req_t;
+
+#define GS_HTTP_MAX_PARAMS 4
+
+/* Handles one request; must answer it (gs_http_reply*) before returning or
+ * later with gs_http_defer/gs_http_reply for slow answers. */
+typedef void (*gs_http_handler_cb)(gs_http_req_t *req, void *ud);
+
+/* A route: "/api/v1/nodes/{}" captures the segment in braces as param 0. */
+typedef struct {
+    const char *method;
+    const char *path;
+    gs_http_handler_cb handler;
+    size_t max_body; /* bytes; larger bodies get 413 before the handler runs */
+} gs_http_route_t;
+
+/* Listens on host:port (port 0 = any free port) on `loop`, serving `routes`
+ * (ending with a NULL method; the table must outlive the server). 404 for
+ * unknown paths, 405 for a known path with another method. */
+int gs_httpd_start(uv_loop_t *loop, const char *host, int port, const gs_http_route_t *routes,
+                   void *ud, gs_httpd_t **out, gs_diag_t *diag);
+int gs_httpd_port(const gs_httpd_t *s);
+/* Stops listening, lets open connections finish, frees the server and then
+ * calls on_closed(arg) (may be NULL). */
+void gs_httpd_close(gs_httpd_t *s, void (*on_closed)(void *arg), void *arg);
+
+const char *gs_http_req_method(const gs_http_req_t *r); /* NUL-terminated copies */
+const char *gs_http_req_path(const gs_http_req_t *r);   /* without the query */
+const char *gs_http_req_param(const gs_http_req_t *r, size_t i);
+/* A query parameter, percent-decoded, copied into out; false when absent or too long. */
+bool gs_http_req_query(const gs_http_req_t *r, const char *name, char *out, size_t outlen);
+bool gs_http_req_header(const gs_http_req_t *r, const char *name, char *out, size_t outlen);
+const char *gs_http_req_body(const gs_http_req_t *r, size_t *len);
+
+void gs_http_add_header(gs_http_req_t *r, const char *name, const char *value);
+void gs_http_reply(gs_http_req_t *r, int status, const char *content_type, const void *body,
+                   size_t len);
+/* Replies with j serialized compactly; steals the reference. */
+void gs_http_reply_json(gs_http_req_t *r, int status, json_t *j);
+/* {"error": message} with the status. */
+void gs_http_reply_error(gs_http_req_t *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- embedded files -------------------------------------------------------------------- */
 

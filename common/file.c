@@ -71,28 +71,110 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-int gs_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
-                         gs_diag_t *diag)
+/* Writes data to a new temporary file beside path; *tmp_out is heap-allocated. */
+static int write_temp(const char *path, const void *data, size_t len, unsigned mode,
+                      char **tmp_out, gs_diag_t *diag)
 {
-    char tmp[4096];
-    int fd, n;
-    n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return gs_diag_set(diag, GS_EINVAL, "%s: path too long", path);
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    int fd;
+    *tmp_out = NULL;
+    if (tmp == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return gs_diag_set(diag, GS_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return gs_diag_set(diag, GS_EIO, "%s: cannot create: %s", path, strerror(e));
+    }
+    if (write_all(fd, data, len) < 0 || fsync(fd) < 0 || close(fd) < 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
-        return gs_diag_set(diag, GS_EIO, "%s: cannot write: %s", tmp, strerror(e));
+        free(tmp);
+        return gs_diag_set(diag, GS_EIO, "%s: cannot write: %s", path, strerror(e));
     }
-    if (close(fd) < 0 || rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return gs_diag_set(diag, GS_EIO, "%s: cannot replace: %s", path, strerror(e));
+    *tmp_out = tmp;
+    return GS_OK;
+}
+
+int gs_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                         gs_diag_t *diag)
+{
+    gs_file_batch_t b = {0};
+    int err = gs_file_stage(&b, path, data, len, mode, diag);
+    if (err == GS_OK)
+        return gs_file_commit(&b, diag);
+    gs_file_abort(&b);
+    return err;
+}
+
+int gs_file_stage(gs_file_batch_t *b, const char *path, const void *data, size_t len,
+                  unsigned mode, gs_diag_t *diag)
+{
+    char **tmp = realloc(b->tmp, (b->n + 1) * sizeof *tmp);
+    char **paths = tmp ? realloc(b->path, (b->n + 1) * sizeof *paths) : NULL;
+    int err;
+    if (tmp)
+        b->tmp = tmp;
+    if (paths)
+        b->path = paths;
+    if (tmp == NULL || paths == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    b->path[b->n] = gs_strdup(path);
+    if (b->path[b->n] == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    err = write_temp(path, data, len, mode, &b->tmp[b->n], diag);
+    if (err) {
+        free(b->path[b->n]);
+        return err;
     }
+    b->n++;
+    return GS_OK;
+}
+
+static void batch_free(gs_file_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->tmp[i]);
+        free(b->path[i]);
+    }
+    free(b->tmp);
+    free(b->path);
+    memset(b, 0, sizeof *b);
+}
+
+int gs_file_commit(gs_file_batch_t *b, gs_diag_t *diag)
+{
+    int err = GS_OK;
+    for (size_t i = 0; i < b->n; i++) {
+        if (err == GS_OK && rename(b->tmp[i], b->path[i]) < 0)
+            err = gs_diag_set(diag, GS_EIO, "%s: cannot replace: %s", b->path[i],
+                              strerror(errno));
+        if (err)
+            unlink(b->tmp[i]);
+    }
+    batch_free(b);
+    return err;
+}
+
+void gs_file_abort(gs_file_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        unlink(b->tmp[i]);
+    batch_free(b);
+}
+
+static int make_dir(const char *path, gs_diag_t *diag)
+{
+    struct stat st;
+    if (mkdir(path, 0755) == 0)
+        return GS_OK;
+    if (errno != EEXIST)
+        return gs_diag_set(diag, GS_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return gs_diag_set(diag, GS_EIO, "%s: exists and is not a folder", path);
     return GS_OK;
 }
 
@@ -106,12 +188,12 @@ int gs_mkdir_p(const char *path, gs_diag_t *diag)
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
+        int err;
         *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return gs_diag_set(diag, GS_EIO, "%s: cannot create: %s", buf, strerror(errno));
+        err = make_dir(buf, diag);
+        if (err)
+            return err;
         *p = '/';
     }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return gs_diag_set(diag, GS_EIO, "%s: cannot create: %s", buf, strerror(errno));
-    return GS_OK;
+    return make_dir(buf, diag);
 }

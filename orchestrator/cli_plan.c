@@ -204,14 +204,14 @@ static int render(const gs_plan_t *plan, rendered_t *r, gs_buf_t *term, gs_diag_
     return err;
 }
 
-static int write_file(const char *dir, const char *name, const void *data, size_t len,
-                      gs_diag_t *diag)
+static int stage_file(gs_file_batch_t *b, const char *dir, const char *name, const void *data,
+                      size_t len, gs_diag_t *diag)
 {
     char path[4096];
     int n = snprintf(path, sizeof path, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof path)
         return gs_diag_set(diag, GS_EINVAL, "%s: path too long", dir);
-    return gs_file_write_atomic(path, data, len, 0644, diag);
+    return gs_file_stage(b, path, data, len, 0644, diag);
 }
 
 /* Removes qr-NN files a previous, larger plan left behind. */
@@ -240,20 +240,27 @@ static void add_file_names(json_t *plan_json)
     }
 }
 
+/* Stages every file, then renames them all: an error leaves the folder as it was. */
 static int write_all(const char *dir, const gs_plan_t *plan, const rendered_t *r,
                      const char *plan_text, gs_diag_t *diag)
 {
+    gs_file_batch_t batch = {0};
     int err = gs_mkdir_p(dir, diag);
     for (size_t i = 0; i < plan->n_docs && err == GS_OK; i++) {
         char name[32];
         snprintf(name, sizeof name, "qr-%02zu.png", i + 1);
-        err = write_file(dir, name, r[i].png.data, r[i].png.len, diag);
+        err = stage_file(&batch, dir, name, r[i].png.data, r[i].png.len, diag);
         snprintf(name, sizeof name, "qr-%02zu.svg", i + 1);
         if (err == GS_OK)
-            err = write_file(dir, name, r[i].svg.data, r[i].svg.len, diag);
+            err = stage_file(&batch, dir, name, r[i].svg.data, r[i].svg.len, diag);
     }
     if (err == GS_OK)
-        err = write_file(dir, "plan.json", plan_text, strlen(plan_text), diag);
+        err = stage_file(&batch, dir, "plan.json", plan_text, strlen(plan_text), diag);
+    if (err) {
+        gs_file_abort(&batch);
+        return err;
+    }
+    err = gs_file_commit(&batch, diag);
     if (err == GS_OK)
         remove_stale(dir, plan->n_docs + 1);
     return err;
