@@ -12,7 +12,7 @@ echo "== build (warnings are errors) and test"
 (cd "$top/build-test" && ctest --output-on-failure -j "$jobs")
 
 echo "== build with address,undefined sanitizers and test"
-"$top/scripts/build.sh" "$top/build-asan" -DGS_WERROR=ON -DGS_SANITIZE=address,undefined \
+"$top/scripts/build.sh" "$top/build-asan" -DGS_WERROR=ON -DGS_SANITIZE=address,undefined -DGS_FUZZ=ON \
     -DCMAKE_C_COMPILER=clang
 (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$jobs")

@@ -1,0 +1,438 @@
+/* httpd.c — the HTTP server glue every gridstor server uses: h2o (HTTP/1.1 and
+ * HTTP/2) on a libuv loop, a route table with path parameters and body caps,
+ * JSON answers, and a shutdown that lets open connections finish. */
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <h2o.h>
+
+struct gs_httpd {
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    const gs_http_route_t *routes;
+    void *ud;
+    int port;
+    size_t open_conns;
+    bool closing, listener_closed;
+    void (*on_closed)(void *arg);
+    void *closed_arg;
+};
+
+typedef struct {
+    h2o_handler_t super;
+    gs_httpd_t *server;
+} handler_t;
+
+typedef struct {
+    uv_tcp_t tcp;
+    gs_httpd_t *server;
+} conn_t;
+
+struct gs_http_req {
+    h2o_req_t *req;
+    gs_httpd_t *server;
+    char *method, *path;
+    char *params[GS_HTTP_MAX_PARAMS];
+    size_t n_params;
+};
+
+/* ---- paths -------------------------------------------------------------------------------- */
+
+static char *pool_strndup(h2o_req_t *req, const char *p, size_t n)
+{
+    char *s = h2o_mem_alloc_pool(&req->pool, n + 1);
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* Next segment of a path: *p points after a '/', returns its length. */
+static size_t segment(const char **p)
+{
+    const char *end = strchr(*p, '/');
+    return end ? (size_t)(end - *p) : strlen(*p);
+}
+
+/* Matches `path` (no query) against a route pattern, capturing {} segments. */
+static bool match(const char *pattern, const char *path, gs_http_req_t *r)
+{
+    r->n_params = 0;
+    while (*pattern == '/' && *path == '/') {
+        size_t pl, sl;
+        pattern++;
+        path++;
+        pl = segment(&pattern);
+        sl = segment(&path);
+        if (pl == 2 && memcmp(pattern, "{}", 2) == 0) {
+            if (sl == 0 || r->n_params == GS_HTTP_MAX_PARAMS)
+                return false;
+            r->params[r->n_params++] = pool_strndup(r->req, path, sl);
+        } else if (pl != sl || memcmp(pattern, path, pl) != 0) {
+            return false;
+        }
+        pattern += pl;
+        path += sl;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+static void send_status(gs_http_req_t *r, int status, const char *message)
+{
+    gs_http_reply_error(r, status, "%s", message);
+}
+
+static const gs_http_route_t *route_for(gs_http_req_t *r, bool *path_known)
+{
+    const gs_http_route_t *found = NULL;
+    *path_known = false;
+    for (const gs_http_route_t *rt = r->server->routes; rt->method; rt++) {
+        if (!match(rt->path, r->path, r))
+            continue;
+        *path_known = true;
+        if (strcmp(rt->method, r->method) == 0) {
+            found = rt;
+            break;
+        }
+    }
+    /* Captures must come from the route that matched. */
+    if (found)
+        match(found->path, r->path, r);
+    return found;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    handler_t *h = (handler_t *)self;
+    gs_http_req_t *r = h2o_mem_alloc_pool(&req->pool, sizeof *r);
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const gs_http_route_t *route;
+    bool path_known;
+    memset(r, 0, sizeof *r);
+    r->req = req;
+    r->server = h->server;
+    r->method = pool_strndup(req, req->method.base, req->method.len);
+    r->path = pool_strndup(req, req->path.base, path_len);
+    if (path_len > 1 && r->path[path_len - 1] == '/')
+        r->path[path_len - 1] = '\0';
+    route = route_for(r, &path_known);
+    if (route == NULL)
+        send_status(r, path_known ? 405 : 404,
+                    path_known ? "method not allowed" : "no such endpoint");
+    else if (req->entity.base != NULL && req->entity.len > route->max_body)
+        gs_http_reply_error(r, 413, "request body over the %zu-byte limit", route->max_body);
+    else
+        route->handler(r, h->server->ud);
+    return 0;
+}
+
+const char *gs_http_req_method(const gs_http_req_t *r)
+{
+    return r->method;
+}
+
+const char *gs_http_req_path(const gs_http_req_t *r)
+{
+    return r->path;
+}
+
+const char *gs_http_req_param(const gs_http_req_t *r, size_t i)
+{
+    return i < r->n_params ? r->params[i] : NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes [p, p+n) into out; false when it does not fit or is malformed. */
+static bool decode(const char *p, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < n ? hexval(p[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(p[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (o + 1 >= outlen)
+            return false;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+bool gs_http_req_query(const gs_http_req_t *r, const char *name, char *out, size_t outlen)
+{
+    const h2o_req_t *req = r->req;
+    size_t nlen = strlen(name);
+    const char *p, *end;
+    if (req->query_at == SIZE_MAX)
+        return false;
+    p = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
+            return decode(eq + 1, (size_t)(stop - eq - 1), out, outlen);
+        p = stop + 1;
+    }
+    return false;
+}
+
+bool gs_http_req_header(const gs_http_req_t *r, const char *name, char *out, size_t outlen)
+{
+    ssize_t i = h2o_find_header_by_str(&r->req->headers, name, strlen(name), -1);
+    h2o_iovec_t v;
+    if (i < 0)
+        return false;
+    v = r->req->headers.entries[i].value;
+    if (v.len >= outlen)
+        return false;
+    memcpy(out, v.base, v.len);
+    out[v.len] = '\0';
+    return true;
+}
+
+const char *gs_http_req_body(const gs_http_req_t *r, size_t *len)
+{
+    *len = r->req->entity.base ? r->req->entity.len : 0;
+    return r->req->entity.base ? r->req->entity.base : "";
+}
+
+/* ---- responses ---------------------------------------------------------------------------- */
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    }
+}
+
+void gs_http_add_header(gs_http_req_t *r, const char *name, const char *value)
+{
+    h2o_req_t *req = r->req;
+    size_t nlen = strlen(name), vlen = strlen(value);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, h2o_strdup(&req->pool, name, nlen).base,
+                          nlen, 1, NULL, h2o_strdup(&req->pool, value, vlen).base, vlen);
+}
+
+void gs_http_reply(gs_http_req_t *r, int status, const char *content_type, const void *body,
+                   size_t len)
+{
+    h2o_req_t *req = r->req;
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    gs_http_add_header(r, "content-type", content_type);
+    h2o_send_inline(req, body, len);
+}
+
+void gs_http_reply_json(gs_http_req_t *r, int status, json_t *j)
+{
+    char *text = j ? gs_json_dumps(j) : NULL;
+    json_decref(j);
+    if (text == NULL) {
+        static const char oom[] = "{\"error\":\"out of memory\"}";
+        gs_http_reply(r, 500, "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    gs_http_reply(r, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void gs_http_reply_error(gs_http_req_t *r, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gs_http_reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+static void finish_close(gs_httpd_t *s)
+{
+    void (*cb)(void *) = s->on_closed;
+    void *arg = s->closed_arg;
+    /* request_shutdown may have armed HTTP/2's graceful-shutdown timer; disposing
+     * the context with it still linked would trip h2o's own assertion. */
+    if (h2o_timeout_is_linked(&s->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&s->ctx.http2._graceful_shutdown_timeout);
+    h2o_context_dispose(&s->ctx);
+    h2o_config_dispose(&s->config);
+    free(s);
+    if (cb)
+        cb(arg);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    conn_t *c = (conn_t *)h;
+    gs_httpd_t *s = c->server;
+    free(c);
+    s->open_conns--;
+    if (s->closing && s->open_conns == 0 && s->listener_closed)
+        finish_close(s);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    gs_httpd_t *s = listener->data;
+    conn_t *c;
+    h2o_socket_t *sock;
+    if (status != 0 || s->closing)
+        return;
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return;
+    c->server = s;
+    uv_tcp_init(listener->loop, &c->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    s->open_conns++;
+    sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
+    h2o_accept(&s->accept_ctx, sock);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    gs_httpd_t *s = h->data;
+    s->listener_closed = true;
+    if (s->open_conns == 0)
+        finish_close(s);
+}
+
+static int listen_on(gs_httpd_t *s, uv_loop_t *loop, const char *host, int port, gs_diag_t *diag)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr, err;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
+        return gs_diag_set(diag, GS_EINVAL, "cannot listen on '%s': not an IP address", host);
+    err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (err == 0)
+        err = uv_listen((uv_stream_t *)&s->listener, 512, on_accept);
+    if (err == 0)
+        err = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len);
+    if (err)
+        return gs_diag_set(diag, GS_EIO, "cannot listen on %s:%d: %s", host, port,
+                           uv_strerror(err));
+    s->port = ntohs(addr.ss_family == AF_INET ? ((struct sockaddr_in *)&addr)->sin_port
+                                              : ((struct sockaddr_in6 *)&addr)->sin6_port);
+    return GS_OK;
+}
+
+static size_t largest_body(const gs_http_route_t *routes)
+{
+    size_t max = 0;
+    for (; routes->method; routes++)
+        if (routes->max_body > max)
+            max = routes->max_body;
+    return max;
+}
+
+int gs_httpd_start(uv_loop_t *loop, const char *host, int port, const gs_http_route_t *routes,
+                   void *ud, gs_httpd_t **out, gs_diag_t *diag)
+{
+    gs_httpd_t *s = calloc(1, sizeof *s);
+    h2o_hostconf_t *hostconf;
+    h2o_pathconf_t *pathconf;
+    handler_t *h;
+    int err;
+    *out = NULL;
+    if (s == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    s->routes = routes;
+    s->ud = ud;
+    h2o_config_init(&s->config);
+    s->config.max_request_entity_size = largest_body(routes);
+    hostconf = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    pathconf = h2o_config_register_path(hostconf, "/", 0);
+    h = (handler_t *)h2o_create_handler(pathconf, sizeof *h);
+    h->super.on_req = on_req;
+    h->server = s;
+    h2o_context_init(&s->ctx, loop, &s->config);
+    s->accept_ctx.ctx = &s->ctx;
+    s->accept_ctx.hosts = s->config.hosts;
+    err = listen_on(s, loop, host, port, diag);
+    if (err) {
+        s->closing = true;
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+        return err;
+    }
+    *out = s;
+    return GS_OK;
+}
+
+int gs_httpd_port(const gs_httpd_t *s)
+{
+    return s->port;
+}
+
+void gs_httpd_close(gs_httpd_t *s, void (*on_closed)(void *arg), void *arg)
+{
+    if (s == NULL || s->closing)
+        return;
+    s->closing = true;
+    s->on_closed = on_closed;
+    s->closed_arg = arg;
+    h2o_context_request_shutdown(&s->ctx);
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
