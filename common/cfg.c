@@ -13,6 +13,11 @@ typedef struct {
     uint64_t mult;
 } unit_t;
 
+static const unit_t size_units[] = {
+    {"B", 1}, {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}, {"TiB", 1ULL << 40}};
+static const unit_t duration_units[] = {
+    {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}, {"mo", 30 * 86400}};
+
 static int parse_number_unit(const char *s, uint64_t *num, const char **unit)
 {
     char *end;
@@ -63,8 +68,6 @@ static int scale(uint64_t num, const char *unit, const unit_t *units, size_t n_u
 
 int gs_parse_size(const char *s, uint64_t *bytes, const char **reason)
 {
-    static const unit_t units[] = {
-        {"B", 1}, {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}, {"TiB", 1ULL << 40}};
     uint64_t num;
     const char *unit;
     int err = parse_number_unit(s, &num, &unit);
@@ -77,14 +80,12 @@ int gs_parse_size(const char *s, uint64_t *bytes, const char **reason)
         *reason = "add a unit: KiB, MiB, GiB or TiB";
         return GS_EINVAL;
     }
-    return scale(num, unit, units, GS_ARRAY_SIZE(units), bytes, reason,
+    return scale(num, unit, size_units, GS_ARRAY_SIZE(size_units), bytes, reason,
                  "unknown unit; use KiB, MiB, GiB or TiB (binary units, as the grid counts)");
 }
 
 int gs_parse_duration(const char *s, uint64_t *seconds, const char **reason)
 {
-    static const unit_t units[] = {
-        {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}, {"mo", 30 * 86400}};
     uint64_t num;
     const char *unit;
     int err = parse_number_unit(s, &num, &unit);
@@ -97,8 +98,18 @@ int gs_parse_duration(const char *s, uint64_t *seconds, const char **reason)
         *reason = "add a unit: h, d, w or mo (30 days)";
         return GS_EINVAL;
     }
-    return scale(num, unit, units, GS_ARRAY_SIZE(units), seconds, reason,
+    return scale(num, unit, duration_units, GS_ARRAY_SIZE(duration_units), seconds, reason,
                  "unknown unit; use h, d, w or mo (30 days)");
+}
+
+/* v in the largest unit that divides it exactly ("100TiB", "3650d"), as a user would write it. */
+static void format_measure(uint64_t v, bool is_size, char *out, size_t len)
+{
+    const unit_t *units = is_size ? size_units : duration_units;
+    size_t i = is_size ? GS_ARRAY_SIZE(size_units) : GS_ARRAY_SIZE(duration_units);
+    while (i > 1 && (v == 0 || v % units[i - 1].mult != 0))
+        i--;
+    snprintf(out, len, "%" PRIu64 "%s", v / units[i - 1].mult, units[i - 1].name);
 }
 
 static int add_mark(gs_cfg_ctx_t *ctx, const char *path, const gs_yaml_node_t *node)
@@ -217,12 +228,12 @@ static int apply_measure(const site_t *s, const gs_cfg_key_t *k, void *field)
         return gs_diag_at(s->diag, GS_ESPEC, s->ctx->file, s->node->line, s->node->col, s->path,
                           "'%s': %s", s->node->value, reason);
     if (v < (uint64_t)k->min || v > (uint64_t)k->max) {
-        const char *unit = is_size ? "MiB" : "h";
-        uint64_t div = is_size ? (1ULL << 20) : 3600;
+        char lo[32], hi[32];
+        format_measure((uint64_t)k->min, is_size, lo, sizeof lo);
+        format_measure((uint64_t)k->max, is_size, hi, sizeof hi);
         return gs_diag_at(s->diag, GS_ESPEC, s->ctx->file, s->node->line, s->node->col, s->path,
-                          "'%s' is out of range: must be between %" PRIu64 "%s and %" PRIu64 "%s",
-                          s->node->value, (uint64_t)k->min / div, unit, (uint64_t)k->max / div,
-                          unit);
+                          "'%s' is out of range: must be between %s and %s", s->node->value, lo,
+                          hi);
     }
     *(uint64_t *)field = v;
     return GS_OK;

@@ -55,9 +55,19 @@ static int next_event(builder_t *b, yaml_event_t *ev)
 
 static int build(builder_t *b, yaml_event_t *ev, int depth, gs_yaml_node_t **out);
 
+/* Room for element n of an array of `size`-byte elements: the capacity doubles
+ * whenever n reaches a power of two, so n appends cost O(n) even where realloc
+ * always moves (as under the sanitizers). */
+static void *grow(void *p, size_t n, size_t size)
+{
+    if (n != 0 && (n & (n - 1)) != 0)
+        return p;
+    return realloc(p, (n ? 2 * n : 1) * size);
+}
+
 static int add_item(gs_yaml_node_t *seq, gs_yaml_node_t *item)
 {
-    gs_yaml_node_t **p = realloc(seq->items, (seq->n + 1) * sizeof *p);
+    gs_yaml_node_t **p = grow(seq->items, seq->n, sizeof *p);
     if (p == NULL)
         return GS_ENOMEM;
     seq->items = p;
@@ -67,7 +77,7 @@ static int add_item(gs_yaml_node_t *seq, gs_yaml_node_t *item)
 
 static int add_pair(gs_yaml_node_t *map, gs_yaml_node_t *k, gs_yaml_node_t *v)
 {
-    gs_yaml_pair_t *p = realloc(map->pairs, (map->n + 1) * sizeof *p);
+    gs_yaml_pair_t *p = grow(map->pairs, map->n, sizeof *p);
     if (p == NULL)
         return GS_ENOMEM;
     map->pairs = p;
@@ -75,6 +85,38 @@ static int add_pair(gs_yaml_node_t *map, gs_yaml_node_t *k, gs_yaml_node_t *v)
     map->pairs[map->n].value = v;
     map->n++;
     return GS_OK;
+}
+
+/* By key, then by place in the document. */
+static int cmp_pair(const void *a, const void *b)
+{
+    const gs_yaml_pair_t *x = *(const gs_yaml_pair_t *const *)a;
+    const gs_yaml_pair_t *y = *(const gs_yaml_pair_t *const *)b;
+    int c = strcmp(x->key->value, y->key->value);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Refuses a key given twice, at its first repetition in the document. Sorting keeps
+ * a map of many keys O(n log n) where a lookup per key would be quadratic. */
+static int check_duplicates(builder_t *b, const gs_yaml_node_t *map)
+{
+    const gs_yaml_pair_t **v, *dup = NULL;
+    if (map->n < 2)
+        return GS_OK;
+    v = malloc(map->n * sizeof *v);
+    if (v == NULL)
+        return gs_diag_set(b->diag, GS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < map->n; i++)
+        v[i] = &map->pairs[i];
+    qsort(v, map->n, sizeof *v, cmp_pair);
+    for (size_t i = 1; i < map->n; i++)
+        if (strcmp(v[i - 1]->key->value, v[i]->key->value) == 0 && (dup == NULL || v[i] < dup))
+            dup = v[i];
+    free(v);
+    if (dup == NULL)
+        return GS_OK;
+    return gs_diag_at(b->diag, GS_EPARSE, b->file, dup->key->line, dup->key->col, dup->key->value,
+                      "given twice");
 }
 
 /* Reads child nodes until the closing event of a sequence or mapping. */
@@ -90,7 +132,7 @@ static int build_children(builder_t *b, gs_yaml_node_t *parent, int depth)
             return err;
         if (ev.type == end) {
             yaml_event_delete(&ev);
-            return GS_OK;
+            return parent->kind == GS_YAML_MAP ? check_duplicates(b, parent) : GS_OK;
         }
         err = build(b, &ev, depth + 1, &key);
         if (err)
@@ -103,13 +145,8 @@ static int build_children(builder_t *b, gs_yaml_node_t *parent, int depth)
             continue;
         }
         if (key->kind != GS_YAML_SCALAR) {
-            gs_yaml_free(key);
-            return gs_diag_at(b->diag, GS_EPARSE, b->file, key->line, key->col, NULL,
-                              "a key must be a plain name, not a list or map");
-        }
-        if (gs_yaml_get(parent, key->value) != NULL) {
-            int e = gs_diag_at(b->diag, GS_EPARSE, b->file, key->line, key->col, key->value,
-                               "given twice");
+            int e = gs_diag_at(b->diag, GS_EPARSE, b->file, key->line, key->col, NULL,
+                               "a key must be a plain name, not a list or map");
             gs_yaml_free(key);
             return e;
         }
@@ -189,7 +226,7 @@ static int first_node_event(builder_t *b, yaml_event_t *ev)
             continue;
         case YAML_STREAM_END_EVENT:
             yaml_event_delete(ev);
-            return gs_diag_set(b->diag, GS_EPARSE, "%s: empty: no YAML document", b->file);
+            return gs_diag_at(b->diag, GS_EPARSE, b->file, 1, 1, NULL, "empty: no YAML document");
         default:
             return GS_OK;
         }
@@ -227,7 +264,9 @@ int gs_yaml_parse(const char *text, size_t len, const char *file, gs_yaml_node_t
         diag->msg[0] = '\0';
     if (!yaml_parser_initialize(&b.parser))
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    yaml_parser_set_input_string(&b.parser, (const unsigned char *)text, len);
+    /* libyaml asserts on a NULL string, even an empty one */
+    yaml_parser_set_input_string(&b.parser, (const unsigned char *)(text ? text : ""),
+                                 text ? len : 0);
     err = first_node_event(&b, &ev);
     if (err == GS_OK)
         err = build(&b, &ev, 0, root);

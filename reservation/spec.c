@@ -238,7 +238,7 @@ int gs_spec_parse(const char *text, size_t len, const char *file, gs_spec_t *spe
     }
     err = gs_yaml_parse(text, len, ctx.file, &root, diag);
     if (err) {
-        err = GS_ESPEC;
+        err = err == GS_ENOMEM ? err : GS_ESPEC;
         goto out;
     }
     err = gs_cfg_apply(&ctx, spec_keys, root, spec, "", diag);
