@@ -49,8 +49,8 @@ static const char *number_reason(int err, const char *usage, const char *fractio
     return err == GS_EPARSE ? fraction_hint : usage;
 }
 
-static int scale(uint64_t num, const char *unit, const unit_t *units, size_t n_units,
-                 uint64_t *out, const char **reason, const char *hint)
+static int scale(uint64_t num, const char *unit, const unit_t *units, size_t n_units, uint64_t *out,
+                 const char **reason, const char *hint)
 {
     for (size_t i = 0; i < n_units; i++) {
         if (!gs_strieq(unit, units[i].name))

@@ -4,17 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const err_text[] = {
-    [GS__ERR_NONE] = "success",
+static const char *const err_text[] = {[GS__ERR_NONE] = "success",
 #define GS__ERR_TEXT(name, text) [GS__ERR_I_##name] = text,
-    GS_ERR_MAP(GS__ERR_TEXT)
+                                       GS_ERR_MAP(GS__ERR_TEXT)
 #undef GS__ERR_TEXT
 };
 
-static const char *const err_names[] = {
-    [GS__ERR_NONE] = "OK",
+static const char *const err_names[] = {[GS__ERR_NONE] = "OK",
 #define GS__ERR_NAME(name, text) [GS__ERR_I_##name] = "E" #name,
-    GS_ERR_MAP(GS__ERR_NAME)
+                                        GS_ERR_MAP(GS__ERR_NAME)
 #undef GS__ERR_NAME
 };
 
@@ -54,8 +52,8 @@ int gs_diag_at(gs_diag_t *diag, int err, const char *file, unsigned line, unsign
     int n;
     if (diag == NULL)
         return err;
-    n = snprintf(diag->msg, sizeof diag->msg, "%s:%u:%u: %s%s", file ? file : "<input>", line,
-                 col, key && *key ? key : "", key && *key ? ": " : "");
+    n = snprintf(diag->msg, sizeof diag->msg, "%s:%u:%u: %s%s", file ? file : "<input>", line, col,
+                 key && *key ? key : "", key && *key ? ": " : "");
     if (n < 0 || (size_t)n >= sizeof diag->msg)
         return err;
     va_start(ap, fmt);

@@ -72,8 +72,8 @@ static int write_all(int fd, const char *p, size_t len)
 }
 
 /* Writes data to a new temporary file beside path; *tmp_out is heap-allocated. */
-static int write_temp(const char *path, const void *data, size_t len, unsigned mode,
-                      char **tmp_out, gs_diag_t *diag)
+static int write_temp(const char *path, const void *data, size_t len, unsigned mode, char **tmp_out,
+                      gs_diag_t *diag)
 {
     size_t n = strlen(path) + 32;
     char *tmp = malloc(n);
@@ -110,8 +110,8 @@ int gs_file_write_atomic(const char *path, const void *data, size_t len, unsigne
     return err;
 }
 
-int gs_file_stage(gs_file_batch_t *b, const char *path, const void *data, size_t len,
-                  unsigned mode, gs_diag_t *diag)
+int gs_file_stage(gs_file_batch_t *b, const char *path, const void *data, size_t len, unsigned mode,
+                  gs_diag_t *diag)
 {
     char **tmp = realloc(b->tmp, (b->n + 1) * sizeof *tmp);
     char **paths = tmp ? realloc(b->path, (b->n + 1) * sizeof *paths) : NULL;
@@ -150,8 +150,7 @@ int gs_file_commit(gs_file_batch_t *b, gs_diag_t *diag)
     int err = GS_OK;
     for (size_t i = 0; i < b->n; i++) {
         if (err == GS_OK && rename(b->tmp[i], b->path[i]) < 0)
-            err = gs_diag_set(diag, GS_EIO, "%s: cannot replace: %s", b->path[i],
-                              strerror(errno));
+            err = gs_diag_set(diag, GS_EIO, "%s: cannot replace: %s", b->path[i], strerror(errno));
         if (err)
             unlink(b->tmp[i]);
     }

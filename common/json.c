@@ -20,8 +20,8 @@ int gs_json_parse(const char *text, size_t len, size_t max, const char *what, js
 
 char *gs_json_dumps(const json_t *j)
 {
-    return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
-                             JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_ENCODE_ANY |
+                             JSON_REAL_PRECISION(15));
 }
 
 char *gs_json_dumps_pretty(const json_t *j)

@@ -30,8 +30,7 @@ static int parser_error(builder_t *b)
                       NULL, "not valid YAML: %s", problem);
 }
 
-static int new_node(builder_t *b, gs_yaml_kind_t kind, const yaml_mark_t *m,
-                    gs_yaml_node_t **out)
+static int new_node(builder_t *b, gs_yaml_kind_t kind, const yaml_mark_t *m, gs_yaml_node_t **out)
 {
     gs_yaml_node_t *n;
     if (++b->nodes > GS_YAML_MAX_NODES)
@@ -196,7 +195,8 @@ static int build(builder_t *b, yaml_event_t *ev, int depth, gs_yaml_node_t **out
             err = build_children(b, n, depth);
         break;
     case YAML_ALIAS_EVENT:
-        err = fail_at(b, &ev->start_mark, "YAML aliases (*name) are not supported; write the value");
+        err =
+            fail_at(b, &ev->start_mark, "YAML aliases (*name) are not supported; write the value");
         goto out;
     default:
         err = fail_at(b, &ev->start_mark, "unexpected YAML structure");

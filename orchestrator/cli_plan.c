@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #define DEFAULT_CALLBACK "http://127.0.0.1:7480"
-#define UNSET_WALLET "UNSET-run-gridstor-init-or-pass---pay-to"
-#define MAX_DOCS 99
+#define UNSET_WALLET     "UNSET-run-gridstor-init-or-pass---pay-to"
+#define MAX_DOCS         99
 
 typedef struct {
     const char *spec, *nodes, *farms, *prices, *grid, *out, *pay_to, *callback;
@@ -78,21 +78,46 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
-enum { OPT_NODES = 256, OPT_FARMS, OPT_PRICES, OPT_GRID, OPT_QR_LIMIT, OPT_SEED, OPT_NOW,
-       OPT_PAY_TO, OPT_CALLBACK };
+enum {
+    OPT_NODES = 256,
+    OPT_FARMS,
+    OPT_PRICES,
+    OPT_GRID,
+    OPT_QR_LIMIT,
+    OPT_SEED,
+    OPT_NOW,
+    OPT_PAY_TO,
+    OPT_CALLBACK
+};
 
 static int parse_opt(int c, opts_t *o)
 {
     uint64_t v;
     switch (c) {
-    case OPT_NODES: o->nodes = optarg; break;
-    case OPT_FARMS: o->farms = optarg; break;
-    case OPT_PRICES: o->prices = optarg; break;
-    case OPT_GRID: o->grid = optarg; break;
-    case 'o': o->out = optarg; break;
-    case OPT_PAY_TO: o->pay_to = optarg; break;
-    case OPT_CALLBACK: o->callback = optarg; break;
-    case 'j': o->json = true; break;
+    case OPT_NODES:
+        o->nodes = optarg;
+        break;
+    case OPT_FARMS:
+        o->farms = optarg;
+        break;
+    case OPT_PRICES:
+        o->prices = optarg;
+        break;
+    case OPT_GRID:
+        o->grid = optarg;
+        break;
+    case 'o':
+        o->out = optarg;
+        break;
+    case OPT_PAY_TO:
+        o->pay_to = optarg;
+        break;
+    case OPT_CALLBACK:
+        o->callback = optarg;
+        break;
+    case 'j':
+        o->json = true;
+        break;
     case OPT_QR_LIMIT:
         if (!parse_u64(optarg, GS_QR_MAX_BYTES, &v) || v == 0)
             return usage_error("--qr-limit %s: give a number of bytes from 1 to 2953", optarg);
@@ -302,8 +327,8 @@ static void print_summary(const gs_plan_t *plan, const gs_grid_t *g, const char 
         const gs_plan_machine_t *m = &plan->machines[i];
         const gs_node_t *n = find_node(g, m->node_id);
         printf("  %s  %s gateway on %.12s… (farm %" PRId64 ", %s, %s)\n", m->role,
-               m->gateway == GS_GW_READ_WRITE ? "read-write" : "read-only", m->node_id,
-               m->farm_id, n ? n->city : "?", n ? n->country : "?");
+               m->gateway == GS_GW_READ_WRITE ? "read-write" : "read-only", m->node_id, m->farm_id,
+               n ? n->city : "?", n ? n->country : "?");
     }
     printf("  0-dbs  %" PRId64 " data × %u GiB on %" PRId64 " nodes over %zu farms, %zu metadata\n",
            (int64_t)(plan->n_zdbs - plan->n_machines), plan->zdbs[plan->n_zdbs - 1].size_gib,

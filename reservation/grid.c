@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_NODES 200000
-#define MAX_PAGES 1000
-#define PAGE_SIZE 1000
+#define MAX_NODES       200000
+#define MAX_PAGES       1000
+#define PAGE_SIZE       1000
 #define HTTP_TIMEOUT_MS 30000
 
 gs_prices_t gs_prices_default(void)
@@ -22,9 +22,8 @@ gs_prices_t gs_prices_default(void)
 static int shape_error(gs_diag_t *diag, const char *what, size_t i, const char *field,
                        const char *expected)
 {
-    return gs_diag_set(diag, GS_EGRID,
-                       "%s: element %zu is not an explorer node: '%s' should be %s", what, i,
-                       field, expected);
+    return gs_diag_set(diag, GS_EGRID, "%s: element %zu is not an explorer node: '%s' should be %s",
+                       what, i, field, expected);
 }
 
 static bool read_res(const json_t *obj, gs_res_t *r)
@@ -235,8 +234,7 @@ static long pages_of(const gs_http_response_t *r)
 }
 
 /* Fetches urls concurrently and adds each answer with add[i]. */
-static int fetch_add(gs_grid_t *g, char **urls, size_t n, add_fn *add, long *pages,
-                     gs_diag_t *diag)
+static int fetch_add(gs_grid_t *g, char **urls, size_t n, add_fn *add, long *pages, gs_diag_t *diag)
 {
     gs_http_response_t *resp = calloc(n ? n : 1, sizeof *resp);
     int err;
@@ -263,9 +261,9 @@ static int fetch_add(gs_grid_t *g, char **urls, size_t n, add_fn *add, long *pag
 static char *url_of(const char *base, const char *what, long page)
 {
     char buf[2048];
-    int n = page > 0 ? snprintf(buf, sizeof buf, "%s/%s?page=%ld&size=%d", base, what, page,
-                                PAGE_SIZE)
-                     : snprintf(buf, sizeof buf, "%s/%s", base, what);
+    int n = page > 0
+                ? snprintf(buf, sizeof buf, "%s/%s?page=%ld&size=%d", base, what, page, PAGE_SIZE)
+                : snprintf(buf, sizeof buf, "%s/%s", base, what);
     return n > 0 && (size_t)n < sizeof buf ? gs_strdup(buf) : NULL;
 }
 

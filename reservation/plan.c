@@ -12,15 +12,15 @@
 typedef struct {
     const gs_node_t *node;
     gs_res_t free;
-    bool used;       /* holds a data 0-db */
-    bool machine;    /* holds a machine */
+    bool used;    /* holds a data 0-db */
+    bool machine; /* holds a machine */
 } cand_t;
 
 typedef struct {
     const gs_spec_t *spec;
     const gs_grid_t *grid;
     gs_rng_t rng;
-    cand_t *cands;   /* nodes that pass the filters, in a seeded random order */
+    cand_t *cands; /* nodes that pass the filters, in a seeded random order */
     size_t n_cands;
     size_t n_matching, n_down; /* for messages */
     gs_plan_t *plan;
@@ -176,8 +176,8 @@ static void append_list(char *out, size_t len, const char *label, const gs_strli
     size_t used = strlen(out);
     if (l->n == 0)
         return;
-    used += (size_t)snprintf(out + used, used < len ? len - used : 0, "%s%s ", used ? "; " : "",
-                             label);
+    used +=
+        (size_t)snprintf(out + used, used < len ? len - used : 0, "%s%s ", used ? "; " : "", label);
     for (size_t i = 0; i < l->n && used < len; i++)
         used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", l->items[i]);
 }
@@ -466,9 +466,9 @@ static int init_plan(gs_plan_t *plan, const gs_spec_t *s, const gs_topology_t *t
     for (size_t i = 0; i < s->notes.n; i++)
         if (gs_strlist_push(&plan->notes, s->notes.items[i]))
             return GS_ENOMEM;
-    if (!g->have_prices && gs_strlist_push(&plan->notes,
-                                            "no prices given: using mainnet prices ($10/CU-month, "
-                                            "$8/SU-month, TFT at $0.10)"))
+    if (!g->have_prices &&
+        gs_strlist_push(&plan->notes, "no prices given: using mainnet prices ($10/CU-month, "
+                                      "$8/SU-month, TFT at $0.10)"))
         return GS_ENOMEM;
     if (!plan->name || !plan->owner || !plan->topology || !plan->machines || !plan->zdbs ||
         !plan->pools)

@@ -58,9 +58,9 @@ static json_t *pools_json(const gs_plan_t *p)
             a, json_pack("{s:I, s:s, s:o, s:f, s:f, s:I, s:I, s:I, s:o}", "farm_id",
                          (json_int_t)pool->farm_id, "farm_name", pool->farm_name, "node_ids",
                          strlist_json(&pool->node_ids), "active_cu", pool->cu_milli / 1000.0,
-                         "active_su", pool->su_milli / 1000.0, "cus", (json_int_t)pool->cus,
-                         "sus", (json_int_t)pool->sus, "amount_stropes",
-                         (json_int_t)pool->amount, "amount_tft", tft(pool->amount)));
+                         "active_su", pool->su_milli / 1000.0, "cus", (json_int_t)pool->cus, "sus",
+                         (json_int_t)pool->sus, "amount_stropes", (json_int_t)pool->amount,
+                         "amount_tft", tft(pool->amount)));
     }
     return a;
 }
@@ -73,10 +73,10 @@ static json_t *docs_json(const gs_plan_t *p)
         json_t *pools = json_array();
         for (size_t k = 0; k < d->n_pools; k++)
             json_array_append_new(pools, json_integer((json_int_t)d->pools[k]));
-        json_array_append_new(a, json_pack("{s:i, s:s, s:i, s:o, s:o, s:s}", "index",
-                                           (int)d->index, "session", d->session, "bytes",
-                                           (int)d->bytes, "amount_tft", tft(d->amount), "pools",
-                                           pools, "document", d->json));
+        json_array_append_new(a,
+                              json_pack("{s:i, s:s, s:i, s:o, s:o, s:s}", "index", (int)d->index,
+                                        "session", d->session, "bytes", (int)d->bytes, "amount_tft",
+                                        tft(d->amount), "pools", pools, "document", d->json));
     }
     return a;
 }
@@ -89,8 +89,8 @@ json_t *gs_plan_to_json(const gs_plan_t *p)
                      (json_int_t)p->duration_s, "codec", "data", (json_int_t)p->data, "parity",
                      (json_int_t)p->parity, "seed", (json_int_t)p->seed, "spread",
                      p->spread == GS_SPREAD_NODE ? "node" : "farm", "machines", machines_json(p),
-                     "zdbs", zdbs_json(p), "pools", pools_json(p), "rates_stropes_per_second",
-                     "cu", (json_int_t)p->cu_rate, "su", (json_int_t)p->su_rate, "documents",
+                     "zdbs", zdbs_json(p), "pools", pools_json(p), "rates_stropes_per_second", "cu",
+                     (json_int_t)p->cu_rate, "su", (json_int_t)p->su_rate, "documents",
                      docs_json(p), "total_stropes", (json_int_t)p->total, "total_tft",
                      tft(p->total), "notes", strlist_json(&p->notes));
 }

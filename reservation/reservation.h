@@ -14,14 +14,14 @@
 
 /* ---- limits ---------------------------------------------------------------------------- */
 
-#define GS_SPEC_MAX_BYTES (1024 * 1024)   /* a spec file */
-#define GS_GRID_MAX_BYTES (64 * 1024 * 1024) /* a nodes/farms file or explorer answer */
-#define GS_MAX_SHARDS 255                  /* data + parity */
-#define GS_MAX_ZDBS 1000
-#define GS_QR_MAX_BYTES 2953               /* QR version 40-L, byte mode */
-#define GS_UP_WINDOW_S 600                 /* a node is up if it reported within this */
+#define GS_SPEC_MAX_BYTES  (1024 * 1024)      /* a spec file */
+#define GS_GRID_MAX_BYTES  (64 * 1024 * 1024) /* a nodes/farms file or explorer answer */
+#define GS_MAX_SHARDS      255                /* data + parity */
+#define GS_MAX_ZDBS        1000
+#define GS_QR_MAX_BYTES    2953 /* QR version 40-L, byte mode */
+#define GS_UP_WINDOW_S     600  /* a node is up if it reported within this */
 #define GS_STROPES_PER_TFT UINT64_C(10000000)
-#define GS_SESSION_LEN 24                  /* hex characters of a signandpay session id */
+#define GS_SESSION_LEN     24 /* hex characters of a signandpay session id */
 
 /* ---- the spec ---------------------------------------------------------------------------- */
 
@@ -62,8 +62,7 @@ typedef struct {
 
 /* Parses and validates a spec; `file` names it in messages, which read
  * "file:line:col: key: reason". On error *spec is left empty. */
-int gs_spec_parse(const char *text, size_t len, const char *file, gs_spec_t *spec,
-                  gs_diag_t *diag);
+int gs_spec_parse(const char *text, size_t len, const char *file, gs_spec_t *spec, gs_diag_t *diag);
 /* Reads (at most GS_SPEC_MAX_BYTES) and parses a spec file; "-" is stdin. */
 int gs_spec_load(const char *path, gs_spec_t *spec, gs_diag_t *diag);
 void gs_spec_free(gs_spec_t *spec);
@@ -76,14 +75,14 @@ typedef enum { GS_META_MASTER, GS_META_REPLICA } gs_meta_role_t;
 #define GS_TOPO_MAX_MACHINES 8
 
 typedef struct {
-    char role[8];      /* "m1" */
-    int gateway;       /* gs_gw_mode_t */
-    int metadata;      /* gs_meta_role_t */
+    char role[8]; /* "m1" */
+    int gateway;  /* gs_gw_mode_t */
+    int metadata; /* gs_meta_role_t */
 } gs_topo_machine_t;
 
 typedef struct {
     char name[32];
-    char flist[256];   /* the gateway container image */
+    char flist[256]; /* the gateway container image */
     char entrypoint[256];
     size_t n_machines;
     gs_topo_machine_t machines[GS_TOPO_MAX_MACHINES];
@@ -179,11 +178,11 @@ typedef struct {
     int64_t farm_id;
     int64_t cpu;
     uint32_t memory_mib, disk_mib;
-    size_t pool;  /* index into pools */
+    size_t pool; /* index into pools */
 } gs_plan_machine_t;
 
 typedef struct {
-    int role; /* gs_zdb_role_t */
+    int role;        /* gs_zdb_role_t */
     char machine[8]; /* META: the machine it sits beside */
     char *node_id;
     int64_t farm_id;
@@ -204,7 +203,7 @@ typedef struct {
 typedef struct {
     size_t index; /* 1-based */
     char session[GS_SESSION_LEN + 1];
-    char *json;   /* the document, exactly what the QR code carries */
+    char *json; /* the document, exactly what the QR code carries */
     size_t bytes;
     uint64_t amount; /* stropes this document pays */
     size_t *pools;   /* pools whose payment it carries */
@@ -243,8 +242,8 @@ void gs_plan_free(gs_plan_t *plan);
 typedef struct {
     int64_t customer_tid;
     int64_t epoch;
-    int64_t pool_id;          /* the reservation id of the pool, once reserved */
-    const char *password;     /* 0-db password, encrypted for the node (hex) */
+    int64_t pool_id;      /* the reservation id of the pool, once reserved */
+    const char *password; /* 0-db password, encrypted for the node (hex) */
 } gs_workload_ctx_t;
 
 /* A 0-db and a gateway container in the explorer v2 POST shape (flat). */
@@ -268,9 +267,10 @@ int gs_workload_challenge_hash(const json_t *workload, const char *suffix, int64
 typedef void (*gs_session_cb)(void *ud, char out[GS_SESSION_LEN + 1]);
 
 typedef struct {
-    size_t qr_limit;          /* bytes per document, at most GS_QR_MAX_BYTES */
-    const char *destination;  /* the install's wallet address */
-    const char *callback_base;/* "http://127.0.0.1:7480": + /api/v1/signandpay/<session>/callback */
+    size_t qr_limit;         /* bytes per document, at most GS_QR_MAX_BYTES */
+    const char *destination; /* the install's wallet address */
+    const char
+        *callback_base; /* "http://127.0.0.1:7480": + /api/v1/signandpay/<session>/callback */
     gs_session_cb new_session; /* NULL: random ids */
     void *session_ud;
 } gs_doc_opts_t;

@@ -39,7 +39,7 @@ static const char *check_owner(const void *field)
     return NULL;
 }
 
-#define F(field) offsetof(gs_spec_t, field)
+#define F(field)          offsetof(gs_spec_t, field)
 #define S(section, field) (offsetof(gs_spec_t, section.field) - offsetof(gs_spec_t, section))
 
 static const gs_cfg_key_t codec_keys[] = {
@@ -182,7 +182,8 @@ static int check_codec(const checker_t *c)
         s->zdb.count = shards;
     if (s->zdb.count < shards)
         return fail(c, "zdb.count",
-                    "%" PRId64 " 0-dbs cannot hold %" PRId64 "+%" PRId64 " shards; use at least %" PRId64,
+                    "%" PRId64 " 0-dbs cannot hold %" PRId64 "+%" PRId64
+                    " shards; use at least %" PRId64,
                     s->zdb.count, s->codec.data, s->codec.parity, shards);
     return GS_OK;
 }
@@ -223,8 +224,7 @@ static int derive(const checker_t *c)
     return err == GS_ENOMEM ? gs_diag_set(c->diag, err, "out of memory") : err;
 }
 
-int gs_spec_parse(const char *text, size_t len, const char *file, gs_spec_t *spec,
-                  gs_diag_t *diag)
+int gs_spec_parse(const char *text, size_t len, const char *file, gs_spec_t *spec, gs_diag_t *diag)
 {
     gs_yaml_node_t *root = NULL;
     gs_cfg_ctx_t ctx = {.file = file ? file : "<spec>"};

@@ -18,7 +18,7 @@
 typedef struct {
     char **lines; /* the chunk's lines, in order */
     size_t n;
-    size_t cost;  /* bytes the lines add to a document */
+    size_t cost; /* bytes the lines add to a document */
     size_t pool;
     bool first;   /* holds the pool's own line (and so its payment) */
     size_t order; /* position before sorting */
@@ -125,8 +125,8 @@ static int frame_head(const gs_plan_t *p, const frame_t *f, gs_buf_t *text)
     return gs_buf_printf(text,
                          "gridstor reservation\ndeployment: %s (%s, %" PRId64 "+%" PRId64
                          " erasure coding)\nowner: %s\ndocument: %zu of %zu\nduration: %s\n",
-                         p->name, p->topology, p->data, p->parity, p->owner, f->index,
-                         f->n_docs, dur);
+                         p->name, p->topology, p->data, p->parity, p->owner, f->index, f->n_docs,
+                         dur);
 }
 
 static int frame_tail(const gs_plan_t *p, const frame_t *f, gs_buf_t *text)
@@ -378,8 +378,9 @@ static int check_opts(const gs_doc_opts_t *o, gs_diag_t *diag)
                            o->qr_limit, GS_QR_MAX_BYTES);
     if (!o->destination || !o->callback_base || strlen(o->destination) > 256 ||
         strlen(o->callback_base) > 512)
-        return gs_diag_set(diag, GS_EINVAL, "payment destination and callback URL are required "
-                                            "(at most 256 and 512 characters)");
+        return gs_diag_set(diag, GS_EINVAL,
+                           "payment destination and callback URL are required "
+                           "(at most 256 and 512 characters)");
     return GS_OK;
 }
 

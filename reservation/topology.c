@@ -34,8 +34,8 @@ typedef struct {
 } topo_doc_t;
 
 static const gs_cfg_key_t gateway_keys[] = {
-    {"flist", GS_CFG_STRING, offsetof(topo_doc_t, gateway.flist) - offsetof(topo_doc_t, gateway),
-     1, 255, .required = true},
+    {"flist", GS_CFG_STRING, offsetof(topo_doc_t, gateway.flist) - offsetof(topo_doc_t, gateway), 1,
+     255, .required = true},
     {"entrypoint", GS_CFG_STRING,
      offsetof(topo_doc_t, gateway.entrypoint) - offsetof(topo_doc_t, gateway), 1, 255,
      .required = true},

@@ -26,12 +26,12 @@ static json_t *workload_info(const char *node_id, int type, const char *descript
                   "s:i, s:[], s:{}, s:[], s:I, s:s, s:{}, s:i, s:i}",
                   "workload_id", 1, "node_id", node_id, "pool_id", (json_int_t)ctx->pool_id,
                   "reference", "", "description", description, "signing_request_provision",
-                  "signers", "quorum_min", 0, "signing_request_delete", "signers",
-                  delete_signers, "quorum_min", ctx->customer_tid ? 1 : 0, "id", 0, "json", "",
-                  "customer_tid", (json_int_t)ctx->customer_tid, "customer_signature", "",
-                  "next_action", NEXT_CREATE, "signatures_provision", "signature_farmer",
-                  "signatures_delete", "epoch", (json_int_t)ctx->epoch, "metadata", "", "result",
-                  "workload_type", type, "version", 2);
+                  "signers", "quorum_min", 0, "signing_request_delete", "signers", delete_signers,
+                  "quorum_min", ctx->customer_tid ? 1 : 0, "id", 0, "json", "", "customer_tid",
+                  (json_int_t)ctx->customer_tid, "customer_signature", "", "next_action",
+                  NEXT_CREATE, "signatures_provision", "signature_farmer", "signatures_delete",
+                  "epoch", (json_int_t)ctx->epoch, "metadata", "", "result", "workload_type", type,
+                  "version", 2);
     return w;
 }
 
@@ -66,12 +66,12 @@ json_t *gs_workload_container(const gs_plan_t *plan, const gs_topology_t *topo, 
         return NULL;
     json_object_set_new(w, "flist", json_string(topo->flist));
     json_object_set_new(w, "hub_url", json_string(""));
-    json_object_set_new(
-        w, "environment",
-        json_pack("{s:s, s:s, s:s, s:s}", "GRIDSTOR_DEPLOYMENT", plan->name, "GRIDSTOR_ROLE",
-                  m->role, "GRIDSTOR_GATEWAY",
-                  m->gateway == GS_GW_READ_WRITE ? "read-write" : "read-only",
-                  "GRIDSTOR_METADATA", m->metadata == GS_META_MASTER ? "master" : "replica"));
+    json_object_set_new(w, "environment",
+                        json_pack("{s:s, s:s, s:s, s:s}", "GRIDSTOR_DEPLOYMENT", plan->name,
+                                  "GRIDSTOR_ROLE", m->role, "GRIDSTOR_GATEWAY",
+                                  m->gateway == GS_GW_READ_WRITE ? "read-write" : "read-only",
+                                  "GRIDSTOR_METADATA",
+                                  m->metadata == GS_META_MASTER ? "master" : "replica"));
     json_object_set_new(w, "secret_environment", json_object());
     json_object_set_new(w, "entrypoint", json_string(topo->entrypoint));
     json_object_set_new(w, "interactive", json_false());
@@ -93,8 +93,8 @@ json_t *gs_pool_reservation(const gs_plan_pool_t *pool, int64_t pool_id, int64_t
     for (size_t i = 0; i < pool->node_ids.n; i++)
         json_array_append_new(nodes, json_string(pool->node_ids.items[i]));
     data = json_pack("{s:I, s:I, s:I, s:i, s:o, s:[s]}", "pool_id", (json_int_t)pool_id, "cus",
-                     (json_int_t)pool->cus, "sus", (json_int_t)pool->sus, "ipv4us", 0,
-                     "node_ids", nodes, "currencies", "TFT");
+                     (json_int_t)pool->cus, "sus", (json_int_t)pool->sus, "ipv4us", 0, "node_ids",
+                     nodes, "currencies", "TFT");
     text = data ? gs_json_dumps(data) : NULL;
     body = text ? json_pack("{s:s, s:O, s:I, s:s, s:i, s:s}", "json", text, "data_reservation",
                             data, "customer_tid", (json_int_t)customer_tid, "customer_signature",

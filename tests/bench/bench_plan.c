@@ -40,8 +40,8 @@ static double median(double *v, size_t n)
 /* A node list in the explorer's shape, deterministic. */
 static char *generate_grid(void)
 {
-    static const char *const countries[] = {"Belgium", "Netherlands", "Germany", "Austria",
-                                            "Egypt", "Tanzania", "Finland", "Spain",
+    static const char *const countries[] = {"Belgium",       "Netherlands", "Germany", "Austria",
+                                            "Egypt",         "Tanzania",    "Finland", "Spain",
                                             "United States", "Japan"};
     gs_rng_t rng;
     json_t *nodes = json_array();
@@ -53,16 +53,15 @@ static char *generate_grid(void)
         bool down = i % 17 == 0;
         snprintf(id, sizeof id, "Bench%039llu", r % 1000000000000ULL + (unsigned long long)i);
         json_array_append_new(
-            nodes,
-            json_pack("{s:i, s:s, s:i, s:I, s:{s:s, s:s}, s:{s:i, s:f, s:i, s:i}, "
-                      "s:{s:i, s:f, s:i, s:i}, s:b}",
-                      "id", i + 1, "node_id", id, "farm_id", 1 + i % N_FARMS, "updated",
-                      (json_int_t)(1795000000 - (down ? 3600 : (int)(r % 500))), "location",
-                      "country", countries[i % 10], "city", "Somewhere", "total_resources",
-                      "cru", 8 + (int)(r % 24), "mru", 31.2 + (double)(r % 64), "hru",
-                      (int)(r % 8) == 0 ? 0 : 4000 + (int)(r % 8000), "sru", 500,
-                      "reserved_resources", "cru", (int)(r % 4), "mru", 2.5, "hru",
-                      (int)(r % 900), "sru", (int)(r % 100), "deleted", i % 101 == 0));
+            nodes, json_pack("{s:i, s:s, s:i, s:I, s:{s:s, s:s}, s:{s:i, s:f, s:i, s:i}, "
+                             "s:{s:i, s:f, s:i, s:i}, s:b}",
+                             "id", i + 1, "node_id", id, "farm_id", 1 + i % N_FARMS, "updated",
+                             (json_int_t)(1795000000 - (down ? 3600 : (int)(r % 500))), "location",
+                             "country", countries[i % 10], "city", "Somewhere", "total_resources",
+                             "cru", 8 + (int)(r % 24), "mru", 31.2 + (double)(r % 64), "hru",
+                             (int)(r % 8) == 0 ? 0 : 4000 + (int)(r % 8000), "sru", 500,
+                             "reserved_resources", "cru", (int)(r % 4), "mru", 2.5, "hru",
+                             (int)(r % 900), "sru", (int)(r % 100), "deleted", i % 101 == 0));
     }
     text = json_dumps(nodes, JSON_COMPACT);
     json_decref(nodes);
@@ -79,7 +78,8 @@ static void die(const char *what, const gs_diag_t *diag)
 static void plan_once(const char *grid_text, const gs_spec_t *spec, const gs_topology_t *topo,
                       gs_plan_t *plan, double *plan_s, double *parse_s)
 {
-    gs_doc_opts_t o = {.qr_limit = GS_QR_MAX_BYTES, .destination = "GBENCHWALLETADDRESS",
+    gs_doc_opts_t o = {.qr_limit = GS_QR_MAX_BYTES,
+                       .destination = "GBENCHWALLETADDRESS",
                        .callback_base = "http://127.0.0.1:7480"};
     gs_grid_t grid = {0};
     gs_diag_t diag = {{0}};
@@ -101,8 +101,10 @@ static void plan_once(const char *grid_text, const gs_spec_t *spec, const gs_top
 
 static QRecLevel level_of(char c)
 {
-    return c == 'H' ? QR_ECLEVEL_H : c == 'Q' ? QR_ECLEVEL_Q : c == 'M' ? QR_ECLEVEL_M
-                                                                       : QR_ECLEVEL_L;
+    return c == 'H'   ? QR_ECLEVEL_H
+           : c == 'Q' ? QR_ECLEVEL_Q
+           : c == 'M' ? QR_ECLEVEL_M
+                      : QR_ECLEVEL_L;
 }
 
 /* The level gs_qr_encode picks for each document, found outside the timing. */
@@ -149,8 +151,8 @@ static void qr_once(const gs_plan_t *plan, double out[3])
         for (size_t i = 0; i < plan->n_docs; i++) {
             const gs_plan_doc_t *d = &plan->docs[i];
             if (variant == 0)
-                QRcode_free(QRcode_encodeData((int)d->bytes, (const unsigned char *)d->json, 0,
-                                              levels[i]));
+                QRcode_free(
+                    QRcode_encodeData((int)d->bytes, (const unsigned char *)d->json, 0, levels[i]));
             else
                 render_doc(d, variant == 2);
         }

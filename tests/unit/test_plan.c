@@ -171,9 +171,9 @@ static void test_plan_names_the_shortage_and_the_filters(void **state)
     (void)state;
     assert_int_equal(plan_error(EXAMPLE_SPEC "zdb: {size: 20000GiB}\n", &diag), GS_EPLACEMENT);
     assert_non_null(strstr(diag.msg, "need 20 nodes with 20000 GiB free HDD in BE, NL: found 0"));
-    assert_int_equal(plan_error("name: t\nowner: a.3bot\nplacement: {countries: [Atlantis]}\n",
-                                &diag),
-                     GS_EPLACEMENT);
+    assert_int_equal(
+        plan_error("name: t\nowner: a.3bot\nplacement: {countries: [Atlantis]}\n", &diag),
+        GS_EPLACEMENT);
     assert_non_null(strstr(diag.msg, "in Atlantis: found"));
     assert_int_equal(plan_error("name: t\nowner: a.3bot\nzdb: {count: 200}\n", &diag),
                      GS_EPLACEMENT);
@@ -184,9 +184,9 @@ static void test_plan_refuses_unknown_farms_and_nodes_by_name(void **state)
 {
     gs_diag_t diag = {{0}};
     (void)state;
-    assert_int_equal(plan_error("name: t\nowner: a.3bot\nplacement: {farms: [nosuchfarm]}\n",
-                                &diag),
-                     GS_EPLACEMENT);
+    assert_int_equal(
+        plan_error("name: t\nowner: a.3bot\nplacement: {farms: [nosuchfarm]}\n", &diag),
+        GS_EPLACEMENT);
     assert_non_null(strstr(diag.msg, "no farm 'nosuchfarm'"));
     assert_int_equal(plan_error("name: t\nowner: a.3bot\nplacement: {nodes: [XYZ]}\n", &diag),
                      GS_EPLACEMENT);
@@ -198,9 +198,10 @@ static void test_plan_honours_farm_city_and_excluded_nodes(void **state)
     fixture_t f, g;
     char text[4096];
     (void)state;
-    plan_text(&f, "name: t\nowner: a.3bot\ntopology: m1\ncodec: {data: 3, parity: 1}\n"
-                  "placement: {farms: [freefarm, '2'], cities: [Ghent, Lochristi, Amsterdam, "
-                  "Rotterdam]}\n",
+    plan_text(&f,
+              "name: t\nowner: a.3bot\ntopology: m1\ncodec: {data: 3, parity: 1}\n"
+              "placement: {farms: [freefarm, '2'], cities: [Ghent, Lochristi, Amsterdam, "
+              "Rotterdam]}\n",
               9);
     for (size_t i = 0; i < f.plan.n_zdbs; i++) {
         const gs_node_t *n = node_of(&f.grid, f.plan.zdbs[i].node_id);
@@ -208,8 +209,8 @@ static void test_plan_honours_farm_city_and_excluded_nodes(void **state)
         assert_true(strcmp(n->city, "Ghent") == 0 || strcmp(n->city, "Lochristi") == 0 ||
                     strcmp(n->city, "Amsterdam") == 0 || strcmp(n->city, "Rotterdam") == 0);
     }
-    snprintf(text, sizeof text, EXAMPLE_SPEC "  exclude_nodes: [%s, %s]\n",
-             f.plan.zdbs[0].node_id, f.plan.zdbs[1].node_id);
+    snprintf(text, sizeof text, EXAMPLE_SPEC "  exclude_nodes: [%s, %s]\n", f.plan.zdbs[0].node_id,
+             f.plan.zdbs[1].node_id);
     plan_text(&g, text, 9);
     for (size_t i = 0; i < g.plan.n_zdbs; i++) {
         assert_string_not_equal(g.plan.zdbs[i].node_id, f.plan.zdbs[0].node_id);

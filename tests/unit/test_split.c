@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#define SPEC "name: backup-eu\nowner: alice.3bot\nduration: 180d\n"
+#define SPEC   "name: backup-eu\nowner: alice.3bot\nduration: 180d\n"
 #define WALLET "GBOVQKJYHXRR3DX6NOX2RRYFRCUMSADGDESTDNBDS6CDVLGVESRTAC47"
 
 typedef struct {
@@ -30,9 +30,11 @@ static void counter_session(void *ud, char out[GS_SESSION_LEN + 1])
 static int split(fixture_t *f, const char *spec_text, size_t limit, gs_diag_t *diag)
 {
     static int counter;
-    gs_doc_opts_t o = {.qr_limit = limit, .destination = WALLET,
+    gs_doc_opts_t o = {.qr_limit = limit,
+                       .destination = WALLET,
                        .callback_base = "https://gridstor.example.org",
-                       .new_session = counter_session, .session_ud = &counter};
+                       .new_session = counter_session,
+                       .session_ud = &counter};
     memset(f, 0, sizeof *f);
     counter = 0;
     ts_plan_text(spec_text, 7, &f->grid, &f->spec, &f->plan);
@@ -144,8 +146,9 @@ static void test_split_cuts_a_pool_too_big_for_one_document(void **state)
     fixture_t f;
     size_t continued = 0, pool_lines = 0;
     (void)state;
-    assert_int_equal(split(&f, SPEC "topology: m1\ncodec: {data: 6, parity: 2}\n"
-                                    "placement: {farms: [freefarm]}\n",
+    assert_int_equal(split(&f,
+                           SPEC "topology: m1\ncodec: {data: 6, parity: 2}\n"
+                                "placement: {farms: [freefarm]}\n",
                            900, NULL),
                      GS_OK);
     check_documents(&f, 900);
@@ -153,7 +156,7 @@ static void test_split_cuts_a_pool_too_big_for_one_document(void **state)
     for (size_t i = 0; i < f.plan.n_docs; i++) {
         json_t *j = doc_json(&f.plan.docs[i]);
         continued += count_lines(gs_json_str(j, "DataToSign"), "pool on farm 1 \"freefarm\", "
-                                                                 "continued");
+                                                               "continued");
         pool_lines += count_lines(gs_json_str(j, "DataToSign"), "pool on farm 1 \"freefarm\": ");
         json_decref(j);
     }

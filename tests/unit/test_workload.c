@@ -65,7 +65,8 @@ static void assert_hash(const char *workload, const char *suffix, const char *he
 static void test_zdb_challenge_matches_hand_built_string(void **state)
 {
     (void)state;
-    assert_challenge(zdb_json, "1" NODE "1048151ZDB1600867642gridstor:demo:data:010seqa1b2hddfalse");
+    assert_challenge(zdb_json,
+                     "1" NODE "1048151ZDB1600867642gridstor:demo:data:010seqa1b2hddfalse");
     assert_hash(zdb_json, NULL, "dd13f2bd042bafe8e87d9ef8cf1c6a6812e0d1a802511dba9b1e6524978985c0");
 }
 
@@ -174,8 +175,8 @@ static void test_planned_workloads_are_in_the_explorer_shape(void **state)
     gs_spec_t spec;
     gs_plan_t plan;
     gs_topology_t topo;
-    gs_workload_ctx_t ctx = {.customer_tid = 151, .epoch = 1600867642, .pool_id = 1048,
-                             .password = "a1b2"};
+    gs_workload_ctx_t ctx = {
+        .customer_tid = 151, .epoch = 1600867642, .pool_id = 1048, .password = "a1b2"};
     json_t *zdb, *container;
     gs_buf_t b;
     (void)state;
@@ -186,14 +187,12 @@ static void test_planned_workloads_are_in_the_explorer_shape(void **state)
     assert_int_equal(json_integer_value(json_object_get(zdb, "workload_type")), 0);
     assert_int_equal(json_integer_value(json_object_get(zdb, "size")), 10);
     assert_int_equal(json_integer_value(json_object_get(zdb, "version")), 2);
-    assert_int_equal(json_integer_value(json_array_get(
-                         json_object_get(json_object_get(zdb, "signing_request_delete"),
-                                         "signers"),
-                         0)),
-                     151);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(container, "capacity"),
-                                                        "memory")),
-                     400);
+    assert_int_equal(
+        json_integer_value(json_array_get(
+            json_object_get(json_object_get(zdb, "signing_request_delete"), "signers"), 0)),
+        151);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(container, "capacity"), "memory")), 400);
     gs_buf_init(&b, 1 << 16);
     assert_int_equal(gs_workload_challenge(zdb, &b, NULL), GS_OK);
     assert_non_null(strstr(b.data, "10seqa1b2hddfalse"));
