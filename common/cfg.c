@@ -66,40 +66,50 @@ static int scale(uint64_t num, const char *unit, const unit_t *units, size_t n_u
     return GS_EINVAL;
 }
 
-int gs_parse_size(const char *s, uint64_t *bytes, const char **reason)
+/* What a kind of measure accepts, and what to tell a user who wrote it wrong. */
+typedef struct {
+    const unit_t *units;
+    size_t n_units;
+    const char *usage, *fraction_hint, *missing_unit, *unknown_unit;
+} measure_t;
+
+static int parse_measure(const char *s, const measure_t *m, uint64_t *out, const char **reason)
 {
     uint64_t num;
     const char *unit;
     int err = parse_number_unit(s, &num, &unit);
     if (err) {
-        *reason = number_reason(err, "expected a whole number and a unit, like 10GiB",
-                                "use a whole number of a smaller unit, like 1536MiB");
+        *reason = number_reason(err, m->usage, m->fraction_hint);
         return err;
     }
     if (*unit == '\0') {
-        *reason = "add a unit: KiB, MiB, GiB or TiB";
+        *reason = m->missing_unit;
         return GS_EINVAL;
     }
-    return scale(num, unit, size_units, GS_ARRAY_SIZE(size_units), bytes, reason,
-                 "unknown unit; use KiB, MiB, GiB or TiB (binary units, as the grid counts)");
+    return scale(num, unit, m->units, m->n_units, out, reason, m->unknown_unit);
+}
+
+int gs_parse_size(const char *s, uint64_t *bytes, const char **reason)
+{
+    static const measure_t size = {
+        size_units,
+        GS_ARRAY_SIZE(size_units),
+        "expected a whole number and a unit, like 10GiB",
+        "use a whole number of a smaller unit, like 1536MiB",
+        "add a unit: KiB, MiB, GiB or TiB",
+        "unknown unit; use KiB, MiB, GiB or TiB (binary units, as the grid counts)"};
+    return parse_measure(s, &size, bytes, reason);
 }
 
 int gs_parse_duration(const char *s, uint64_t *seconds, const char **reason)
 {
-    uint64_t num;
-    const char *unit;
-    int err = parse_number_unit(s, &num, &unit);
-    if (err) {
-        *reason = number_reason(err, "expected a whole number and a unit, like 30d",
-                                "use a whole number of a smaller unit, like 36h");
-        return err;
-    }
-    if (*unit == '\0') {
-        *reason = "add a unit: h, d, w or mo (30 days)";
-        return GS_EINVAL;
-    }
-    return scale(num, unit, duration_units, GS_ARRAY_SIZE(duration_units), seconds, reason,
-                 "unknown unit; use h, d, w or mo (30 days)");
+    static const measure_t duration = {duration_units,
+                                       GS_ARRAY_SIZE(duration_units),
+                                       "expected a whole number and a unit, like 30d",
+                                       "use a whole number of a smaller unit, like 36h",
+                                       "add a unit: h, d, w or mo (30 days)",
+                                       "unknown unit; use h, d, w or mo (30 days)"};
+    return parse_measure(s, &duration, seconds, reason);
 }
 
 /* v in the largest unit that divides it exactly ("100TiB", "3650d"), as a user would write it. */

@@ -91,21 +91,34 @@ static bool have_node(const gs_grid_t *g, const char *id)
     return false;
 }
 
+/* Checks that `list` is a JSON array and makes room for its elements in *items. */
+static int make_room(const json_t *list, const char *kind, void **items, size_t have, size_t elem,
+                     const char *what, gs_diag_t *diag)
+{
+    size_t n = json_array_size(list);
+    void *grown;
+    if (!json_is_array(list))
+        return gs_diag_set(diag, GS_EGRID, "%s: not an explorer %s list (a JSON array)", what,
+                           kind);
+    if (have + n > MAX_NODES)
+        return gs_diag_set(diag, GS_ETOOBIG, "%s: more than %d %ss", what, MAX_NODES, kind);
+    grown = realloc(*items, (have + n + 1) * elem);
+    if (grown == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    *items = grown;
+    return GS_OK;
+}
+
 int gs_grid_add_nodes(gs_grid_t *g, const json_t *nodes, const char *what, gs_diag_t *diag)
 {
     size_t n = json_array_size(nodes);
-    gs_node_t *grown;
-    if (!json_is_array(nodes))
-        return gs_diag_set(diag, GS_EGRID, "%s: not an explorer node list (a JSON array)", what);
-    if (g->n_nodes + n > MAX_NODES)
-        return gs_diag_set(diag, GS_ETOOBIG, "%s: more than %d nodes", what, MAX_NODES);
-    grown = realloc(g->nodes, (g->n_nodes + n + 1) * sizeof *grown);
-    if (grown == NULL)
-        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    g->nodes = grown;
+    int err =
+        make_room(nodes, "node", (void **)&g->nodes, g->n_nodes, sizeof *g->nodes, what, diag);
+    if (err)
+        return err;
     for (size_t i = 0; i < n; i++) {
         gs_node_t node;
-        int err = read_node(json_array_get(nodes, i), i, what, &node, diag);
+        err = read_node(json_array_get(nodes, i), i, what, &node, diag);
         if (err) {
             node_free(&node);
             return err;
@@ -122,15 +135,10 @@ int gs_grid_add_nodes(gs_grid_t *g, const json_t *nodes, const char *what, gs_di
 int gs_grid_add_farms(gs_grid_t *g, const json_t *farms, const char *what, gs_diag_t *diag)
 {
     size_t n = json_array_size(farms);
-    gs_farm_t *grown;
-    if (!json_is_array(farms))
-        return gs_diag_set(diag, GS_EGRID, "%s: not an explorer farm list (a JSON array)", what);
-    if (g->n_farms + n > MAX_NODES)
-        return gs_diag_set(diag, GS_ETOOBIG, "%s: too many farms", what);
-    grown = realloc(g->farms, (g->n_farms + n + 1) * sizeof *grown);
-    if (grown == NULL)
-        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    g->farms = grown;
+    int err =
+        make_room(farms, "farm", (void **)&g->farms, g->n_farms, sizeof *g->farms, what, diag);
+    if (err)
+        return err;
     for (size_t i = 0; i < n; i++) {
         const json_t *f = json_array_get(farms, i);
         const char *name = gs_json_str(f, "name");
