@@ -340,4 +340,107 @@ bool gs_strieq(const char *a, const char *b);
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
 void gs_hex(const unsigned char *p, size_t len, char *out);
 
+/* ---- RESP framing ---------------------------------------------------------------------- */
+
+/* Redis' wire protocol as 0-db speaks it: requests (arrays of bulk strings, or inline
+ * lines like "PING\r\n") and replies. The parsers trust nothing: every count, length and
+ * nesting level is checked against a cap before a byte of it is kept, and a message that
+ * breaks a rule is an error with a message fit to send back ("Protocol error: ..."). */
+#define GS_RESP_MAX_ARGS    1024                 /* elements of one array (0-db: argc <= 1024) */
+#define GS_RESP_MAX_PAYLOAD (8u * 1024 * 1024)  /* 0-db's largest value */
+/* One bulk string: the payload limit plus a little, so that a value just over 8 MiB
+ * still parses and the command layer answers it with 0-db's own error. */
+#define GS_RESP_MAX_BULK    (GS_RESP_MAX_PAYLOAD + 4096)
+#define GS_RESP_MAX_REQUEST (GS_RESP_MAX_BULK + (1u << 20)) /* one request, every byte */
+#define GS_RESP_MAX_INLINE  (64u * 1024)         /* an inline request or a +/- reply line */
+#define GS_RESP_MAX_DEPTH   8                    /* arrays nested in a reply */
+#define GS_RESP_MAX_REPLY   (64u * 1024 * 1024)  /* one reply, every byte */
+#define GS_RESP_MAX_NODES   65536                /* values in one reply */
+
+typedef enum {
+    GS_RESP_SIMPLE,  /* +OK */
+    GS_RESP_ERROR,   /* -message */
+    GS_RESP_INTEGER, /* :42 */
+    GS_RESP_BULK,    /* $3 abc */
+    GS_RESP_NIL,     /* $-1 or *-1 */
+    GS_RESP_ARRAY,   /* *2 ... */
+} gs_resp_type_t;
+
+/* One parsed value. str points into the caller's input bytes (not NUL-terminated);
+ * elem into the parser. Both stay valid until the next call on the parser, and str only
+ * while the input bytes stay where they were. */
+typedef struct gs_resp_value gs_resp_value_t;
+struct gs_resp_value {
+    gs_resp_type_t type;
+    const char *str; /* SIMPLE, ERROR, BULK */
+    size_t len;
+    int64_t integer;             /* INTEGER */
+    size_t n;                    /* ARRAY: number of elements */
+    const gs_resp_value_t *elem; /* ARRAY: the n elements */
+};
+
+typedef struct gs_resp__node gs_resp__node_t;
+
+/* An incremental parser. Feed it the bytes received so far, starting at the first
+ * byte of the message not yet returned: it remembers how far it got, so bytes are
+ * looked at once however the message was split. The bytes may move between calls
+ * (a buffer that grew) but must keep their order and content. Caps are set by
+ * gs_resp_parser_init; a caller may lower them (or raise max_message for replies). */
+typedef struct {
+    size_t max_args, max_bulk, max_message, max_depth, max_nodes, max_line;
+    /* private */
+    int kind;
+    size_t pos, scan, bulk_len;
+    bool in_bulk;
+    unsigned depth;
+    size_t left[GS_RESP_MAX_DEPTH + 1];
+    gs_resp__node_t *nodes;
+    size_t n_nodes, cap_nodes;
+    gs_resp_value_t *out;
+    size_t cap_out;
+} gs_resp_parser_t;
+
+/* Results of the parse calls, besides the negative gs_err_t codes. */
+#define GS_RESP_MORE 0 /* the bytes end inside a message: call again with more */
+#define GS_RESP_DONE 1 /* a whole message was parsed */
+
+typedef struct {
+    size_t argc; /* 0 for an empty request ("*0", a blank inline line): ignore it */
+    const gs_resp_value_t *argv; /* argc BULK values */
+    size_t size;                 /* bytes of input it took: drop them before the next call */
+} gs_resp_request_t;
+
+typedef struct {
+    const gs_resp_value_t *value;
+    size_t size; /* bytes of input it took */
+} gs_resp_reply_t;
+
+void gs_resp_parser_init(gs_resp_parser_t *p);
+/* Forgets a half-parsed message (after an error the parser is reset already). */
+void gs_resp_parser_reset(gs_resp_parser_t *p);
+void gs_resp_parser_free(gs_resp_parser_t *p);
+/* Parses one request from data[0..len). Returns GS_RESP_DONE (req filled), GS_RESP_MORE,
+ * or GS_EPARSE / GS_ETOOBIG / GS_ENOMEM with diag->msg fit for a "-" reply; after an
+ * error the stream cannot be resynchronised: answer and close. */
+int gs_resp_request_parse(gs_resp_parser_t *p, const char *data, size_t len,
+                          gs_resp_request_t *req, gs_diag_t *diag);
+/* The same for one reply (any type, arrays nested up to max_depth). */
+int gs_resp_reply_parse(gs_resp_parser_t *p, const char *data, size_t len, gs_resp_reply_t *reply,
+                        gs_diag_t *diag);
+/* True when v is a BULK or SIMPLE equal to s, ignoring ASCII case. */
+bool gs_resp_eq(const gs_resp_value_t *v, const char *s);
+
+/* Reply writers; each appends one value to b (GS_ETOOBIG past b->max). Simple strings
+ * and errors must not hold CR or LF (GS_EINVAL). */
+int gs_resp_put_simple(gs_buf_t *b, const char *s);
+int gs_resp_put_error(gs_buf_t *b, const char *msg);
+int gs_resp_put_int(gs_buf_t *b, int64_t v);
+int gs_resp_put_bulk(gs_buf_t *b, const void *p, size_t n);
+int gs_resp_put_nil(gs_buf_t *b);
+int gs_resp_put_array(gs_buf_t *b, size_t n);
+/* The "$n\r\n" that starts a bulk of n bytes; the caller appends the bytes and "\r\n". */
+int gs_resp_put_bulk_header(gs_buf_t *b, size_t n);
+/* A request as clients send it: an array of argc bulk strings. */
+int gs_resp_put_request(gs_buf_t *b, size_t argc, const char *const *argv, const size_t *lens);
+
 #endif /* GS_COMMON_H */

@@ -414,8 +414,8 @@ static int write_outputs(run_t *r)
 static int run(run_t *r)
 {
     int err = gs_spec_load(r->o.spec, &r->spec, &r->diag);
-    if (err)
-        return err == GS_ENOENT || err == GS_EIO ? GS_EINVAL : err;
+    if (err) /* missing, unreadable, too big or invalid: the spec is at fault */
+        return err == GS_ENOMEM ? err : GS_ESPEC;
     err = gs_topology_load(r->spec.topology, &r->topo, &r->diag);
     if (err == GS_OK) {
         err = load_grid(&r->o, &r->grid, &r->diag);

@@ -3,6 +3,7 @@
  * it writes are checked: plan.json's shape and invariants, every QR code decoded by zbar
  * (an independent decoder) back to its document, splitting under --qr-limit, stale files,
  * --json, and the exit status and message of each kind of error, with nothing written. */
+#include "process.h"
 #include "support.h"
 
 #include <setjmp.h>
@@ -36,32 +37,9 @@ typedef struct {
     char nodes[PATH_LEN], farms[PATH_LEN], prices[PATH_LEN];
 } fixture_t;
 
-/* What a child did: its exit status (-1 unless it exited) and everything it printed. */
-typedef struct {
-    int status;
-    gs_buf_t out, err;
-} proc_t;
+typedef ts_proc_t proc_t;
 
 /* ---- files and folders ---------------------------------------------------------------------- */
-
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        char sub[PATH_LEN];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        remove_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
 
 static void path_in(const char *dir, const char *name, char *out)
 {
@@ -128,90 +106,17 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *t = *state;
-    remove_tree(t->dir);
+    ts_remove_tree(t->dir);
     free(t);
     return 0;
 }
 
 /* ---- running a child ------------------------------------------------------------------------ */
 
-static void proc_init(proc_t *p)
-{
-    p->status = -1;
-    gs_buf_init(&p->out, OUT_MAX);
-    gs_buf_init(&p->err, OUT_MAX);
-    /* Appending nothing still allocates: data is then always a string. */
-    assert_int_equal(gs_buf_append(&p->out, "", 0), GS_OK);
-    assert_int_equal(gs_buf_append(&p->err, "", 0), GS_OK);
-}
-
-static void proc_free(proc_t *p)
-{
-    gs_buf_free(&p->out);
-    gs_buf_free(&p->err);
-}
-
-static void exec_child(const char *cwd, const char *const *argv, int out, int err)
-{
-    if (chdir(cwd) != 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
-        _exit(126);
-    execvp(argv[0], (char *const *)argv);
-    _exit(127);
-}
-
-/* Reads both pipes until the child closes them; poll keeps a full one from blocking it. */
-static void drain(int out_fd, int err_fd, proc_t *p)
-{
-    struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-    gs_buf_t *bufs[2] = {&p->out, &p->err};
-    int open_fds = 2;
-    while (open_fds > 0) {
-        if (poll(fds, 2, -1) < 0) {
-            assert_int_equal(errno, EINTR);
-            continue;
-        }
-        for (int i = 0; i < 2; i++) {
-            char chunk[65536];
-            ssize_t n;
-            if (fds[i].fd < 0 || fds[i].revents == 0)
-                continue;
-            n = read(fds[i].fd, chunk, sizeof chunk);
-            if (n > 0)
-                assert_int_equal(gs_buf_append(bufs[i], chunk, (size_t)n), GS_OK);
-            else if (n == 0 || errno != EINTR) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                open_fds--;
-            }
-        }
-    }
-}
-
-static void make_pipe(int fds[2])
-{
-    assert_int_equal(pipe(fds), 0);
-    assert_int_equal(fcntl(fds[0], F_SETFD, FD_CLOEXEC), 0);
-    assert_int_equal(fcntl(fds[1], F_SETFD, FD_CLOEXEC), 0);
-}
-
-/* Runs argv (NULL-terminated; argv[0] looked up in PATH when it has no '/') in t->dir. */
+/* Runs argv in t->dir. */
 static void run_argv(const fixture_t *t, const char *const *argv, proc_t *p)
 {
-    int out[2], err[2], status;
-    pid_t pid;
-    proc_init(p);
-    make_pipe(out);
-    make_pipe(err);
-    fflush(NULL);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        exec_child(t->dir, argv, out[1], err[1]);
-    close(out[1]);
-    close(err[1]);
-    drain(out[0], err[0], p);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    p->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    ts_run(t->dir, argv, p);
 }
 
 static size_t collect(const char **argv, size_t n, va_list ap)
@@ -426,7 +331,7 @@ static void assert_png_decodes_to(const fixture_t *t, const char *png, const cha
         fail_msg("%s: zbar returned %zu bytes, the document has %zu", png, z.out.len,
                  strlen(document));
     assert_memory_equal(z.out.data, document, z.out.len);
-    proc_free(&z);
+    ts_proc_free(&z);
 }
 
 static void assert_svg_looks_like_svg(const fixture_t *t, const char *svg)
@@ -740,7 +645,7 @@ static void test_plan_every_example_spec_plans_and_every_qr_decodes(void **state
         json_t *plan;
         if (!is_yaml(e->d_name))
             continue;
-        remove_tree(t->out);
+        ts_remove_tree(t->out);
         run_example(t, &p, e->d_name, "7");
         assert_planned(&p);
         plan = load_out_plan(t);
@@ -748,7 +653,7 @@ static void test_plan_every_example_spec_plans_and_every_qr_decodes(void **state
         assert_documents(t, plan, GS_QR_MAX_BYTES);
         assert_out_holds_exactly(t, plan);
         json_decref(plan);
-        proc_free(&p);
+        ts_proc_free(&p);
         specs++;
     }
     closedir(d);
@@ -777,7 +682,7 @@ static void test_plan_invariants_hold_on_the_examples(void **state)
             assert_every_workload_signed_once(plan);
             assert_documents_pay_the_total(plan);
             json_decref(plan);
-            proc_free(&p);
+            ts_proc_free(&p);
         }
     json_decref(g.by_id);
 }
@@ -790,11 +695,11 @@ static void test_plan_same_seed_gives_the_same_plan(void **state)
     proc_t p;
     run_example(t, &p, BACKUP_EU, "7");
     assert_planned(&p);
-    proc_free(&p);
+    ts_proc_free(&p);
     first = load_out_plan(t);
     run_example(t, &p, BACKUP_EU, "7");
     assert_planned(&p);
-    proc_free(&p);
+    ts_proc_free(&p);
     second = load_out_plan(t);
     for (size_t i = 0; i < GS_ARRAY_SIZE(keys); i++)
         if (!json_equal(json_object_get(first, keys[i]), json_object_get(second, keys[i])))
@@ -822,7 +727,7 @@ static void test_plan_qr_limit_splits_into_documents_that_decode_and_add_up(void
     assert_every_workload_signed_once(plan);
     assert_out_holds_exactly(t, plan);
     json_decref(plan);
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 static void test_plan_rerun_with_fewer_documents_removes_stale_qr_files(void **state)
@@ -834,7 +739,7 @@ static void test_plan_rerun_with_fewer_documents_removes_stale_qr_files(void **s
     example_path(BACKUP_EU, spec);
     run_plan(t, &p, spec, "--seed", "7", "--qr-limit", "1200", NULL);
     assert_planned(&p);
-    proc_free(&p);
+    ts_proc_free(&p);
     path_in(t->out, "qr-02.png", stale);
     assert_int_equal(access(stale, F_OK), 0);
 
@@ -845,7 +750,7 @@ static void test_plan_rerun_with_fewer_documents_removes_stale_qr_files(void **s
     assert_out_holds_exactly(t, plan);
     assert_documents(t, plan, GS_QR_MAX_BYTES);
     json_decref(plan);
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 /* ---- what it prints ------------------------------------------------------------------------- */
@@ -876,7 +781,7 @@ static void test_plan_json_prints_exactly_plan_json(void **state)
     gs_buf_free(&text);
     json_decref(printed);
     json_decref(file);
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 /* The width in glyphs of a line of the terminal QR (only full, upper and lower half
@@ -919,7 +824,7 @@ static void test_plan_prints_summary_and_terminal_qr(void **state)
     /* Version 1 is 21 modules plus the quiet zone, two rows a line: 13 lines at least. */
     if (qr_lines < 13)
         fail_msg("stdout has %zu lines of a terminal QR code:\n%s", qr_lines, p.out.data);
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 /* ---- errors: exit 2 ------------------------------------------------------------------------- */
@@ -942,7 +847,27 @@ static void test_plan_bad_spec_exits_2_with_file_line_col_and_writes_nothing(voi
     assert_int_equal(line, 3);
     assert_int_equal(col, 1);
     assert_true(strncmp(at + strlen(spec) + used, "zdbb: ", 6) == 0);
-    proc_free(&p);
+    ts_proc_free(&p);
+}
+
+static void test_plan_missing_or_oversized_spec_exits_2(void **state)
+{
+    fixture_t *t = *state;
+    char spec[PATH_LEN], missing[PATH_LEN];
+    char *big = malloc(GS_SPEC_MAX_BYTES + 2);
+    proc_t p;
+    assert_non_null(big);
+    memset(big, '#', GS_SPEC_MAX_BYTES + 1);
+    big[GS_SPEC_MAX_BYTES + 1] = '\0';
+    write_in_dir(t, "big.yaml", big, spec);
+    free(big);
+    run_plan(t, &p, spec, NULL);
+    assert_failed(t, &p, 2, "a spec is at most");
+    ts_proc_free(&p);
+    path_in(t->dir, "missing.yaml", missing);
+    run_plan(t, &p, missing, NULL);
+    assert_failed(t, &p, 2, "missing.yaml: cannot open");
+    ts_proc_free(&p);
 }
 
 static void test_plan_bad_arguments_exit_2_and_write_nothing(void **state)
@@ -965,7 +890,7 @@ static void test_plan_bad_arguments_exit_2_and_write_nothing(void **state)
             argv[j + 1] = cases[i][j];
         run_argv(t, argv, &p);
         assert_failed(t, &p, 2, "gridstor plan: ");
-        proc_free(&p);
+        ts_proc_free(&p);
     }
 }
 
@@ -977,7 +902,7 @@ static void test_plan_qr_limit_below_one_line_exits_2_saying_over_by(void **stat
     example_path(BACKUP_EU, spec);
     run_plan(t, &p, spec, "--seed", "7", "--qr-limit", "600", NULL);
     assert_failed(t, &p, 2, "over by");
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 static void test_plan_qr_limit_below_the_frame_exits_2(void **state)
@@ -988,7 +913,7 @@ static void test_plan_qr_limit_below_the_frame_exits_2(void **state)
     example_path(BACKUP_EU, spec);
     run_plan(t, &p, spec, "--seed", "7", "--qr-limit", "400", NULL);
     assert_failed(t, &p, 2, "--qr-limit 400");
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 /* ---- errors: exit 3 ------------------------------------------------------------------------- */
@@ -1000,7 +925,7 @@ static void assert_placement_fails(const fixture_t *t, const char *spec_text, co
     write_in_dir(t, "spec.yaml", spec_text, spec);
     run_plan(t, &p, spec, "--seed", "7", NULL);
     assert_failed(t, &p, 3, needle);
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 static void test_plan_unsatisfiable_placement_exits_3_naming_it(void **state)
@@ -1036,7 +961,7 @@ static void assert_nodes_file_fails(const fixture_t *t, const char *nodes, const
     assert_stderr_has(&p, why);
     if (why_too)
         assert_stderr_has(&p, why_too);
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 static void test_plan_unreadable_nodes_file_exits_4_and_writes_nothing(void **state)
@@ -1072,15 +997,15 @@ static void test_gridstor_help_and_version(void **state)
     run_gridstor(t, &p, "--help", NULL);
     assert_planned(&p);
     assert_true(strncmp(p.out.data, "usage: gridstor ", 16) == 0);
-    proc_free(&p);
+    ts_proc_free(&p);
     run_gridstor(t, &p, "plan", "--help", NULL);
     assert_planned(&p);
     assert_true(strncmp(p.out.data, "usage: gridstor plan ", 21) == 0);
-    proc_free(&p);
+    ts_proc_free(&p);
     run_gridstor(t, &p, "--version", NULL);
     assert_planned(&p);
     assert_string_equal(p.out.data, "gridstor 0.1.0\n");
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 static void test_gridstor_unknown_command_exits_2(void **state)
@@ -1091,7 +1016,7 @@ static void test_gridstor_unknown_command_exits_2(void **state)
     assert_status(&p, 2);
     assert_stderr_has(&p, "frobnicate");
     assert_string_equal(p.out.data, "");
-    proc_free(&p);
+    ts_proc_free(&p);
 }
 
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1107,6 +1032,7 @@ int main(void)
         TEST(test_plan_json_prints_exactly_plan_json),
         TEST(test_plan_prints_summary_and_terminal_qr),
         TEST(test_plan_bad_spec_exits_2_with_file_line_col_and_writes_nothing),
+        TEST(test_plan_missing_or_oversized_spec_exits_2),
         TEST(test_plan_bad_arguments_exit_2_and_write_nothing),
         TEST(test_plan_qr_limit_below_one_line_exits_2_saying_over_by),
         TEST(test_plan_qr_limit_below_the_frame_exits_2),

@@ -1,0 +1,188 @@
+/* serve.c — `gridstor-sim` with no command (or `serve`): the local grid on
+ * loopback ports chosen at start, announced as one JSON line on stdout, until
+ * SIGINT or SIGTERM (a second signal exits at once). */
+#include "explorer.h"
+#include "sim.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+typedef struct {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    sim_world_t world;
+    gs_httpd_t *explorer;
+    const char *listen;
+    int signals;
+} sim_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: gridstor-sim [serve] [--seed N] [--farms N] [--nodes-per-farm N]\n"
+                 "                    [--network mainnet|testnet|devnet] [--time-scale X]\n"
+                 "                    [--listen ADDR]\n\n"
+                 "Runs the local grid on loopback ports chosen at start and prints one JSON\n"
+                 "line with its endpoints. SIGINT or SIGTERM stops it.\n\n"
+                 "  --seed N            the world to generate (default 1)\n"
+                 "  --farms N           farms (default 6), --nodes-per-farm N (default 6)\n"
+                 "  --network NAME      prices divided by 1, 10 or 100 (default mainnet)\n"
+                 "  --time-scale X      simulated seconds per real second (default 1)\n"
+                 "  --listen ADDR       address to listen on (default 127.0.0.1)\n");
+}
+
+static bool parse_count(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return *s >= '0' && *s <= '9' && *end == '\0' && errno == 0 && *out <= max;
+}
+
+static int parse_network(const char *s)
+{
+    static const char *const names[] = {"mainnet", "testnet", "devnet"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static bool parse_opt(int c, const char *arg, sim_world_opts_t *o, const char **listen)
+{
+    unsigned long long v = 0;
+    char *end;
+    switch (c) {
+    case 's':
+        if (!parse_count(arg, 1ULL << 53, &v))
+            return false;
+        o->seed = v;
+        return true;
+    case 'f':
+        if (!parse_count(arg, 1000, &v) || v == 0)
+            return false;
+        o->n_farms = (size_t)v;
+        return true;
+    case 'n':
+        if (!parse_count(arg, 1000, &v) || v == 0)
+            return false;
+        o->nodes_per_farm = (size_t)v;
+        return true;
+    case 'N':
+        o->network = parse_network(arg);
+        return o->network >= 0;
+    case 't':
+        o->time_scale = strtod(arg, &end);
+        return *end == '\0' && o->time_scale > 0 && o->time_scale <= 1e6;
+    case 'l':
+        *listen = arg;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int parse_args(int argc, char **argv, sim_world_opts_t *o, const char **listen)
+{
+    static const struct option longopts[] = {
+        {"seed", required_argument, NULL, 's'},
+        {"farms", required_argument, NULL, 'f'},
+        {"nodes-per-farm", required_argument, NULL, 'n'},
+        {"network", required_argument, NULL, 'N'},
+        {"time-scale", required_argument, NULL, 't'},
+        {"listen", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 1;
+        }
+        if (!parse_opt(c, optarg, o, listen)) {
+            fprintf(stderr, "gridstor-sim: bad or unknown option '%s'; see --help\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gridstor-sim: unexpected argument '%s'; see --help\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+static void on_closed(void *arg)
+{
+    sim_t *sim = arg;
+    uv_close((uv_handle_t *)&sim->sigint, NULL);
+    uv_close((uv_handle_t *)&sim->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    sim_t *sim = h->data;
+    (void)signum;
+    if (++sim->signals > 1)
+        exit(1);
+    gs_log(GS_LOG_INFO, "stopping");
+    gs_httpd_close(sim->explorer, on_closed, sim);
+}
+
+static void announce(const sim_t *sim)
+{
+    char url[128];
+    json_t *line;
+    char *text;
+    snprintf(url, sizeof url, "http://%s:%d/api/v1", sim->listen, gs_httpd_port(sim->explorer));
+    line = json_pack("{s:s, s:I, s:I}", "explorer", url, "farms", (json_int_t)sim->world.n_farms,
+                     "nodes", (json_int_t)sim->world.n_nodes);
+    text = gs_json_dumps(line);
+    printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    json_decref(line);
+}
+
+int gs_sim_serve_main(int argc, char **argv)
+{
+    sim_world_opts_t o = {.seed = 1, .n_farms = 6, .nodes_per_farm = 6, .time_scale = 1};
+    sim_t *sim = calloc(1, sizeof *sim);
+    gs_diag_t diag = {{0}};
+    int rc;
+    if (sim == NULL)
+        return 1;
+    sim->listen = "127.0.0.1";
+    rc = parse_args(argc, argv, &o, &sim->listen);
+    if (rc) {
+        free(sim);
+        return rc == 1 ? 0 : rc;
+    }
+    uv_loop_init(&sim->loop);
+    rc = sim_world_generate(&sim->world, &o, &diag);
+    if (rc == GS_OK)
+        rc = gs_httpd_start(&sim->loop, sim->listen, 0, sim_explorer_routes, &sim->world,
+                            &sim->explorer, &diag);
+    if (rc == GS_OK) {
+        uv_signal_init(&sim->loop, &sim->sigint);
+        uv_signal_init(&sim->loop, &sim->sigterm);
+        sim->sigint.data = sim->sigterm.data = sim;
+        uv_signal_start(&sim->sigint, on_signal, SIGINT);
+        uv_signal_start(&sim->sigterm, on_signal, SIGTERM);
+        announce(sim);
+    } else {
+        fprintf(stderr, "gridstor-sim: %s\n", diag.msg);
+    }
+    uv_run(&sim->loop, UV_RUN_DEFAULT);
+    rc = rc == GS_OK && uv_loop_close(&sim->loop) == 0 ? 0 : 1;
+    sim_world_free(&sim->world);
+    free(sim);
+    return rc;
+}

@@ -1,0 +1,230 @@
+/* test_sim_grid.c — the local grid's explorer as a real process ($GS_SIM), and
+ * `gridstor plan --grid` reading it: endpoints announced, filters and paging with the
+ * Pages header, errors in the explorer's shape, every page read by the planner, and a
+ * clean stop on SIGTERM. */
+#include "process.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+typedef struct {
+    pid_t pid;
+    char explorer[256];
+    char dir[64];
+} sim_t;
+
+static const char *env_path(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        fail_msg("%s is not set; run the tests through ctest", name);
+    return v;
+}
+
+/* Starts gridstor-sim with extra arguments (NULL-terminated) and reads its endpoints. */
+static void __attribute__((sentinel)) sim_start(sim_t *s, ...)
+{
+    const char *argv[16] = {env_path("GS_SIM")};
+    char line[4096];
+    size_t n = 1;
+    json_t *j;
+    va_list ap;
+    va_start(ap, s);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 15;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    s->pid = ts_spawn_server(argv, line, sizeof line, 20000);
+    j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    assert_non_null(gs_json_str(j, "explorer"));
+    snprintf(s->explorer, sizeof s->explorer, "%s", gs_json_str(j, "explorer"));
+    assert_int_equal(strncmp(s->explorer, "http://127.0.0.1:", 17), 0);
+    json_decref(j);
+    snprintf(s->dir, sizeof s->dir, "/tmp/gs_test_sim_XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+}
+
+static void sim_stop(sim_t *s)
+{
+    assert_int_equal(ts_stop_server(s->pid, 10000), 0); /* a clean, complete shutdown */
+    ts_remove_tree(s->dir);
+}
+
+/* GET explorer + path; returns the status, the body in *body (json_decref it). */
+static long get(const sim_t *s, const char *path, json_t **body, char *pages, size_t len)
+{
+    char url[512];
+    const char *urls[1] = {url};
+    gs_http_response_t r;
+    long status;
+    snprintf(url, sizeof url, "%s%s", s->explorer, path);
+    assert_int_equal(gs_http_get_all(urls, 1, 1 << 24, 10000, &r, NULL), GS_OK);
+    *body = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL);
+    if (pages && !gs_http_header(&r, "Pages", pages, len))
+        pages[0] = '\0';
+    status = r.status;
+    gs_http_response_free(&r);
+    return status;
+}
+
+static void test_sim_pages_nodes_and_says_how_many_pages(void **state)
+{
+    sim_t s;
+    json_t *body;
+    char pages[32];
+    (void)state;
+    sim_start(&s, "--farms", "4", "--nodes-per-farm", "5", NULL);
+    assert_int_equal(get(&s, "/nodes?size=6&page=2", &body, pages, sizeof pages), 200);
+    assert_int_equal(json_array_size(body), 6);
+    assert_string_equal(pages, "4"); /* 20 nodes, 6 a page */
+    json_decref(body);
+    assert_int_equal(get(&s, "/nodes?size=6&page=4", &body, NULL, 0), 200);
+    assert_int_equal(json_array_size(body), 2);
+    json_decref(body);
+    assert_int_equal(get(&s, "/nodes?country=Belgium&hru=1", &body, NULL, 0), 200);
+    assert_int_equal(json_array_size(body), 5); /* farm 1 is in Belgium */
+    json_decref(body);
+    sim_stop(&s);
+}
+
+static void test_sim_answers_bad_requests_in_the_explorers_shape(void **state)
+{
+    sim_t s;
+    json_t *body;
+    (void)state;
+    sim_start(&s, NULL);
+    assert_int_equal(get(&s, "/nodes?size=5000", &body, NULL, 0), 400);
+    assert_non_null(gs_json_str(body, "error"));
+    json_decref(body);
+    assert_int_equal(get(&s, "/nodes?page=abc", &body, NULL, 0), 400);
+    json_decref(body);
+    assert_int_equal(get(&s, "/nodes/NoSuchNode", &body, NULL, 0), 404);
+    assert_non_null(gs_json_str(body, "error"));
+    json_decref(body);
+    assert_int_equal(get(&s, "/farms/x", &body, NULL, 0), 404);
+    json_decref(body);
+    assert_int_equal(get(&s, "/nothing/here", &body, NULL, 0), 404);
+    json_decref(body);
+    sim_stop(&s);
+}
+
+static void test_sim_divides_prices_on_testnet(void **state)
+{
+    sim_t s;
+    json_t *body;
+    double cu = 0;
+    (void)state;
+    sim_start(&s, "--network", "testnet", NULL);
+    assert_int_equal(get(&s, "/prices", &body, NULL, 0), 200);
+    assert_true(gs_json_num(body, "CuPriceDollarMonth", &cu));
+    assert_true(cu == 1.0);
+    json_decref(body);
+    sim_stop(&s);
+}
+
+/* Node ids from page 2 of /nodes (size 1000): only reachable by reading every page. */
+static void second_page_nodes(const sim_t *s, char ids[3][64])
+{
+    json_t *body;
+    assert_int_equal(get(s, "/nodes?size=1000&page=2", &body, NULL, 0), 200);
+    assert_true(json_array_size(body) >= 3);
+    for (size_t i = 0; i < 3; i++)
+        snprintf(ids[i], 64, "%s", gs_json_str(json_array_get(body, i), "node_id"));
+    json_decref(body);
+}
+
+static void test_plan_reads_every_page_of_the_explorer(void **state)
+{
+    sim_t s;
+    char ids[3][64], spec[1024], path[4096], out[4096];
+    FILE *f;
+    ts_proc_t p;
+    json_t *plan;
+    (void)state;
+    sim_start(&s, "--farms", "200", NULL); /* 1,200 nodes: two pages of 1,000 */
+    second_page_nodes(&s, ids);
+    snprintf(spec, sizeof spec,
+             "name: paged\nowner: alice.3bot\ntopology: m1\ncodec: {data: 1, parity: 1}\n"
+             "placement: {nodes: [%s, %s, %s]}\n",
+             ids[0], ids[1], ids[2]);
+    snprintf(path, sizeof path, "%s/spec.yaml", s.dir);
+    snprintf(out, sizeof out, "%s/out", s.dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(spec, f);
+    fclose(f);
+    {
+        char base[256];
+        const char *argv[] = {env_path("GS_GRIDSTOR"), "plan", path, "--grid", base, "--out",
+                              out, "--json", "--seed", "5", NULL};
+        snprintf(base, sizeof base, "%.*s", (int)(strlen(s.explorer) - strlen("/api/v1")),
+                 s.explorer);
+        ts_run(s.dir, argv, &p);
+    }
+    assert_int_equal(p.status, 0);
+    plan = json_loads(p.out.data, 0, NULL);
+    assert_non_null(plan);
+    for (size_t i = 0; i < json_array_size(json_object_get(plan, "zdbs")); i++) {
+        const char *id = gs_json_str(json_array_get(json_object_get(plan, "zdbs"), i), "node_id");
+        assert_true(strcmp(id, ids[0]) == 0 || strcmp(id, ids[1]) == 0 ||
+                    strcmp(id, ids[2]) == 0);
+    }
+    json_decref(plan);
+    ts_proc_free(&p);
+    sim_stop(&s);
+}
+
+/* A loopback port with nothing listening. */
+static int closed_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void test_plan_exits_4_when_the_explorer_cannot_be_reached(void **state)
+{
+    char spec[4096], url[64];
+    ts_proc_t p;
+    (void)state;
+    ts_source_path("templates/examples/minimal.yaml", spec, sizeof spec);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", closed_port());
+    {
+        const char *argv[] = {env_path("GS_GRIDSTOR"), "plan", spec, "--grid", url, "--out",
+                              "/nonexistent/never-written", NULL};
+        ts_run("/", argv, &p);
+    }
+    assert_int_equal(p.status, 4);
+    assert_non_null(strstr(p.err.data, url));
+    ts_proc_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sim_pages_nodes_and_says_how_many_pages),
+        cmocka_unit_test(test_sim_answers_bad_requests_in_the_explorers_shape),
+        cmocka_unit_test(test_sim_divides_prices_on_testnet),
+        cmocka_unit_test(test_plan_reads_every_page_of_the_explorer),
+        cmocka_unit_test(test_plan_exits_4_when_the_explorer_cannot_be_reached),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
