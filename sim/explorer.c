@@ -2,6 +2,7 @@
  * total resources like the real explorer, paged with a Pages header), farms and
  * prices, under /api/v1 and the legacy /explorer prefix. */
 #include "explorer.h"
+#include "ctx.h"
 
 #include <errno.h>
 #include <math.h>
@@ -138,7 +139,7 @@ static void set_pages(gs_http_req_t *r, size_t matched, long size)
 
 static void get_nodes(gs_http_req_t *r, void *ud)
 {
-    sim_world_t *w = ud;
+    sim_world_t *w = &((sim_ctx_t *)ud)->world;
     node_query_t q;
     json_t *out;
     size_t matched = 0, first;
@@ -159,7 +160,7 @@ static void get_nodes(gs_http_req_t *r, void *ud)
 
 static void get_node(gs_http_req_t *r, void *ud)
 {
-    sim_world_t *w = ud;
+    sim_world_t *w = &((sim_ctx_t *)ud)->world;
     sim_node_t *n = sim_world_node(w, gs_http_req_param(r, 0));
     if (n == NULL)
         gs_http_reply_error(r, 404, "node not found");
@@ -169,7 +170,7 @@ static void get_node(gs_http_req_t *r, void *ud)
 
 static void get_farms(gs_http_req_t *r, void *ud)
 {
-    sim_world_t *w = ud;
+    sim_world_t *w = &((sim_ctx_t *)ud)->world;
     char name[128];
     bool by_name = gs_http_req_query(r, "name", name, sizeof name);
     long page, size;
@@ -192,7 +193,7 @@ static void get_farms(gs_http_req_t *r, void *ud)
 
 static void get_farm(gs_http_req_t *r, void *ud)
 {
-    sim_world_t *w = ud;
+    sim_world_t *w = &((sim_ctx_t *)ud)->world;
     char *end;
     long long id = strtoll(gs_http_req_param(r, 0), &end, 10);
     const sim_farm_t *f = *end ? NULL : sim_world_farm(w, id);
@@ -204,7 +205,7 @@ static void get_farm(gs_http_req_t *r, void *ud)
 
 static void get_prices(gs_http_req_t *r, void *ud)
 {
-    sim_world_t *w = ud;
+    sim_world_t *w = &((sim_ctx_t *)ud)->world;
     double d = sim_price_divisor(w);
     gs_http_reply_json(r, 200,
                        json_pack("{s:f, s:f, s:i, s:f}", "CuPriceDollarMonth", 10.0 / d,

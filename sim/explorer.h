@@ -8,7 +8,7 @@
 #define SIM_PAGE_MAX     1000
 
 /* The route table of the explorer, ending with a NULL method; handlers expect the
- * server's user data to be the sim_world_t. */
+ * server's user data to be the sim_ctx_t. */
 extern const gs_http_route_t sim_explorer_routes[];
 
 #endif

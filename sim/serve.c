@@ -1,6 +1,7 @@
 /* serve.c — `gridstor-sim` with no command (or `serve`): the local grid on
  * loopback ports chosen at start, announced as one JSON line on stdout, until
  * SIGINT or SIGTERM (a second signal exits at once). */
+#include "ctx.h"
 #include "explorer.h"
 #include "sim.h"
 
@@ -15,7 +16,7 @@
 typedef struct {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
-    sim_world_t world;
+    sim_ctx_t ctx;
     gs_httpd_t *explorer;
     const char *listen;
     int signals;
@@ -142,8 +143,9 @@ static void announce(const sim_t *sim)
     json_t *line;
     char *text;
     snprintf(url, sizeof url, "http://%s:%d/api/v1", sim->listen, gs_httpd_port(sim->explorer));
-    line = json_pack("{s:s, s:I, s:I}", "explorer", url, "farms", (json_int_t)sim->world.n_farms,
-                     "nodes", (json_int_t)sim->world.n_nodes);
+    line =
+        json_pack("{s:s, s:I, s:I}", "explorer", url, "farms", (json_int_t)sim->ctx.world.n_farms,
+                  "nodes", (json_int_t)sim->ctx.world.n_nodes);
     text = gs_json_dumps(line);
     printf("%s\n", text);
     fflush(stdout);
@@ -166,9 +168,10 @@ int gs_sim_serve_main(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     }
     uv_loop_init(&sim->loop);
-    rc = sim_world_generate(&sim->world, &o, &diag);
+    sim->ctx.loop = &sim->loop;
+    rc = sim_world_generate(&sim->ctx.world, &o, &diag);
     if (rc == GS_OK)
-        rc = gs_httpd_start(&sim->loop, sim->listen, 0, sim_explorer_routes, &sim->world,
+        rc = gs_httpd_start(&sim->loop, sim->listen, 0, sim_explorer_routes, &sim->ctx,
                             &sim->explorer, &diag);
     if (rc == GS_OK) {
         uv_signal_init(&sim->loop, &sim->sigint);
@@ -182,7 +185,7 @@ int gs_sim_serve_main(int argc, char **argv)
     }
     uv_run(&sim->loop, UV_RUN_DEFAULT);
     rc = rc == GS_OK && uv_loop_close(&sim->loop) == 0 ? 0 : 1;
-    sim_world_free(&sim->world);
+    sim_world_free(&sim->ctx.world);
     free(sim);
     return rc;
 }

@@ -1,0 +1,39 @@
+/* chain.h — the local grid's payment chain (private to sim/): TFT accounts keyed by
+ * ed25519 public keys, balances in stropes (1e-7 TFT), a faucet for test accounts,
+ * signed payment transactions with a memo, and lookups. The explorer's escrow
+ * watches it through sim_chain_received().
+ *
+ * Addresses are the lowercase hex of the account's ed25519 public key (64 chars).
+ * A transaction is {"json": TEXT, "signature": HEX} where TEXT is the compact JSON
+ * {"from":ADDR,"to":ADDR,"amount":STROPES,"asset":"TFT","memo":TEXT,"sequence":N}
+ * and HEX the ed25519 signature of TEXT's bytes by `from`'s key; `sequence` must be
+ * the sender's next sequence number (1 for its first payment), so a transaction can
+ * be applied once only. Memos are at most 28 bytes (a Stellar text memo). */
+#ifndef GS_SIM_CHAIN_H
+#define GS_SIM_CHAIN_H
+
+#include "common.h"
+
+#define SIM_ADDRESS_LEN 64
+#define SIM_MEMO_MAX    28
+#define SIM_TXID_LEN    64 /* hex of BLAKE2b-256 of the transaction's TEXT */
+
+typedef struct sim_chain sim_chain_t;
+
+int sim_chain_new(sim_chain_t **out, gs_diag_t *diag);
+void sim_chain_free(sim_chain_t *c);
+
+/* Mints amount into address (the faucet, and the escrow's own bookkeeping in tests). */
+int sim_chain_credit(sim_chain_t *c, const char *address, uint64_t amount, gs_diag_t *diag);
+uint64_t sim_chain_balance(const sim_chain_t *c, const char *address);
+/* Total received by address in payments carrying exactly this memo. */
+uint64_t sim_chain_received(const sim_chain_t *c, const char *address, const char *memo);
+/* Moves amount between accounts without a signature: for the chain's own parties
+ * (the explorer's escrow paying farmers out, refunds). txid_out may be NULL. */
+int sim_chain_transfer(sim_chain_t *c, const char *from, const char *to, uint64_t amount,
+                       const char *memo, char txid_out[SIM_TXID_LEN + 1], gs_diag_t *diag);
+
+/* The chain's HTTP API (user data: the sim_ctx_t): see docs/local-grid.md. */
+extern const gs_http_route_t sim_chain_routes[];
+
+#endif

@@ -1,0 +1,23 @@
+/* login.h — the local grid's login directory (private to sim/): 3Bot names and
+ * their ed25519 public keys, as the Threefold login service answers
+ * `GET /api/users/<name>` with {"doublename": NAME, "publicKey": BASE64}. */
+#ifndef GS_SIM_LOGIN_H
+#define GS_SIM_LOGIN_H
+
+#include "common.h"
+
+typedef struct sim_login sim_login_t;
+
+int sim_login_new(sim_login_t **out, gs_diag_t *diag);
+void sim_login_free(sim_login_t *l);
+/* Registers name (a 3Bot name like alice.3bot) with a 32-byte public key;
+ * GS_EINVAL when the name is taken by another key or malformed. */
+int sim_login_register(sim_login_t *l, const char *name, const unsigned char pk[32],
+                       gs_diag_t *diag);
+/* The key of a name; false when unknown. */
+bool sim_login_lookup(const sim_login_t *l, const char *name, unsigned char pk[32]);
+
+/* The directory's HTTP API (user data: the sim_ctx_t). */
+extern const gs_http_route_t sim_login_routes[];
+
+#endif
