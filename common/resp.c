@@ -117,8 +117,9 @@ static int find_line(ctx_t *c, size_t max, size_t *lf)
         return GS_RESP_MORE;
     }
     if (capped)
-        return fail(c, GS_ETOOBIG, c->request ? "Protocol error: request too large"
-                                              : "Protocol error: reply too large");
+        return fail(c, GS_ETOOBIG,
+                    c->request ? "Protocol error: request too large"
+                               : "Protocol error: reply too large");
     return fail(c, GS_EPARSE, "Protocol error: line too long");
 }
 
@@ -221,8 +222,9 @@ static int bulk_header(ctx_t *c, size_t eol)
     if ((uint64_t)v > p->max_bulk)
         return fail(c, GS_ETOOBIG, "Payload too big");
     if ((uint64_t)v + 4 > c->max_message - eol)
-        return fail(c, GS_ETOOBIG, c->request ? "Protocol error: request too large"
-                                              : "Protocol error: reply too large");
+        return fail(c, GS_ETOOBIG,
+                    c->request ? "Protocol error: request too large"
+                               : "Protocol error: reply too large");
     rc = push_node(c, GS_RESP_BULK, eol + 2, (size_t)v, 0);
     if (rc != STEP_NEXT)
         return rc;
@@ -393,11 +395,22 @@ static int run(ctx_t *c, int kind, const gs_resp_value_t **root, size_t *size)
     return rc == GS_RESP_DONE ? finish(c, root, size) : rc;
 }
 
-int gs_resp_request_parse(gs_resp_parser_t *p, const char *data, size_t len,
-                          gs_resp_request_t *req, gs_diag_t *diag)
+/* The state of a call; caps left at 0 in the parser take the kind's default. */
+static ctx_t context(gs_resp_parser_t *p, const char *data, size_t len, gs_diag_t *diag,
+                     bool request)
 {
-    ctx_t c = {p, data, len, diag, true, p->max_message ? p->max_message : GS_RESP_MAX_REQUEST,
-               p->max_nodes ? p->max_nodes : p->max_args + 1, 0};
+    ctx_t c = {.p = p, .data = data, .len = len, .diag = diag, .request = request};
+    c.max_message = p->max_message ? p->max_message
+                    : request      ? GS_RESP_MAX_REQUEST
+                                   : GS_RESP_MAX_REPLY;
+    c.max_nodes = p->max_nodes ? p->max_nodes : request ? p->max_args + 1 : GS_RESP_MAX_NODES;
+    return c;
+}
+
+int gs_resp_request_parse(gs_resp_parser_t *p, const char *data, size_t len, gs_resp_request_t *req,
+                          gs_diag_t *diag)
+{
+    ctx_t c = context(p, data, len, diag, true);
     const gs_resp_value_t *root;
     int rc = run(&c, KIND_REQUEST, &root, &req->size);
     if (rc == GS_RESP_DONE) {
@@ -410,8 +423,7 @@ int gs_resp_request_parse(gs_resp_parser_t *p, const char *data, size_t len,
 int gs_resp_reply_parse(gs_resp_parser_t *p, const char *data, size_t len, gs_resp_reply_t *reply,
                         gs_diag_t *diag)
 {
-    ctx_t c = {p, data, len, diag, false, p->max_message ? p->max_message : GS_RESP_MAX_REPLY,
-               p->max_nodes ? p->max_nodes : GS_RESP_MAX_NODES, 0};
+    ctx_t c = context(p, data, len, diag, false);
     return run(&c, KIND_REPLY, &reply->value, &reply->size);
 }
 

@@ -10,10 +10,10 @@
 
 #include <uv.h>
 
-#define GS_ZDB_MAX_KEY          255                 /* bytes of a key */
-#define GS_ZDB_MAX_NSNAME       128                 /* bytes of a namespace name */
-#define GS_ZDB_MAX_NAMESPACES   4096                /* per server */
-#define GS_ZDB_MAX_PROPERTY     63                  /* bytes of an NSSET value */
+#define GS_ZDB_MAX_KEY          255                  /* bytes of a key */
+#define GS_ZDB_MAX_NSNAME       128                  /* bytes of a namespace name */
+#define GS_ZDB_MAX_NAMESPACES   4096                 /* per server */
+#define GS_ZDB_MAX_PROPERTY     63                   /* bytes of an NSSET value */
 #define GS_ZDB_DEFAULT_DATASIZE (256u * 1024 * 1024) /* data file rotation */
 #define GS_ZDB_MIN_DATASIZE     (512u * 1024)
 #define GS_ZDB_MAX_DATASIZE     ((uint64_t)4 << 30) /* exclusive: offsets are 32-bit */
@@ -87,19 +87,19 @@ typedef struct {
 /* What a store operation ended with; the server maps each to 0-db's reply. */
 typedef enum {
     GS_ZDB_OK,
-    GS_ZDB_UNCHANGED,      /* SET with the payload already stored */
-    GS_ZDB_NOT_FOUND,      /* DEL of a missing key */
-    GS_ZDB_UPDATE_ONLY,    /* sequential SET of an unknown id */
-    GS_ZDB_EMPTY_KEY,      /* user-key SET with an empty key */
-    GS_ZDB_KEY_TOO_LARGE,  /* over GS_ZDB_MAX_KEY */
-    GS_ZDB_NO_SPACE,       /* over the namespace's maxsize */
-    GS_ZDB_WORM,           /* overwrite or delete in a write-once namespace */
-    GS_ZDB_IO,             /* the data file refused the write */
-    GS_ZDB_EXISTS,         /* NSNEW of an existing namespace */
-    GS_ZDB_BAD_NAME,       /* namespace name with '/', a leading '.', control bytes... */
-    GS_ZDB_NAME_TOO_LONG,  /* over GS_ZDB_MAX_NSNAME */
-    GS_ZDB_TOO_MANY,       /* GS_ZDB_MAX_NAMESPACES reached */
-    GS_ZDB_NOT_FRESH,      /* mode change of a namespace that was written to */
+    GS_ZDB_UNCHANGED,     /* SET with the payload already stored */
+    GS_ZDB_NOT_FOUND,     /* DEL of a missing key */
+    GS_ZDB_UPDATE_ONLY,   /* sequential SET of an unknown id */
+    GS_ZDB_EMPTY_KEY,     /* user-key SET with an empty key */
+    GS_ZDB_KEY_TOO_LARGE, /* over GS_ZDB_MAX_KEY */
+    GS_ZDB_NO_SPACE,      /* over the namespace's maxsize */
+    GS_ZDB_WORM,          /* overwrite or delete in a write-once namespace */
+    GS_ZDB_IO,            /* the data file refused the write */
+    GS_ZDB_EXISTS,        /* NSNEW of an existing namespace */
+    GS_ZDB_BAD_NAME,      /* namespace name with '/', a leading '.', control bytes... */
+    GS_ZDB_NAME_TOO_LONG, /* over GS_ZDB_MAX_NSNAME */
+    GS_ZDB_TOO_MANY,      /* GS_ZDB_MAX_NAMESPACES reached */
+    GS_ZDB_NOT_FRESH,     /* mode change of a namespace that was written to */
     GS_ZDB_NOMEM,
 } gs_zdb_status_t;
 
@@ -155,7 +155,9 @@ typedef struct gs_zdb_server gs_zdb_server_t;
 typedef void (*gs_zdb_closed_cb)(void *ud);
 
 /* Opens the store and listens on cfg's address (cfg is copied). Free with
- * gs_zdb_server_close. */
+ * gs_zdb_server_close. On failure the loop must still run once, to let a listener that
+ * failed to bind close (the half-started server frees itself then). The process should
+ * ignore SIGPIPE, as for any libuv server. */
 int gs_zdb_server_start(uv_loop_t *loop, const gs_zdb_config_t *cfg, gs_zdb_server_t **out,
                         gs_diag_t *diag);
 /* Stops listening, closes every connection and the store, then calls cb (maybe before

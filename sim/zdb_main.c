@@ -48,8 +48,8 @@ static int parse_bytes(const char *s, uint64_t *out, const char **reason)
     char buf[32];
     if (parse_u64(s, out))
         return GS_OK;
-    if (n >= 2 && n < sizeof buf - 3 && strchr("KMGTkmgt", s[n - 1]) != NULL &&
-        s[n - 2] >= '0' && s[n - 2] <= '9') {
+    if (n >= 2 && n < sizeof buf - 3 && strchr("KMGTkmgt", s[n - 1]) != NULL && s[n - 2] >= '0' &&
+        s[n - 2] <= '9') {
         char unit = (char)(s[n - 1] & ~0x20);
         snprintf(buf, sizeof buf, "%.*s%ciB", (int)(n - 1), s, unit);
         return gs_parse_size(buf, out, reason);

@@ -48,23 +48,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include <sodium.h>
 
-#define READ_CHUNK   (64u * 1024)
-#define HIGH_WATER   (4u * 1024 * 1024) /* pending reply bytes that pause a connection */
-#define OUT_MAX      (GS_RESP_MAX_REPLY + HIGH_WATER + 65536)
-#define IN_MAX       (GS_RESP_MAX_REQUEST + READ_CHUNK)
-#define BIG_BUFFER   (1u << 20) /* buffers above this are freed once empty */
-#define SCAN_BATCH   1000
-#define WAIT_MIN_MS  100u
-#define WAIT_MAX_MS  (30u * 60 * 1000)
-#define WAIT_DEF_MS  5000u
-#define INFO_MAX     (16u * 1024)
-#define BACKLOG      4096
-#define MB           (1024.0 * 1024.0)
+#define READ_CHUNK  (64u * 1024)
+#define HIGH_WATER  (4u * 1024 * 1024) /* pending reply bytes that pause a connection */
+#define OUT_MAX     (GS_RESP_MAX_REPLY + HIGH_WATER + 65536)
+#define IN_MAX      (GS_RESP_MAX_REQUEST + READ_CHUNK)
+#define BIG_BUFFER  (1u << 20) /* buffers above this are freed once empty */
+#define SCAN_BATCH  1000
+#define WAIT_MIN_MS 100u
+#define WAIT_MAX_MS (30u * 60 * 1000)
+#define WAIT_DEF_MS 5000u
+#define INFO_MAX    (16u * 1024)
+#define BACKLOG     4096
+#define MB          (1024.0 * 1024.0)
 
 enum { PAUSE_WAIT = 1, PAUSE_OUTPUT = 2 };
 enum { F_READ = 1, F_WRITE = 2, F_ADMIN = 4 };
@@ -228,6 +228,11 @@ static bool arg_u64(const gs_resp_value_t *v, uint64_t *out)
     return true;
 }
 
+static char upper(char ch)
+{
+    return ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+}
+
 /* Compares a secret with an argument without leaking where they differ. */
 static bool secret_eq(const char *secret, const gs_resp_value_t *v)
 {
@@ -329,7 +334,7 @@ static void cmd_time(conn_t *c, const gs_resp_value_t *argv, size_t argc)
 static int info_text(const gs_zdb_server_t *s, gs_buf_t *t)
 {
     const gs_zdb_store_stats_t *st = gs_zdb_store_stats(s->store);
-    uint64_t now = uv_now(s->loop) / 1000;
+    uint64_t now = (uint64_t)time(NULL);
     int err = gs_buf_printf(
         t,
         "# server\nserver_name: 0-db (zdb)\nserver_revision: gridstor-sim " GS_VERSION
@@ -337,10 +342,9 @@ static int info_text(const gs_zdb_server_t *s, gs_buf_t *t)
         "uptime: %llu\nclients_lifetime: %llu\nsequential_key_size: 8\ndata_version: 3\n"
         "index_version: 4\n\n# stats\ncommands_executed: %llu\ncommands_failed: %llu\n"
         "commands_unauthorized: %llu\n",
-        (unsigned)s->instance_id, (unsigned long long)s->boot,
-        (unsigned long long)(now - s->boot), (unsigned long long)s->clients_lifetime,
-        (unsigned long long)s->executed, (unsigned long long)s->failed,
-        (unsigned long long)s->unauthorized);
+        (unsigned)s->instance_id, (unsigned long long)s->boot, (unsigned long long)(now - s->boot),
+        (unsigned long long)s->clients_lifetime, (unsigned long long)s->executed,
+        (unsigned long long)s->failed, (unsigned long long)s->unauthorized);
     if (err == GS_OK)
         err = gs_buf_printf(
             t,
@@ -655,8 +659,8 @@ static uint64_t disk_free(const char *path)
 static int nsinfo_settings(const gs_zdb_ns_t *ns, gs_buf_t *t)
 {
     uint64_t id = ns->next_id;
-    uint32_t shown = (uint32_t)((id & 0xff) << 24 | (id & 0xff00) << 8 | (id >> 8 & 0xff00) |
-                                (id >> 24 & 0xff));
+    uint32_t shown =
+        (uint32_t)((id & 0xff) << 24 | (id & 0xff00) << 8 | (id >> 8 & 0xff00) | (id >> 24 & 0xff));
     return gs_buf_printf(
         t,
         "# namespace\nname: %s\nentries: %llu\npublic: %s\nworm: %s\nlocked: %s\n"
@@ -664,8 +668,8 @@ static int nsinfo_settings(const gs_zdb_ns_t *ns, gs_buf_t *t)
         "index_size_bytes: %llu\nindex_size_kb: %.2f\nnext_internal_id: 0x%08x\nmode: %s\n",
         ns->name, (unsigned long long)ns->entries, yes_no(ns->is_public), yes_no(ns->worm),
         yes_no(ns->locked), yes_no(ns->password != NULL), (unsigned long long)ns->data_bytes,
-        ns->data_bytes / MB, (unsigned long long)ns->maxsize,
-        (unsigned long long)ns->index_bytes, ns->index_bytes / 1024.0, (unsigned)shown,
+        ns->data_bytes / MB, (unsigned long long)ns->maxsize, (unsigned long long)ns->index_bytes,
+        ns->index_bytes / 1024.0, (unsigned)shown,
         ns->mode == GS_ZDB_SEQ ? "sequential" : "userkey");
 }
 
@@ -680,10 +684,9 @@ static int nsinfo_stats(const gs_zdb_server_t *s, const gs_zdb_ns_t *ns, gs_buf_
                             (unsigned long long)ns->data_io_error_last,
                             (unsigned long long)ns->data_faults);
     if (err == GS_OK && ns->maxsize > 0)
-        err = gs_buf_printf(t, "space_available: %llu\n",
-                            (unsigned long long)(ns->maxsize > ns->data_bytes
-                                                     ? ns->maxsize - ns->data_bytes
-                                                     : 0));
+        err = gs_buf_printf(
+            t, "space_available: %llu\n",
+            (unsigned long long)(ns->maxsize > ns->data_bytes ? ns->maxsize - ns->data_bytes : 0));
     if (err == GS_OK)
         err = gs_buf_printf(t,
                             "index_disk_freespace_bytes: %llu\nindex_disk_freespace_mb: %.2f\n"
@@ -870,10 +873,8 @@ static void cmd_wait(conn_t *c, const gs_resp_value_t *argv, size_t argc)
     }
     c->wait_cmd[0] = '\0';
     if (n < sizeof c->wait_cmd && memchr(argv[1].str, '\0', n) == NULL) {
-        for (size_t i = 0; i < n; i++) {
-            char ch = argv[1].str[i];
-            c->wait_cmd[i] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
-        }
+        for (size_t i = 0; i < n; i++)
+            c->wait_cmd[i] = upper(argv[1].str[i]);
         c->wait_cmd[n] = '\0';
     }
     c->wnext = s->waiters;
@@ -934,11 +935,21 @@ static const command_t commands[] = {
     {"WAIT", cmd_wait, 2, 3, 0},
 };
 
+/* True when the len bytes of s are a prefix of the upper-case name, ignoring case. */
+static bool is_prefix(const char *s, size_t len, const char *name)
+{
+    size_t i = 0;
+    for (; i < len && name[i] != '\0'; i++)
+        if (upper(s[i]) != name[i])
+            return false;
+    return i == len;
+}
+
 static const command_t *lookup(const gs_resp_value_t *name)
 {
     for (size_t i = 0; name->len > 0 && i < GS_ARRAY_SIZE(commands); i++)
-        if (name->len <= strlen(commands[i].name) &&
-            strncasecmp(name->str, commands[i].name, name->len) == 0)
+        if (upper(name->str[0]) == commands[i].name[0] &&
+            is_prefix(name->str, name->len, commands[i].name))
             return &commands[i];
     return NULL;
 }
@@ -1269,8 +1280,8 @@ static int listen_now(gs_zdb_server_t *s, gs_diag_t *diag)
         rc = uv_listen((uv_stream_t *)l, BACKLOG, on_connection);
     if (rc != 0) {
         uv_close((uv_handle_t *)l, on_listener_closed);
-        return gs_diag_set(diag, GS_EIO, "zdb: cannot listen on %s port %d: %s", s->listen,
-                           s->port, uv_strerror(rc));
+        return gs_diag_set(diag, GS_EIO, "zdb: cannot listen on %s port %d: %s", s->listen, s->port,
+                           uv_strerror(rc));
     }
     s->listener = l;
     set_address(s);
@@ -1350,7 +1361,7 @@ int gs_zdb_server_start(uv_loop_t *loop, const gs_zdb_config_t *cfg, gs_zdb_serv
             free_server(s);
         return err;
     }
-    s->boot = uv_now(loop) / 1000;
+    s->boot = (uint64_t)time(NULL);
     s->instance_id = randombytes_random();
     *out = s;
     return GS_OK;

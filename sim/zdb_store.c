@@ -114,8 +114,11 @@ static bool header_decode(const unsigned char *buf, size_t n, rec_t *r)
 {
     if (n < REC_HEADER || (buf[0] != REC_SET && buf[0] != REC_DEL) || buf[2] || buf[3])
         return false;
-    *r = (rec_t){.type = buf[0], .klen = buf[1], .plen = get_le32(buf + 4),
-                 .crc = get_le32(buf + 16), .ts = gs_zdb_get_le64(buf + 8)};
+    *r = (rec_t){.type = buf[0],
+                 .klen = buf[1],
+                 .plen = get_le32(buf + 4),
+                 .crc = get_le32(buf + 16),
+                 .ts = gs_zdb_get_le64(buf + 8)};
     return n >= (size_t)REC_HEADER + r->klen &&
            get_le32(buf + 20) == header_crc(buf, buf + REC_HEADER, r->klen);
 }
@@ -297,8 +300,7 @@ static gs_zdb_entry_t *get_or_add(gs_zdb_ns_t *ns, const void *key, size_t klen)
 }
 
 /* Records a write of e in the index; get_or_add reserved the room. */
-static void record(gs_zdb_ns_t *ns, gs_zdb_entry_t *e, const rec_t *r, uint32_t file,
-                   uint32_t off)
+static void record(gs_zdb_ns_t *ns, gs_zdb_entry_t *e, const rec_t *r, uint32_t file, uint32_t off)
 {
     if (!e->deleted) {
         ns->entries--;
@@ -348,8 +350,7 @@ const gs_zdb_entry_t *gs_zdb_scan(const gs_zdb_ns_t *ns, uint64_t *slot)
 /* ---- writes ---- */
 
 /* Appends a record for e to the active data file and records it in the index. */
-static gs_zdb_status_t append(gs_zdb_ns_t *ns, gs_zdb_entry_t *e, const rec_t *r,
-                              const void *val)
+static gs_zdb_status_t append(gs_zdb_ns_t *ns, gs_zdb_entry_t *e, const rec_t *r, const void *val)
 {
     unsigned char h[REC_HEADER];
     uint64_t size = (uint64_t)REC_HEADER + r->klen + r->plen;
@@ -437,8 +438,11 @@ gs_zdb_status_t gs_zdb_set(gs_zdb_ns_t *ns, const void *key, size_t klen, const 
     }
     if (ns->maxsize && ns->data_bytes - old + vlen > ns->maxsize)
         return GS_ZDB_NO_SPACE;
-    r = (rec_t){.type = REC_SET, .klen = (uint8_t)klen, .plen = (uint32_t)vlen,
-                .crc = crc_of(0, val, vlen), .ts = ts ? ts : (uint64_t)time(NULL)};
+    r = (rec_t){.type = REC_SET,
+                .klen = (uint8_t)klen,
+                .plen = (uint32_t)vlen,
+                .crc = crc_of(0, val, vlen),
+                .ts = ts ? ts : (uint64_t)time(NULL)};
     st = append(ns, e, &r, val);
     if (st == GS_ZDB_OK && out != NULL)
         *out = e;
@@ -507,8 +511,8 @@ static int settings_save(gs_zdb_ns_t *ns, gs_diag_t *diag)
     if (ns_path(ns, false, SETTINGS_FILE, path) != GS_OK)
         return gs_diag_set(diag, GS_ETOOBIG, "zdb: index path too long");
     j = json_pack("{s:s, s:s?, s:I, s:b, s:b, s:b, s:b, s:s}", "name", ns->name, "password",
-                  ns->password, "maxsize", (json_int_t)ns->maxsize, "public", ns->is_public,
-                  "worm", ns->worm, "locked", ns->locked, "frozen", ns->frozen, "mode",
+                  ns->password, "maxsize", (json_int_t)ns->maxsize, "public", ns->is_public, "worm",
+                  ns->worm, "locked", ns->locked, "frozen", ns->frozen, "mode",
                   ns->mode == GS_ZDB_SEQ ? "seq" : "user");
     text = j ? gs_json_dumps(j) : NULL;
     json_decref(j);
@@ -602,8 +606,8 @@ static int replay_file(gs_zdb_ns_t *ns, uint32_t id, uint64_t size, uint64_t *en
         gs_zdb_entry_t *e;
         rec_t r;
         if (want < REC_HEADER || pread_all(ns->fds[id], buf, want, off) != GS_OK ||
-            !header_decode(buf, want, &r) ||
-            r.plen > size - off - REC_HEADER - r.klen || r.plen > GS_RESP_MAX_PAYLOAD)
+            !header_decode(buf, want, &r) || r.plen > size - off - REC_HEADER - r.klen ||
+            r.plen > GS_RESP_MAX_PAYLOAD)
             break;
         e = get_or_add(ns, buf + REC_HEADER, r.klen);
         if (e == NULL)
@@ -684,8 +688,9 @@ static int force_mode(gs_zdb_ns_t *ns, gs_diag_t *diag)
     if (want == GS_ZDB_MIXED || ns->mode == want)
         return GS_OK;
     if (ns->n_log > 0)
-        return gs_diag_set(diag, GS_EINVAL, "zdb: namespace '%s' holds %s data; not running in %s mode",
-                           ns->name, ns->mode == GS_ZDB_SEQ ? "sequential" : "user-key",
+        return gs_diag_set(diag, GS_EINVAL,
+                           "zdb: namespace '%s' holds %s data; not running in %s mode", ns->name,
+                           ns->mode == GS_ZDB_SEQ ? "sequential" : "user-key",
                            want == GS_ZDB_SEQ ? "seq" : "user");
     ns->mode = want;
     return settings_save(ns, diag);
@@ -873,8 +878,7 @@ bool gs_zdb_ns_is_default(const gs_zdb_ns_t *ns)
     return ns == ns->store->ns[0];
 }
 
-gs_zdb_status_t gs_zdb_ns_create(gs_zdb_store_t *s, const char *name, size_t len,
-                                 gs_zdb_ns_t **out)
+gs_zdb_status_t gs_zdb_ns_create(gs_zdb_store_t *s, const char *name, size_t len, gs_zdb_ns_t **out)
 {
     char copy[GS_ZDB_MAX_NSNAME + 1];
     gs_zdb_status_t st = check_name(name, len);

@@ -120,14 +120,14 @@ static void parse_stream(gs_resp_parser_t *p, bool requests, const char *buf, si
             return;
         }
         o->print[o->n++] =
-            requests ? mix(fingerprint_value(14695981039346656037ull,
-                                             &(gs_resp_value_t){.type = GS_RESP_ARRAY,
-                                                                .n = req.argc,
-                                                                .elem = req.argv},
-                                             0),
-                           &req.size, sizeof req.size)
-                     : mix(fingerprint_value(14695981039346656037ull, rep.value, 0), &rep.size,
-                           sizeof rep.size);
+            requests
+                ? mix(fingerprint_value(14695981039346656037ull,
+                                        &(gs_resp_value_t){
+                                            .type = GS_RESP_ARRAY, .n = req.argc, .elem = req.argv},
+                                        0),
+                      &req.size, sizeof req.size)
+                : mix(fingerprint_value(14695981039346656037ull, rep.value, 0), &rep.size,
+                      sizeof rep.size);
         o->used += requests ? req.size : rep.size;
     }
 }

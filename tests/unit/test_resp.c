@@ -38,8 +38,8 @@ static void assert_arg(const gs_resp_value_t *v, const char *s, size_t n)
 /* Feeds msg one more byte at a time, each time in a new buffer: MORE until the last
  * byte, then DONE with the whole message taken. Leaves the parsed request in req, whose
  * strings point into *keep (freed by the caller). */
-static void parse_dripping(gs_resp_parser_t *p, const char *msg, size_t len,
-                           gs_resp_request_t *req, char **keep)
+static void parse_dripping(gs_resp_parser_t *p, const char *msg, size_t len, gs_resp_request_t *req,
+                           char **keep)
 {
     gs_diag_t diag = {{0}};
     for (size_t k = 0; k <= len; k++) {
@@ -419,11 +419,11 @@ static void test_resp_reply_refuses_bad_values(void **state)
         const char *msg;
         int err;
     } bad[] = {
-        {"$-2\r\n", GS_EPARSE},          {"*-2\r\n", GS_EPARSE},
-        {":12a\r\n", GS_EPARSE},         {":9223372036854775808\r\n", GS_EPARSE},
-        {"+a\rb\r\n", GS_EPARSE},        {"?\r\n", GS_EPARSE},
-        {"$3\r\nabcde", GS_EPARSE},      {"*1025\r\n", GS_ETOOBIG},
-        {"$8392705\r\n", GS_ETOOBIG},    {":1\n", GS_EPARSE},
+        {"$-2\r\n", GS_EPARSE},       {"*-2\r\n", GS_EPARSE},
+        {":12a\r\n", GS_EPARSE},      {":9223372036854775808\r\n", GS_EPARSE},
+        {"+a\rb\r\n", GS_EPARSE},     {"?\r\n", GS_EPARSE},
+        {"$3\r\nabcde", GS_EPARSE},   {"*1025\r\n", GS_ETOOBIG},
+        {"$8392705\r\n", GS_ETOOBIG}, {":1\n", GS_EPARSE},
     };
     (void)state;
     for (size_t i = 0; i < GS_ARRAY_SIZE(bad); i++) {
@@ -449,8 +449,7 @@ static void test_resp_reply_caps_element_count(void **state)
     gs_resp_parser_init(&p);
     p.max_nodes = 3;
     assert_int_equal(gs_resp_reply_parse(&p, S("*2\r\n:1\r\n:2\r\n"), &r, &diag), GS_RESP_DONE);
-    assert_int_equal(gs_resp_reply_parse(&p, S("*3\r\n:1\r\n:2\r\n:3\r\n"), &r, &diag),
-                     GS_ETOOBIG);
+    assert_int_equal(gs_resp_reply_parse(&p, S("*3\r\n:1\r\n:2\r\n:3\r\n"), &r, &diag), GS_ETOOBIG);
     gs_resp_parser_free(&p);
 }
 

@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "sim.h"
 #include "zdb.h"
 
 /* ---- the server, on its own loop thread ---- */
@@ -294,8 +295,8 @@ static const gs_resp_value_t *next_reply(client_t *c)
         gs_resp_reply_t r;
         char tmp[65536];
         ssize_t n;
-        int rc = gs_resp_reply_parse(&c->parser, c->in.data ? c->in.data : "", c->in.len, &r,
-                                     &diag);
+        int rc =
+            gs_resp_reply_parse(&c->parser, c->in.data ? c->in.data : "", c->in.len, &r, &diag);
         if (rc == GS_RESP_DONE) {
             c->value = r.value;
             c->size = c->drop = r.size;
@@ -417,6 +418,11 @@ static void test_zdb_ping_time_info_and_prefix_matching(void **state)
     assert_contains(info_of(&c, "INFO", NULL), "sequential_key_size: 8\n");
     assert_contains(info_of(&c, "INFO", NULL), "data_version: 3\n");
     assert_contains(info_of(&c, "INFO", NULL), "commands_executed: ");
+    {
+        const char *boot = strstr(info_of(&c, "INFO", NULL), "boot_time: ");
+        assert_non_null(boot);
+        assert_true(llabs(strtoll(boot + 11, NULL, 10) - now) <= 5);
+    }
     client_close(&c);
 }
 
@@ -560,7 +566,12 @@ static void test_zdb_pipelined_requests_answer_in_order(void **state)
     send_all(&c, b.data, b.len);
     for (int i = 0; i < 2000; i++) {
         char want[32];
-        int n = snprintf(want, sizeof want, "$%d\r\nkey%d\r\n", i < 10 ? 4 : i < 100 ? 5 : i < 1000 ? 6 : 7, i);
+        int n = snprintf(want, sizeof want, "$%d\r\nkey%d\r\n",
+                         i < 10     ? 4
+                         : i < 100  ? 5
+                         : i < 1000 ? 6
+                                    : 7,
+                         i);
         expect_bytes(&c, want, (size_t)n, __LINE__);
         expect_bytes(&c, "+PONG\r\n", 7, __LINE__);
     }
@@ -664,18 +675,30 @@ static void test_zdb_namespaces_new_list_info_delete(void **state)
     struct stat st;
     const char *info;
     static const char *const keys[] = {
-        "# namespace",     "name",
-        "entries",         "public",
-        "worm",            "locked",
-        "password",        "data_size_bytes",
-        "data_size_mb",    "data_limits_bytes",
-        "index_size_bytes", "index_size_kb",
-        "next_internal_id", "mode",
-        "stats_index_io_errors", "stats_index_io_error_last",
-        "stats_index_faults", "stats_data_io_errors",
-        "stats_data_io_error_last", "stats_data_faults",
-        "index_disk_freespace_bytes", "index_disk_freespace_mb",
-        "data_disk_freespace_bytes", "data_disk_freespace_mb",
+        "# namespace",
+        "name",
+        "entries",
+        "public",
+        "worm",
+        "locked",
+        "password",
+        "data_size_bytes",
+        "data_size_mb",
+        "data_limits_bytes",
+        "index_size_bytes",
+        "index_size_kb",
+        "next_internal_id",
+        "mode",
+        "stats_index_io_errors",
+        "stats_index_io_error_last",
+        "stats_index_faults",
+        "stats_data_io_errors",
+        "stats_data_io_error_last",
+        "stats_data_faults",
+        "index_disk_freespace_bytes",
+        "index_disk_freespace_mb",
+        "data_disk_freespace_bytes",
+        "data_disk_freespace_mb",
     };
     start(f);
     client_open(&a, f->h.port);
@@ -1228,6 +1251,67 @@ static void test_zdb_corruption_hook_flips_a_stored_byte(void **state)
     client_close(&c);
 }
 
+/* Starts a server on its own loop, expecting failure; the loop must then close clean. */
+static void assert_start_fails(const gs_zdb_config_t *cfg, const char *why)
+{
+    uv_loop_t loop;
+    gs_zdb_server_t *srv = NULL;
+    gs_diag_t diag = {{0}};
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_not_equal(gs_zdb_server_start(&loop, cfg, &srv, &diag), GS_OK);
+    assert_null(srv);
+    assert_contains(diag.msg, why);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_zdb_start_failures_leave_nothing_open(void **state)
+{
+    fixture_t *f = *state;
+    gs_zdb_config_t cfg;
+    start(f);
+    cfg = f->cfg;
+    cfg.port = f->h.port;
+    assert_start_fails(&cfg, "cannot listen");
+    cfg.port = 0;
+    cfg.protect = true;
+    assert_start_fails(&cfg, "--protect needs an --admin password");
+    cfg.protect = false;
+    cfg.listen = "not-an-ip";
+    assert_start_fails(&cfg, "not an IP address");
+}
+
+static int zdb_main(const char *const *args, size_t n)
+{
+    char *argv[8];
+    assert_true(n < GS_ARRAY_SIZE(argv));
+    for (size_t i = 0; i < n; i++)
+        argv[i] = (char *)(uintptr_t)args[i];
+    argv[n] = NULL;
+    return gs_sim_zdb_main((int)n, argv);
+}
+
+#define ZDB_MAIN(...)                                                                              \
+    zdb_main((const char *const[]){"zdb", __VA_ARGS__},                                            \
+             GS_ARRAY_SIZE(((const char *const[]){"zdb", __VA_ARGS__})))
+
+static void test_zdb_cli_refuses_bad_flags(void **state)
+{
+    (void)state;
+    assert_int_equal(ZDB_MAIN("--help"), 0);
+    assert_int_equal(ZDB_MAIN("--mode", "bogus"), 2);
+    assert_int_equal(ZDB_MAIN("--port", "70000"), 2);
+    assert_int_equal(ZDB_MAIN("--port=x"), 2);
+    assert_int_equal(ZDB_MAIN("--datasize", "100"), 2);
+    assert_int_equal(ZDB_MAIN("--datasize", "4G"), 2);
+    assert_int_equal(ZDB_MAIN("--maxsize", "lots"), 2);
+    assert_int_equal(ZDB_MAIN("--admin", ""), 2);
+    assert_int_equal(ZDB_MAIN("--protect=1"), 2);
+    assert_int_equal(ZDB_MAIN("--port"), 2);
+    assert_int_equal(ZDB_MAIN("--colour"), 2);
+    assert_int_equal(ZDB_MAIN("stray"), 2);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1255,6 +1339,8 @@ int main(void)
         T(test_zdb_holds_1000_concurrent_connections),
         T(test_zdb_node_down_refuses_connections_and_up_restores),
         T(test_zdb_corruption_hook_flips_a_stored_byte),
+        T(test_zdb_start_failures_leave_nothing_open),
+        cmocka_unit_test(test_zdb_cli_refuses_bad_flags),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
