@@ -298,6 +298,11 @@ void gs_http_reply_error(gs_http_req_t *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Messages may quote the request back, cut anywhere: keep them printable ASCII so
+     * they are always valid JSON text. */
+    for (char *p = msg; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            *p = '?';
     gs_http_reply_json(r, status, json_pack("{s:s}", "error", msg));
 }
 

@@ -1,8 +1,10 @@
 /* explorer.c — the explorer v2 read API of the local grid: nodes (filtered on
  * total resources like the real explorer, paged with a Pages header), farms and
- * prices, under /api/v1 and the legacy /explorer prefix. */
+ * prices, under /api/v1 and the legacy /explorer prefix; the phonebook and capacity
+ * pools (registry.c) share the route table. */
 #include "explorer.h"
 #include "ctx.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <math.h>
@@ -208,9 +210,10 @@ static void get_prices(gs_http_req_t *r, void *ud)
     sim_world_t *w = &((sim_ctx_t *)ud)->world;
     double d = sim_price_divisor(w);
     gs_http_reply_json(r, 200,
-                       json_pack("{s:f, s:f, s:i, s:f}", "CuPriceDollarMonth", 10.0 / d,
-                                 "SuPriceDollarMonth", 8.0 / d, "TftPriceMill", 100,
-                                 "IP4uPriceDollarMonth", 6.0 / d));
+                       json_pack("{s:f, s:f, s:i, s:f}", "CuPriceDollarMonth",
+                                 SIM_CU_PRICE_DOLLAR_MONTH / d, "SuPriceDollarMonth",
+                                 SIM_SU_PRICE_DOLLAR_MONTH / d, "TftPriceMill", SIM_TFT_PRICE_MILL,
+                                 "IP4uPriceDollarMonth", SIM_IPV4U_PRICE_DOLLAR_MONTH / d));
 }
 
 #define READ_ROUTES(prefix)                                                                        \
@@ -223,5 +226,7 @@ static void get_prices(gs_http_req_t *r, void *ud)
 const gs_http_route_t sim_explorer_routes[] = {
     READ_ROUTES("/api/v1"),
     READ_ROUTES("/explorer"),
+    SIM_REGISTRY_ROUTES("/api/v1"),
+    SIM_REGISTRY_ROUTES("/explorer"),
     {NULL},
 };

@@ -6,12 +6,19 @@
 
 #include "common.h"
 
+#define SIM_LOGIN_NAME_MAX 64
+
 typedef struct sim_login sim_login_t;
+
+/* A 3Bot name: lowercase letters, digits, '.', '-' and '_', starting with a letter or
+ * a digit and ending in ".3bot", at most SIM_LOGIN_NAME_MAX bytes. */
+bool sim_login_name_valid(const char *name);
 
 int sim_login_new(sim_login_t **out, gs_diag_t *diag);
 void sim_login_free(sim_login_t *l);
 /* Registers name (a 3Bot name like alice.3bot) with a 32-byte public key;
- * GS_EINVAL when the name is taken by another key or malformed. */
+ * GS_EINVAL when the name is taken by another key or malformed (registering it
+ * again with the same key is fine), GS_ETOOBIG when the directory is full. */
 int sim_login_register(sim_login_t *l, const char *name, const unsigned char pk[32],
                        gs_diag_t *diag);
 /* The key of a name; false when unknown. */

@@ -1,8 +1,11 @@
 /* serve.c — `gridstor-sim` with no command (or `serve`): the local grid on
  * loopback ports chosen at start, announced as one JSON line on stdout, until
  * SIGINT or SIGTERM (a second signal exits at once). */
+#include "chain.h"
 #include "ctx.h"
 #include "explorer.h"
+#include "login.h"
+#include "registry.h"
 #include "sim.h"
 
 #include <errno.h>
@@ -17,7 +20,9 @@ typedef struct {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     sim_ctx_t ctx;
-    gs_httpd_t *explorer;
+    gs_httpd_t *servers[3]; /* explorer, chain, login */
+    int closing;            /* parts still closing */
+    bool registry_started;
     const char *listen;
     int signals;
 } sim_t;
@@ -120,11 +125,80 @@ static int parse_args(int argc, char **argv, sim_world_opts_t *o, const char **l
     return 0;
 }
 
-static void on_closed(void *arg)
+/* ---- services ------------------------------------------------------------------------------ */
+
+enum { SRV_EXPLORER, SRV_CHAIN, SRV_LOGIN, SRV_COUNT };
+
+static const struct {
+    const char *name, *prefix;
+    const gs_http_route_t *routes;
+} services[SRV_COUNT] = {
+    [SRV_EXPLORER] = {"explorer", "/api/v1", sim_explorer_routes},
+    [SRV_CHAIN] = {"chain", "/api/v1", sim_chain_routes},
+    [SRV_LOGIN] = {"login", "", sim_login_routes},
+};
+
+static int64_t world_clock(void *arg)
+{
+    return sim_now(arg);
+}
+
+/* The world, the chain, the login directory and the registry, then one HTTP server
+ * per service, each on a port of its own. */
+static int start_services(sim_t *sim, const sim_world_opts_t *o, gs_diag_t *diag)
+{
+    sim_ctx_t *ctx = &sim->ctx;
+    int err = sim_world_generate(&ctx->world, o, diag);
+    if (err == GS_OK)
+        err = sim_chain_new(&ctx->chain, diag);
+    if (err == GS_OK) {
+        sim_chain_set_clock(ctx->chain, world_clock, &ctx->world);
+        err = sim_login_new(&ctx->login, diag);
+    }
+    if (err == GS_OK)
+        err = sim_registry_new(ctx, &ctx->registry, diag);
+    for (int i = 0; i < SRV_COUNT && err == GS_OK; i++)
+        err = gs_httpd_start(&sim->loop, sim->listen, 0, services[i].routes, ctx, &sim->servers[i],
+                             diag);
+    if (err == GS_OK) {
+        sim_registry_start(ctx);
+        sim->registry_started = true;
+    }
+    return err;
+}
+
+/* Each closed part calls this; the last one lets the loop end. */
+static void on_part_closed(void *arg)
 {
     sim_t *sim = arg;
+    if (--sim->closing > 0)
+        return;
     uv_close((uv_handle_t *)&sim->sigint, NULL);
     uv_close((uv_handle_t *)&sim->sigterm, NULL);
+}
+
+static void stop_services(sim_t *sim)
+{
+    sim->closing = 1; /* held until every part was asked to close */
+    for (int i = 0; i < SRV_COUNT; i++) {
+        if (sim->servers[i] == NULL)
+            continue;
+        sim->closing++;
+        gs_httpd_close(sim->servers[i], on_part_closed, sim);
+    }
+    if (sim->registry_started) {
+        sim->closing++;
+        sim_registry_close(&sim->ctx, on_part_closed, sim);
+    }
+    on_part_closed(sim);
+}
+
+static void free_services(sim_t *sim)
+{
+    sim_registry_free(sim->ctx.registry); /* only when it never started */
+    sim_login_free(sim->ctx.login);
+    sim_chain_free(sim->ctx.chain);
+    sim_world_free(&sim->ctx.world);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -134,18 +208,20 @@ static void on_signal(uv_signal_t *h, int signum)
     if (++sim->signals > 1)
         exit(1);
     gs_log(GS_LOG_INFO, "stopping");
-    gs_httpd_close(sim->explorer, on_closed, sim);
+    stop_services(sim);
 }
 
 static void announce(const sim_t *sim)
 {
-    char url[128];
-    json_t *line;
+    json_t *line = json_pack("{s:I, s:I}", "farms", (json_int_t)sim->ctx.world.n_farms, "nodes",
+                             (json_int_t)sim->ctx.world.n_nodes);
     char *text;
-    snprintf(url, sizeof url, "http://%s:%d/api/v1", sim->listen, gs_httpd_port(sim->explorer));
-    line =
-        json_pack("{s:s, s:I, s:I}", "explorer", url, "farms", (json_int_t)sim->ctx.world.n_farms,
-                  "nodes", (json_int_t)sim->ctx.world.n_nodes);
+    for (int i = 0; i < SRV_COUNT; i++) {
+        char url[160];
+        snprintf(url, sizeof url, "http://%s:%d%s", sim->listen, gs_httpd_port(sim->servers[i]),
+                 services[i].prefix);
+        json_object_set_new(line, services[i].name, json_string(url));
+    }
     text = gs_json_dumps(line);
     printf("%s\n", text);
     fflush(stdout);
@@ -169,23 +245,21 @@ int gs_sim_serve_main(int argc, char **argv)
     }
     uv_loop_init(&sim->loop);
     sim->ctx.loop = &sim->loop;
-    rc = sim_world_generate(&sim->ctx.world, &o, &diag);
-    if (rc == GS_OK)
-        rc = gs_httpd_start(&sim->loop, sim->listen, 0, sim_explorer_routes, &sim->ctx,
-                            &sim->explorer, &diag);
+    uv_signal_init(&sim->loop, &sim->sigint);
+    uv_signal_init(&sim->loop, &sim->sigterm);
+    sim->sigint.data = sim->sigterm.data = sim;
+    rc = start_services(sim, &o, &diag);
     if (rc == GS_OK) {
-        uv_signal_init(&sim->loop, &sim->sigint);
-        uv_signal_init(&sim->loop, &sim->sigterm);
-        sim->sigint.data = sim->sigterm.data = sim;
         uv_signal_start(&sim->sigint, on_signal, SIGINT);
         uv_signal_start(&sim->sigterm, on_signal, SIGTERM);
         announce(sim);
     } else {
         fprintf(stderr, "gridstor-sim: %s\n", diag.msg);
+        stop_services(sim);
     }
     uv_run(&sim->loop, UV_RUN_DEFAULT);
     rc = rc == GS_OK && uv_loop_close(&sim->loop) == 0 ? 0 : 1;
-    sim_world_free(&sim->ctx.world);
+    free_services(sim);
     free(sim);
     return rc;
 }

@@ -21,7 +21,7 @@
 
 typedef struct {
     pid_t pid;
-    char explorer[256];
+    char explorer[256], chain[256], login[256];
     char dir[64];
 } sim_t;
 
@@ -50,7 +50,11 @@ static void __attribute__((sentinel)) sim_start(sim_t *s, ...)
     j = json_loads(line, 0, NULL);
     assert_non_null(j);
     assert_non_null(gs_json_str(j, "explorer"));
+    assert_non_null(gs_json_str(j, "chain"));
+    assert_non_null(gs_json_str(j, "login"));
     snprintf(s->explorer, sizeof s->explorer, "%s", gs_json_str(j, "explorer"));
+    snprintf(s->chain, sizeof s->chain, "%s", gs_json_str(j, "chain"));
+    snprintf(s->login, sizeof s->login, "%s", gs_json_str(j, "login"));
     assert_int_equal(strncmp(s->explorer, "http://127.0.0.1:", 17), 0);
     json_decref(j);
     snprintf(s->dir, sizeof s->dir, "/tmp/gs_test_sim_XXXXXX");
@@ -63,14 +67,14 @@ static void sim_stop(sim_t *s)
     ts_remove_tree(s->dir);
 }
 
-/* GET explorer + path; returns the status, the body in *body (json_decref it). */
-static long get(const sim_t *s, const char *path, json_t **body, char *pages, size_t len)
+/* GET base + path; returns the status, the body in *body (json_decref it). */
+static long get_from(const char *base, const char *path, json_t **body, char *pages, size_t len)
 {
     char url[512];
     const char *urls[1] = {url};
     gs_http_response_t r;
     long status;
-    snprintf(url, sizeof url, "%s%s", s->explorer, path);
+    snprintf(url, sizeof url, "%s%s", base, path);
     assert_int_equal(gs_http_get_all(urls, 1, 1 << 24, 10000, &r, NULL), GS_OK);
     *body = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL);
     if (pages && !gs_http_header(&r, "Pages", pages, len))
@@ -78,6 +82,34 @@ static long get(const sim_t *s, const char *path, json_t **body, char *pages, si
     status = r.status;
     gs_http_response_free(&r);
     return status;
+}
+
+static long get(const sim_t *s, const char *path, json_t **body, char *pages, size_t len)
+{
+    return get_from(s->explorer, path, body, pages, len);
+}
+
+static void test_sim_announces_and_serves_every_service(void **state)
+{
+    sim_t s;
+    json_t *body;
+    int64_t balance = -1;
+    (void)state;
+    sim_start(&s, NULL);
+    assert_int_equal(get_from(s.login, "/api/users/nobody.3bot", &body, NULL, 0), 404);
+    assert_non_null(gs_json_str(body, "error"));
+    json_decref(body);
+    assert_int_equal(get_from(s.chain,
+                              "/accounts/"
+                              "00000000000000000000000000000000000000000000000000000000000000aa",
+                              &body, NULL, 0),
+                     200);
+    assert_true(gs_json_int(body, "balance", &balance));
+    assert_int_equal(balance, 0);
+    json_decref(body);
+    assert_int_equal(get(&s, "/reservations/pools/1", &body, NULL, 0), 404);
+    json_decref(body);
+    sim_stop(&s);
 }
 
 static void test_sim_pages_nodes_and_says_how_many_pages(void **state)
@@ -168,8 +200,17 @@ static void test_plan_reads_every_page_of_the_explorer(void **state)
     fclose(f);
     {
         char base[256];
-        const char *argv[] = {env_path("GS_GRIDSTOR"), "plan", path, "--grid", base, "--out",
-                              out, "--json", "--seed", "5", NULL};
+        const char *argv[] = {env_path("GS_GRIDSTOR"),
+                              "plan",
+                              path,
+                              "--grid",
+                              base,
+                              "--out",
+                              out,
+                              "--json",
+                              "--seed",
+                              "5",
+                              NULL};
         snprintf(base, sizeof base, "%.*s", (int)(strlen(s.explorer) - strlen("/api/v1")),
                  s.explorer);
         ts_run(s.dir, argv, &p);
@@ -179,8 +220,7 @@ static void test_plan_reads_every_page_of_the_explorer(void **state)
     assert_non_null(plan);
     for (size_t i = 0; i < json_array_size(json_object_get(plan, "zdbs")); i++) {
         const char *id = gs_json_str(json_array_get(json_object_get(plan, "zdbs"), i), "node_id");
-        assert_true(strcmp(id, ids[0]) == 0 || strcmp(id, ids[1]) == 0 ||
-                    strcmp(id, ids[2]) == 0);
+        assert_true(strcmp(id, ids[0]) == 0 || strcmp(id, ids[1]) == 0 || strcmp(id, ids[2]) == 0);
     }
     json_decref(plan);
     ts_proc_free(&p);
@@ -208,7 +248,7 @@ static void test_plan_exits_4_when_the_explorer_cannot_be_reached(void **state)
     ts_source_path("templates/examples/minimal.yaml", spec, sizeof spec);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", closed_port());
     {
-        const char *argv[] = {env_path("GS_GRIDSTOR"), "plan", spec, "--grid", url, "--out",
+        const char *argv[] = {env_path("GS_GRIDSTOR"),      "plan", spec, "--grid", url, "--out",
                               "/nonexistent/never-written", NULL};
         ts_run("/", argv, &p);
     }
@@ -220,6 +260,7 @@ static void test_plan_exits_4_when_the_explorer_cannot_be_reached(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sim_announces_and_serves_every_service),
         cmocka_unit_test(test_sim_pages_nodes_and_says_how_many_pages),
         cmocka_unit_test(test_sim_answers_bad_requests_in_the_explorers_shape),
         cmocka_unit_test(test_sim_divides_prices_on_testnet),
