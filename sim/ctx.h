@@ -9,13 +9,15 @@
 struct sim_chain;
 struct sim_login;
 struct sim_registry;
+struct sim_workloads;
 
 typedef struct sim_ctx {
     uv_loop_t *loop;
     sim_world_t world;
-    struct sim_chain *chain;       /* the payment chain (chain.h) */
-    struct sim_login *login;       /* the login directory (login.h) */
-    struct sim_registry *registry; /* the explorer's phonebook, pools, workloads (registry.h) */
+    struct sim_chain *chain;         /* the payment chain (chain.h) */
+    struct sim_login *login;         /* the login directory (login.h) */
+    struct sim_registry *registry;   /* the explorer's phonebook and pools (registry.h) */
+    struct sim_workloads *workloads; /* the explorer's workloads (workloads.h) */
 } sim_ctx_t;
 
 #endif

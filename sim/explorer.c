@@ -1,10 +1,11 @@
 /* explorer.c — the explorer v2 read API of the local grid: nodes (filtered on
  * total resources like the real explorer, paged with a Pages header), farms and
  * prices, under /api/v1 and the legacy /explorer prefix; the phonebook and capacity
- * pools (registry.c) share the route table. */
+ * pools (registry.c) and the workloads (workloads.c) share the route table. */
 #include "explorer.h"
 #include "ctx.h"
 #include "registry.h"
+#include "workloads.h"
 
 #include <errno.h>
 #include <math.h>
@@ -228,5 +229,7 @@ const gs_http_route_t sim_explorer_routes[] = {
     READ_ROUTES("/explorer"),
     SIM_REGISTRY_ROUTES("/api/v1"),
     SIM_REGISTRY_ROUTES("/explorer"),
+    SIM_WORKLOADS_ROUTES("/api/v1"),
+    SIM_WORKLOADS_ROUTES("/explorer"),
     {NULL},
 };

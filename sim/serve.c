@@ -7,6 +7,7 @@
 #include "login.h"
 #include "registry.h"
 #include "sim.h"
+#include "workloads.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -157,6 +158,10 @@ static int start_services(sim_t *sim, const sim_world_opts_t *o, gs_diag_t *diag
     }
     if (err == GS_OK)
         err = sim_registry_new(ctx, &ctx->registry, diag);
+    if (err == GS_OK)
+        err = sim_workloads_new(ctx, &ctx->workloads, diag);
+    if (err == GS_OK)
+        sim_registry_on_pool_dry(ctx->registry, sim_workloads_on_pool_dry, NULL);
     for (int i = 0; i < SRV_COUNT && err == GS_OK; i++)
         err = gs_httpd_start(&sim->loop, sim->listen, 0, services[i].routes, ctx, &sim->servers[i],
                              diag);
@@ -196,6 +201,7 @@ static void stop_services(sim_t *sim)
 static void free_services(sim_t *sim)
 {
     sim_registry_free(sim->ctx.registry); /* only when it never started */
+    sim_workloads_free(sim->ctx.workloads);
     sim_login_free(sim->ctx.login);
     sim_chain_free(sim->ctx.chain);
     sim_world_free(&sim->ctx.world);

@@ -2,17 +2,15 @@
  * through the real HTTP API: the explorer's routes (sim_explorer_routes) served by h2o
  * on 127.0.0.1 (port 0), over a generated world, the payment chain and the registry,
  * with libcurl requests. The loop runs on the test's own thread, and each request is
- * made from a short-lived client thread while the loop serves it: h2o keeps per-thread
+ * made from a short-lived client thread while the loop serves it (tests/support/sim_http.c): h2o keeps per-thread
  * caches it never frees, so a server thread ending with each test would leak (the same
  * arrangement as test_sim_chain.c). Chain payments, balances, pool units and the dry
  * hook are called directly between requests, on the loop's thread; waiting is running
  * the loop (the escrow timer fires meanwhile). Every test ends with a clean shutdown
  * (uv_loop_close() == 0). */
 #include <math.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +26,7 @@
 #include "ctx.h"
 #include "explorer.h"
 #include "registry.h"
+#include "sim_http.h"
 
 /* ---- the grid, on the test's loop ---- */
 
@@ -38,6 +37,7 @@ typedef struct {
     uv_async_t wake; /* a client thread finished */
     gs_httpd_t *httpd;
     int port;
+    sim_http_t http; /* requests to this grid */
     int dry_calls;
     int64_t dry_pool;
     double dry_cus;
@@ -62,6 +62,7 @@ static void start(fixture_t *f)
         fail_msg("grid start: %s", diag.msg);
     sim_registry_start(&f->ctx);
     f->port = gs_httpd_port(f->httpd);
+    f->http = (sim_http_t){&f->loop, &f->wake, f->port};
 }
 
 static void on_registry_closed(void *arg)
@@ -129,90 +130,18 @@ static int teardown(void **state)
     return 0;
 }
 
-static void on_nap(uv_timer_t *t)
-{
-    *(bool *)t->data = true;
-}
-
 /* Runs the loop for ms milliseconds (the registry's timer fires meanwhile). */
 static void run_for(fixture_t *f, uint64_t ms)
 {
-    uv_timer_t t;
-    bool done = false;
-    uv_timer_init(&f->loop, &t);
-    t.data = &done;
-    uv_timer_start(&t, on_nap, ms, 0);
-    while (!done)
-        uv_run(&f->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
+    sim_http_run_for(&f->loop, ms);
 }
 
-/* ---- HTTP, from a client thread ---- */
+/* ---- HTTP, from a client thread (tests/support/sim_http.c) ---- */
 
-typedef struct {
-    char url[1024];
-    const char *method, *body;
-    uv_async_t *wake;
-    atomic_bool finished;
-    CURLcode rc;
-    long status;
-    gs_buf_t got;
-} request_t;
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    return gs_buf_append(arg, p, size * n) == GS_OK ? size * n : 0;
-}
-
-static void *client_main(void *arg)
-{
-    request_t *q = arg;
-    CURL *c = curl_easy_init();
-    struct curl_slist *headers = curl_slist_append(NULL, "Expect:"); /* no 100-continue */
-    curl_easy_setopt(c, CURLOPT_URL, q->url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &q->got);
-    if (q->body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(q->body));
-    }
-    q->rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(c);
-    atomic_store(&q->finished, true);
-    uv_async_send(q->wake);
-    return NULL;
-}
-
-/* method path with an optional body, served by f's loop until the answer is in; *out
- * gets the JSON answer when out is not NULL (json_decref it). */
+/* method path with an optional body; *out gets the JSON answer when out is not NULL. */
 static long http(fixture_t *f, const char *method, const char *path, const char *body, json_t **out)
 {
-    request_t q = {.method = method, .body = body, .wake = &f->wake};
-    pthread_t client;
-    long status;
-    snprintf(q.url, sizeof q.url, "http://127.0.0.1:%d%s", f->port, path);
-    gs_buf_init(&q.got, 1u << 24);
-    atomic_init(&q.finished, false);
-    assert_int_equal(pthread_create(&client, NULL, client_main, &q), 0);
-    while (!atomic_load(&q.finished))
-        uv_run(&f->loop, UV_RUN_ONCE);
-    assert_int_equal(pthread_join(client, NULL), 0);
-    assert_int_equal(q.rc, CURLE_OK);
-    status = q.status;
-    if (out) {
-        *out = json_loadb(q.got.data ? q.got.data : "", q.got.len, 0, NULL);
-        if (*out == NULL)
-            fail_msg("%s %s: %ld, not JSON: %s", method, path, status,
-                     q.got.data ? q.got.data : "");
-    }
-    gs_buf_free(&q.got);
-    return status;
+    return sim_http_request(&f->http, method, path, NULL, body, out, NULL);
 }
 
 static long get(fixture_t *f, const char *path, json_t **out)
@@ -234,57 +163,13 @@ static void expect_error(fixture_t *f, const char *path, const char *body, long 
     json_decref(j);
 }
 
-/* ---- identities ---- */
+/* ---- identities (tests/support/sim_http.c) ---- */
 
-typedef struct {
-    const char *name;
-    unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-    char pubkey[65];
-    int64_t tid;
-} who_t;
-
-static void identity(who_t *w, const char *name, unsigned char seed_byte)
-{
-    unsigned char seed[crypto_sign_SEEDBYTES];
-    memset(seed, seed_byte, sizeof seed);
-    memset(w, 0, sizeof *w);
-    w->name = name;
-    crypto_sign_seed_keypair(w->pk, w->sk, seed);
-    gs_hex(w->pk, sizeof w->pk, w->pubkey);
-}
-
-static void sign_hex(const unsigned char *sk, const char *text, char out[129])
-{
-    unsigned char sig[crypto_sign_BYTES];
-    crypto_sign_detached(sig, NULL, (const unsigned char *)text, strlen(text), sk);
-    gs_hex(sig, sizeof sig, out);
-}
-
-/* The registration body of `w`, its signature made with signer's key. */
-static char *user_body(const who_t *w, const char *email, const who_t *signer)
-{
-    char msg[512], sig[129];
-    json_t *j;
-    char *text;
-    snprintf(msg, sizeof msg, "0%s%s%s%s%s", w->name, email, "", "a test user", w->pubkey);
-    sign_hex(signer->sk, msg, sig);
-    j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", w->name, "email", email, "pubkey", w->pubkey,
-                  "description", "a test user", "signature", sig);
-    text = gs_json_dumps(j);
-    json_decref(j);
-    return text;
-}
+typedef sim_who_t who_t;
 
 static void register_user(fixture_t *f, who_t *w)
 {
-    char *body = user_body(w, "someone@example.org", w);
-    json_t *j;
-    int64_t id;
-    assert_int_equal(http(f, "POST", "/api/v1/users", body, &j), 201);
-    assert_true(gs_json_int(j, "id", &id));
-    w->tid = id;
-    json_decref(j);
-    free(body);
+    sim_register_user(&f->http, w);
 }
 
 /* ---- pool reservations ---- */
@@ -310,7 +195,7 @@ static char *pool_body_of(json_t *signed_data, json_t *data, int64_t tid, const 
 {
     char *text = gs_json_dumps(signed_data), sig[129], *body;
     json_t *j;
-    sign_hex(signer->sk, text, sig);
+    sim_sign_hex(signer->sk, text, sig);
     j = json_pack("{s:s, s:O, s:I, s:s, s:i, s:s}", "json", text, "data_reservation", data,
                   "customer_tid", (json_int_t)tid, "customer_signature", sig, "sponsor_tid", 0,
                   "sponsor_signature", "");
@@ -477,9 +362,9 @@ static void test_phonebook_registers_looks_up_and_refuses_a_taken_name(void **st
     who_t alice, bob, mallory;
     json_t *j;
     char *body;
-    identity(&alice, "alice.3bot", 1);
-    identity(&bob, "bob.3bot", 2);
-    identity(&mallory, "alice.3bot", 3);
+    sim_who_init(&alice, "alice.3bot", 1);
+    sim_who_init(&bob, "bob.3bot", 2);
+    sim_who_init(&mallory, "alice.3bot", 3);
 
     register_user(f, &alice);
     assert_int_equal(alice.tid, 1);
@@ -507,12 +392,12 @@ static void test_phonebook_registers_looks_up_and_refuses_a_taken_name(void **st
     json_decref(j);
 
     /* The same name with another key, properly signed: taken. */
-    body = user_body(&mallory, "", &mallory);
+    body = sim_user_body(&mallory, "", &mallory);
     expect_error(f, "/api/v1/users", body, 409, "same name");
     free(body);
     /* A new name signed by someone else's key. */
-    identity(&mallory, "mallory.3bot", 3);
-    body = user_body(&mallory, "", &alice);
+    sim_who_init(&mallory, "mallory.3bot", 3);
+    body = sim_user_body(&mallory, "", &alice);
     expect_error(f, "/api/v1/users", body, 400, "signature");
     free(body);
     assert_int_equal(get(f, "/api/v1/users?name=mallory.3bot", &j), 200);
@@ -530,12 +415,12 @@ static void test_phonebook_refuses_malformed_registrations(void **state)
     fixture_t *f = *state;
     who_t carol;
     char *body;
-    identity(&carol, "Carol.3bot", 4);
-    body = user_body(&carol, "", &carol);
+    sim_who_init(&carol, "Carol.3bot", 4);
+    body = sim_user_body(&carol, "", &carol);
     expect_error(f, "/api/v1/users", body, 400, "name");
     free(body);
-    identity(&carol, "carol.3bot", 4);
-    body = user_body(&carol, "Carol@Example.org", &carol);
+    sim_who_init(&carol, "carol.3bot", 4);
+    body = sim_user_body(&carol, "Carol@Example.org", &carol);
     expect_error(f, "/api/v1/users", body, 400, "email");
     free(body);
     expect_error(f, "/api/v1/users",
@@ -555,7 +440,7 @@ static void test_pool_reservation_signed_by_the_customer_is_accepted(void **stat
     escrow_info_t e, e2;
     pool_data_t d = {0, 2592000, 0, 0, {NULL}, 1};
     json_t *j, *p;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     d.nodes[0] = node(f, 0);
     reserve(f, &d, &alice, &e);
@@ -616,8 +501,8 @@ static void test_pool_signature_by_another_key_is_rejected(void **state)
     who_t alice, bob;
     pool_data_t d = {0, 100, 0, 0, {NULL}, 1};
     char *body;
-    identity(&alice, "alice.3bot", 1);
-    identity(&bob, "bob.3bot", 2);
+    sim_who_init(&alice, "alice.3bot", 1);
+    sim_who_init(&bob, "bob.3bot", 2);
     register_user(f, &alice);
     register_user(f, &bob);
     d.nodes[0] = node(f, 0);
@@ -637,7 +522,7 @@ static void test_pool_json_differing_from_data_reservation_is_rejected(void **st
     pool_data_t signed_d = {0, 100, 0, 0, {NULL}, 1}, sent_d;
     json_t *signed_j, *sent_j;
     char *body;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     signed_d.nodes[0] = node(f, 0);
     sent_d = signed_d;
@@ -661,7 +546,7 @@ static void test_pool_nodes_must_be_known_distinct_and_in_one_farm(void **state)
     pool_data_t twice = {0, 100, 0, 0, {NULL}, 2};
     pool_data_t none = {0, 100, 0, 0, {NULL}, 0};
     char *body;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     two_farms.nodes[0] = node(f, 0);
     two_farms.nodes[1] = node(f, 3);
@@ -753,7 +638,7 @@ static void test_pool_malformed_requests_name_the_field(void **state)
     fixture_t *f = *state;
     who_t alice;
     char *big;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *body = raw_pool_body(cases[i].data, &alice);
@@ -784,7 +669,7 @@ static void test_pool_extension_must_keep_every_node(void **state)
     pool_data_t fewer = {0, 100, 0, 0, {NULL}, 1}, more = {0, 100, 0, 0, {NULL}, 3};
     char *body;
     json_t *p;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     paid_pool(f, &alice, 1000, 0, &e);
 
@@ -831,8 +716,8 @@ static void test_pool_empty_extension_is_rejected(void **state)
     pool_data_t same = {0, 0, 0, 0, {NULL}, 2}, missing = {404, 10, 0, 0, {NULL}, 1};
     char *body;
     json_t *j;
-    identity(&alice, "alice.3bot", 1);
-    identity(&bob, "bob.3bot", 2);
+    sim_who_init(&alice, "alice.3bot", 1);
+    sim_who_init(&bob, "bob.3bot", 2);
     register_user(f, &alice);
     register_user(f, &bob);
     paid_pool(f, &alice, 1000, 0, &e);
@@ -878,7 +763,7 @@ static void test_pool_amount_follows_the_mainnet_prices(void **state)
     escrow_info_t e;
     pool_data_t d = {0, 2592000, 86400, 3600, {NULL}, 1};
     json_t *prices;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     d.nodes[0] = node(f, 0);
     reserve(f, &d, &alice, &e);
@@ -895,7 +780,7 @@ static void test_pool_amount_is_divided_by_ten_on_testnet(void **state)
     escrow_info_t e;
     pool_data_t d = {0, 2592000, 86401, 7, {NULL}, 1};
     json_t *prices;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     d.nodes[0] = node(f, 0);
     reserve(f, &d, &alice, &e);
@@ -917,7 +802,7 @@ static void test_pool_payment_with_the_memo_pays_out_and_adds_capacity(void **st
     char m[SIM_MEMO_MAX + 1], farm[SIM_ADDRESS_LEN + 1];
     uint64_t amount = 1000 * 385 + 500 * 308 + 2 * 231;
     json_t *j;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     d.nodes[0] = node(f, 0);
     d.nodes[1] = node(f, 2);
@@ -950,7 +835,7 @@ static void test_pool_payment_with_a_wrong_memo_is_not_counted(void **state)
     pool_data_t d = {0, 1000, 0, 0, {NULL}, 1};
     char m[SIM_MEMO_MAX + 1];
     json_t *j;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     d.nodes[0] = node(f, 0);
     reserve(f, &d, &alice, &e);
@@ -979,7 +864,7 @@ static void test_pool_short_payment_is_not_paid(void **state)
     pool_data_t d = {0, 1000, 0, 0, {NULL}, 1};
     char m[SIM_MEMO_MAX + 1];
     json_t *j;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     d.nodes[0] = node(f, 0);
     reserve(f, &d, &alice, &e);
@@ -1007,7 +892,7 @@ static void test_pool_reservation_expires_after_an_hour_of_simulated_time(void *
     char m[SIM_MEMO_MAX + 1];
     int64_t created;
     json_t *j;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     d.nodes[0] = node(f, 0);
     created = sim_now(&f->ctx.world);
@@ -1041,7 +926,7 @@ static void test_pool_drains_with_active_units_and_computes_empty_at(void **stat
     json_t *a, *b;
     double cus, sus;
     int64_t lu;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     paid_pool(f, &alice, 100000, 40000, &e);
 
@@ -1085,7 +970,7 @@ static void test_pool_running_dry_calls_the_hook(void **state)
     who_t alice;
     escrow_info_t e;
     json_t *j;
-    identity(&alice, "alice.3bot", 1);
+    sim_who_init(&alice, "alice.3bot", 1);
     register_user(f, &alice);
     sim_registry_on_pool_dry(f->ctx.registry, on_dry, f);
     paid_pool(f, &alice, 50, 0, &e); /* 50 CU-seconds: half a real second at 1 CU */

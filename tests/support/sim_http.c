@@ -1,0 +1,156 @@
+/* sim_http.c — in-process HTTP for the sim's tests: see sim_http.h. */
+#include "sim_http.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+typedef struct {
+    char url[1024];
+    const char *method, *body;
+    const char *const *headers;
+    uv_async_t *wake;
+    atomic_bool finished;
+    CURLcode rc;
+    long status;
+    gs_buf_t got, got_headers;
+} request_t;
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    return gs_buf_append(arg, p, size * n) == GS_OK ? size * n : 0;
+}
+
+static void *client_main(void *arg)
+{
+    request_t *q = arg;
+    CURL *c = curl_easy_init();
+    struct curl_slist *headers = curl_slist_append(NULL, "Expect:"); /* no 100-continue */
+    for (size_t i = 0; q->headers && q->headers[i]; i++)
+        headers = curl_slist_append(headers, q->headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, q->url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &q->got);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &q->got_headers);
+    if (q->body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(q->body));
+    }
+    q->rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    atomic_store(&q->finished, true);
+    uv_async_send(q->wake);
+    return NULL;
+}
+
+/* The Pages header out of the raw response headers. */
+static void find_pages(const gs_buf_t *h, char pages[32])
+{
+    gs_http_response_t resp = {.headers = *h};
+    if (!gs_http_header(&resp, "Pages", pages, 32))
+        pages[0] = '\0';
+}
+
+long sim_http_request(const sim_http_t *h, const char *method, const char *path,
+                      const char *const *headers, const char *body, json_t **out, char pages[32])
+{
+    request_t q = {.method = method, .body = body, .headers = headers, .wake = h->wake};
+    pthread_t client;
+    long status;
+    snprintf(q.url, sizeof q.url, "http://127.0.0.1:%d%s", h->port, path);
+    gs_buf_init(&q.got, 1u << 24);
+    gs_buf_init(&q.got_headers, 1u << 16);
+    atomic_init(&q.finished, false);
+    assert_int_equal(pthread_create(&client, NULL, client_main, &q), 0);
+    while (!atomic_load(&q.finished))
+        uv_run(h->loop, UV_RUN_ONCE);
+    assert_int_equal(pthread_join(client, NULL), 0);
+    assert_int_equal(q.rc, CURLE_OK);
+    status = q.status;
+    if (pages)
+        find_pages(&q.got_headers, pages);
+    if (out) {
+        *out = json_loadb(q.got.data ? q.got.data : "", q.got.len, 0, NULL);
+        if (*out == NULL)
+            fail_msg("%s %s: %ld, not JSON: %s", method, path, status,
+                     q.got.data ? q.got.data : "");
+    }
+    gs_buf_free(&q.got);
+    gs_buf_free(&q.got_headers);
+    return status;
+}
+
+static void on_nap(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+void sim_http_run_for(uv_loop_t *loop, uint64_t ms)
+{
+    uv_timer_t t;
+    bool done = false;
+    uv_timer_init(loop, &t);
+    t.data = &done;
+    uv_timer_start(&t, on_nap, ms, 0);
+    while (!done)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+void sim_who_init(sim_who_t *w, const char *name, unsigned char seed_byte)
+{
+    unsigned char seed[crypto_sign_SEEDBYTES];
+    memset(seed, seed_byte, sizeof seed);
+    memset(w, 0, sizeof *w);
+    w->name = name;
+    crypto_sign_seed_keypair(w->pk, w->sk, seed);
+    gs_hex(w->pk, sizeof w->pk, w->pubkey);
+}
+
+void sim_sign_hex(const unsigned char *sk, const char *text, char out[129])
+{
+    unsigned char sig[crypto_sign_BYTES];
+    crypto_sign_detached(sig, NULL, (const unsigned char *)text, strlen(text), sk);
+    gs_hex(sig, sizeof sig, out);
+}
+
+char *sim_user_body(const sim_who_t *w, const char *email, const sim_who_t *signer)
+{
+    char msg[512], sig[129];
+    json_t *j;
+    char *text;
+    snprintf(msg, sizeof msg, "0%s%s%s%s%s", w->name, email, "", "a test user", w->pubkey);
+    sim_sign_hex(signer->sk, msg, sig);
+    j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", w->name, "email", email, "pubkey", w->pubkey,
+                  "description", "a test user", "signature", sig);
+    text = gs_json_dumps(j);
+    json_decref(j);
+    return text;
+}
+
+void sim_register_user(const sim_http_t *h, sim_who_t *w)
+{
+    char *body = sim_user_body(w, "someone@example.org", w);
+    json_t *j;
+    int64_t id;
+    assert_int_equal(sim_http_request(h, "POST", "/api/v1/users", NULL, body, &j, NULL), 201);
+    assert_true(gs_json_int(j, "id", &id));
+    w->tid = id;
+    json_decref(j);
+    free(body);
+}

@@ -1,0 +1,47 @@
+/* sim_http.h — what the sim's in-process HTTP tests share: requests made with libcurl
+ * from a short-lived client thread while the test's own thread runs the loop that
+ * serves them (h2o keeps per-thread caches it never frees, so the server stays on the
+ * test's thread), running the loop for a while, and 3Bot identities registered in the
+ * explorer's phonebook. Links libcurl, libuv, libsodium, pthreads; not reservation/. */
+#ifndef GS_TEST_SIM_HTTP_H
+#define GS_TEST_SIM_HTTP_H
+
+#include "common.h"
+
+#include <sodium.h>
+#include <uv.h>
+
+/* Where to send requests: the loop that serves them, an async handle on it (woken when
+ * a client thread finishes) and the server's port. */
+typedef struct {
+    uv_loop_t *loop;
+    uv_async_t *wake;
+    int port;
+} sim_http_t;
+
+/* method path (with an optional body and extra "Name: value" headers, NULL-terminated
+ * or NULL), served by h->loop until the answer is in. *out gets the JSON answer when
+ * out is not NULL (json_decref it; fails the test when it is not JSON); pages gets the
+ * Pages header ("" when absent) when not NULL. Returns the status. */
+long sim_http_request(const sim_http_t *h, const char *method, const char *path,
+                      const char *const *headers, const char *body, json_t **out, char pages[32]);
+/* Runs loop for ms milliseconds (its timers fire meanwhile). */
+void sim_http_run_for(uv_loop_t *loop, uint64_t ms);
+
+/* A 3Bot identity with a key from a repeated seed byte. */
+typedef struct {
+    const char *name;
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    char pubkey[65];
+    int64_t tid;
+} sim_who_t;
+
+void sim_who_init(sim_who_t *w, const char *name, unsigned char seed_byte);
+/* hex(ed25519(text)) with sk. */
+void sim_sign_hex(const unsigned char *sk, const char *text, char out[129]);
+/* The phonebook registration body of w, signed with signer's key (free it). */
+char *sim_user_body(const sim_who_t *w, const char *email, const sim_who_t *signer);
+/* Registers w (POST /api/v1/users, expecting 201) and sets w->tid. */
+void sim_register_user(const sim_http_t *h, sim_who_t *w);
+
+#endif
