@@ -2,6 +2,7 @@
  * them, with messages that name the offending field. */
 #include "http_util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -99,4 +100,20 @@ bool sim_hex_decode(const char *s, unsigned char *out, size_t n)
     const char *end = NULL;
     return len == 2 * n && sodium_hex2bin(out, n, s, len, NULL, &got, &end) == 0 && got == n &&
            end == s + len;
+}
+
+bool sim_refuse(sim_refusal_t *f, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->diag.msg, sizeof f->diag.msg, fmt, ap);
+    va_end(ap);
+    f->status = status;
+    return false;
+}
+
+bool sim_malformed(sim_refusal_t *f)
+{
+    f->status = 400;
+    return false;
 }

@@ -1,6 +1,7 @@
 /* http_util.h — what the sim's HTTP handlers share (private to sim/): a request body
  * read as one capped JSON object with only known members, typed and range-checked
- * members whose messages name the field, and fixed-length hex. */
+ * members whose messages name the field, fixed-length hex, and the refusal (status and
+ * message) a request checker fills in. */
 #ifndef GS_SIM_HTTP_UTIL_H
 #define GS_SIM_HTTP_UTIL_H
 
@@ -26,6 +27,19 @@ json_t *sim_http_body(gs_http_req_t *r, size_t max, const char *const *fields);
 /* Answers {"error": diag's message} with status. Bytes outside printable ASCII (input
  * that a parser quoted back) become '?', so the answer is always valid JSON. */
 void sim_http_reply_diag(gs_http_req_t *r, int status, gs_diag_t *diag);
+
+/* Why a request is refused: the status to answer and the message. */
+typedef struct {
+    int status;
+    gs_diag_t diag;
+} sim_refusal_t;
+
+/* Sets f to status and the formatted message; returns false, so a checker can
+ * `return sim_refuse(f, 400, "...")`. */
+bool sim_refuse(sim_refusal_t *f, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A malformed member: the message is in f->diag already; sets 400 and returns false. */
+bool sim_malformed(sim_refusal_t *f);
 
 /* Decodes exactly 2*n hex digits (either case) into out[0..n). */
 bool sim_hex_decode(const char *s, unsigned char *out, size_t n);

@@ -291,34 +291,6 @@ static double less_active(double active, double units)
     return v < 0.00001 ? 0 : v;
 }
 
-/* ---- refusals ---------------------------------------------------------------------------- */
-
-/* Why a request is refused. */
-typedef struct {
-    int status;
-    gs_diag_t diag;
-} refusal_t;
-
-static bool refuse(refusal_t *f, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool refuse(refusal_t *f, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->diag.msg, sizeof f->diag.msg, fmt, ap);
-    va_end(ap);
-    f->status = status;
-    return false;
-}
-
-/* A malformed member: the message is in f->diag already. */
-static bool malformed(refusal_t *f)
-{
-    f->status = 400;
-    return false;
-}
-
 /* ---- users -------------------------------------------------------------------------------- */
 
 static json_t *user_json(const user_t *u)
@@ -363,7 +335,7 @@ static int opt_str(const json_t *obj, const char *key, size_t max, const char **
     return sim_json_want_str(obj, NULL, key, max, out, diag);
 }
 
-static bool read_user(const json_t *body, user_req_t *q, refusal_t *f)
+static bool read_user(const json_t *body, user_req_t *q, sim_refusal_t *f)
 {
     if (sim_json_want_str(body, NULL, "name", NAME_MAX_LEN, &q->name, &f->diag) ||
         opt_str(body, "email", EMAIL_MAX_LEN, &q->email, &f->diag) ||
@@ -371,15 +343,16 @@ static bool read_user(const json_t *body, user_req_t *q, refusal_t *f)
         opt_str(body, "host", HOST_MAX_LEN, &q->host, &f->diag) ||
         opt_str(body, "description", DESC_MAX_LEN, &q->description, &f->diag) ||
         sim_json_want_str(body, NULL, "signature", 2 * crypto_sign_BYTES, &q->signature, &f->diag))
-        return malformed(f);
+        return sim_malformed(f);
     if (!name_ok(q->name))
-        return refuse(f, 400, "name: 3 to %d characters of a-z, 0-9, '.', '_', '-'", NAME_MAX_LEN);
+        return sim_refuse(f, 400, "name: 3 to %d characters of a-z, 0-9, '.', '_', '-'",
+                          NAME_MAX_LEN);
     if (!email_ok(q->email))
-        return refuse(f, 400, "email: lowercase, without spaces");
+        return sim_refuse(f, 400, "email: lowercase, without spaces");
     if (!sim_hex_decode(q->pubkey, q->pk, sizeof q->pk))
-        return refuse(f, 400, "pubkey: expected 64 hex digits");
+        return sim_refuse(f, 400, "pubkey: expected 64 hex digits");
     if (!sim_hex_decode(q->signature, q->sig, sizeof q->sig))
-        return refuse(f, 400, "signature: expected 128 hex digits");
+        return sim_refuse(f, 400, "signature: expected 128 hex digits");
     return true;
 }
 
@@ -434,7 +407,7 @@ void sim_registry_post_user(gs_http_req_t *r, void *ud)
     static const char *const fields[] = {"name",        "host",      "email", "pubkey",
                                          "description", "signature", NULL};
     struct sim_registry *reg = registry_of(r, ud);
-    refusal_t f = {0};
+    sim_refusal_t f = {0};
     user_req_t q;
     json_t *body;
     user_t *u;
@@ -502,43 +475,44 @@ typedef struct {
 static const char *const data_fields[] = {"pool_id",  "cus",        "sus", "ipv4us",
                                           "node_ids", "currencies", NULL};
 
-static bool read_parties(const json_t *body, pool_req_t *q, refusal_t *f)
+static bool read_parties(const json_t *body, pool_req_t *q, sim_refusal_t *f)
 {
     const char *sig, *ssig = "";
     if (sim_json_want_int(body, NULL, "customer_tid", 1, INT64_MAX, &q->customer_tid, &f->diag) ||
         sim_json_want_str(body, NULL, "customer_signature", 2 * crypto_sign_BYTES, &sig,
                           &f->diag) ||
         sim_json_want_str(body, NULL, "json", SIM_REGISTRY_MAX_BODY, &q->json_text, &f->diag))
-        return malformed(f);
+        return sim_malformed(f);
     q->sponsor_tid = 0;
     if ((json_object_get(body, "sponsor_tid") &&
          sim_json_want_int(body, NULL, "sponsor_tid", 0, INT64_MAX, &q->sponsor_tid, &f->diag)) ||
         (json_object_get(body, "sponsor_signature") &&
          sim_json_want_str(body, NULL, "sponsor_signature", 2 * crypto_sign_BYTES, &ssig,
                            &f->diag)))
-        return malformed(f);
+        return sim_malformed(f);
     if (!sim_hex_decode(sig, q->sig, sizeof q->sig))
-        return refuse(f, 400, "customer_signature: expected 128 hex digits");
+        return sim_refuse(f, 400, "customer_signature: expected 128 hex digits");
     if (q->sponsor_tid != 0)
-        return refuse(f, 400, "sponsor_tid: user %lld is not a trusted sales channel",
-                      (long long)q->sponsor_tid);
+        return sim_refuse(f, 400, "sponsor_tid: user %lld is not a trusted sales channel",
+                          (long long)q->sponsor_tid);
     return true;
 }
 
 static bool read_string_list(const json_t *list, const char *what, size_t min, size_t max,
-                             size_t item_max, refusal_t *f)
+                             size_t item_max, sim_refusal_t *f)
 {
     size_t i;
     const json_t *v;
     if (!json_is_array(list) || json_array_size(list) < min || json_array_size(list) > max)
-        return refuse(f, 400, "data_reservation.%s: expected a list of %zu to %zu strings", what,
-                      min, max);
+        return sim_refuse(f, 400, "data_reservation.%s: expected a list of %zu to %zu strings",
+                          what, min, max);
     json_array_foreach(list, i, v)
     {
         if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > item_max ||
             strlen(json_string_value(v)) != json_string_length(v))
-            return refuse(f, 400, "data_reservation.%s[%zu]: expected a string of 1 to %zu bytes",
-                          what, i, item_max);
+            return sim_refuse(f, 400,
+                              "data_reservation.%s[%zu]: expected a string of 1 to %zu bytes", what,
+                              i, item_max);
     }
     return true;
 }
@@ -555,43 +529,43 @@ static bool has_string(const json_t *list, const char *s)
     return false;
 }
 
-static bool read_data(const json_t *body, pool_req_t *q, refusal_t *f)
+static bool read_data(const json_t *body, pool_req_t *q, sim_refusal_t *f)
 {
     const json_t *d = json_object_get(body, "data_reservation");
     if (!json_is_object(d))
-        return refuse(f, 400, "data_reservation: expected an object");
+        return sim_refuse(f, 400, "data_reservation: expected an object");
     q->data = d;
     if (sim_json_want_int(d, "data_reservation", "pool_id", 0, INT64_MAX, &q->pool_id, &f->diag) ||
         sim_json_want_int(d, "data_reservation", "cus", 0, POOL_MAX_UNITS, &q->cus, &f->diag) ||
         sim_json_want_int(d, "data_reservation", "sus", 0, POOL_MAX_UNITS, &q->sus, &f->diag) ||
         sim_json_want_int(d, "data_reservation", "ipv4us", 0, POOL_MAX_UNITS, &q->ipv4us, &f->diag))
-        return malformed(f);
+        return sim_malformed(f);
     q->nodes = json_object_get(d, "node_ids");
     if (!read_string_list(q->nodes, "node_ids", 1, POOL_MAX_NODES, 64, f) ||
         !read_string_list(json_object_get(d, "currencies"), "currencies", 0, 16, 16, f))
         return false;
     if (!has_string(json_object_get(d, "currencies"), "TFT"))
-        return refuse(f, 400,
-                      "data_reservation.currencies: must include \"TFT\", the only "
-                      "currency the escrow takes");
+        return sim_refuse(f, 400,
+                          "data_reservation.currencies: must include \"TFT\", the only "
+                          "currency the escrow takes");
     return true;
 }
 
 /* `json` parsed must be data_reservation (tfexplorer: reflect.DeepEqual). */
-static bool json_matches(const pool_req_t *q, refusal_t *f)
+static bool json_matches(const pool_req_t *q, sim_refusal_t *f)
 {
     json_t *parsed;
     bool same;
     if (sim_json_object(q->json_text, strlen(q->json_text), SIM_REGISTRY_MAX_BODY, "json",
                         data_fields, &parsed, &f->diag))
-        return malformed(f);
+        return sim_malformed(f);
     same = json_equal(parsed, q->data);
     json_decref(parsed);
-    return same || refuse(f, 400, "json does not match data_reservation");
+    return same || sim_refuse(f, 400, "json does not match data_reservation");
 }
 
 /* No duplicates (409, as the real explorer), each node known, all in one farm. */
-static bool nodes_ok(sim_world_t *w, pool_req_t *q, refusal_t *f)
+static bool nodes_ok(sim_world_t *w, pool_req_t *q, sim_refusal_t *f)
 {
     size_t n = json_array_size(q->nodes);
     for (size_t i = 0; i < n; i++) {
@@ -599,31 +573,31 @@ static bool nodes_ok(sim_world_t *w, pool_req_t *q, refusal_t *f)
         const sim_node_t *node = sim_world_node(w, id);
         for (size_t j = 0; j < i; j++)
             if (strcmp(id, json_string_value(json_array_get(q->nodes, j))) == 0)
-                return refuse(f, 409, "duplicate node ID is not allowed in capacity pool");
+                return sim_refuse(f, 409, "duplicate node ID is not allowed in capacity pool");
         if (node == NULL || node->deleted)
-            return refuse(f, 400, "data_reservation.node_ids[%zu]: no node '%s'", i, id);
+            return sim_refuse(f, 400, "data_reservation.node_ids[%zu]: no node '%s'", i, id);
         if (i > 0 && node->farm_id != q->farm_id)
-            return refuse(f, 400,
-                          "all nodes for a capacity pool must belong to the same farm "
-                          "(node_ids[0] is in farm %lld, node_ids[%zu] in farm %lld)",
-                          (long long)q->farm_id, i, (long long)node->farm_id);
+            return sim_refuse(f, 400,
+                              "all nodes for a capacity pool must belong to the same farm "
+                              "(node_ids[0] is in farm %lld, node_ids[%zu] in farm %lld)",
+                              (long long)q->farm_id, i, (long long)node->farm_id);
         q->farm_id = node->farm_id;
     }
     return true;
 }
 
-static bool customer_ok(const struct sim_registry *reg, pool_req_t *q, refusal_t *f)
+static bool customer_ok(const struct sim_registry *reg, pool_req_t *q, sim_refusal_t *f)
 {
     q->customer = find_user(reg, q->customer_tid);
     if (q->customer == NULL)
-        return refuse(f, 400, "customer_tid: cannot find user with id '%lld'",
-                      (long long)q->customer_tid);
+        return sim_refuse(f, 400, "customer_tid: cannot find user with id '%lld'",
+                          (long long)q->customer_tid);
     if (crypto_sign_verify_detached(q->sig, (const unsigned char *)q->json_text,
                                     strlen(q->json_text), q->customer->pk) != 0)
-        return refuse(f, 400,
-                      "failed to verify customer signature: customer_signature is not "
-                      "user %lld's ed25519 signature of the bytes of json",
-                      (long long)q->customer_tid);
+        return sim_refuse(f, 400,
+                          "failed to verify customer signature: customer_signature is not "
+                          "user %lld's ed25519 signature of the bytes of json",
+                          (long long)q->customer_tid);
     return true;
 }
 
@@ -636,26 +610,26 @@ static bool pool_has_node(const sim_pool_t *p, const char *node_id)
 }
 
 /* An extension: the customer's own pool, keeping all its nodes, changing something. */
-static bool extension_ok(const struct sim_registry *reg, const pool_req_t *q, refusal_t *f)
+static bool extension_ok(const struct sim_registry *reg, const pool_req_t *q, sim_refusal_t *f)
 {
     const sim_pool_t *p;
     if (q->pool_id == 0)
         return true;
     if ((p = find_pool(reg, q->pool_id)) == NULL)
-        return refuse(f, 400, "data_reservation.pool_id: no pool %lld", (long long)q->pool_id);
+        return sim_refuse(f, 400, "data_reservation.pool_id: no pool %lld", (long long)q->pool_id);
     if (p->customer_tid != q->customer_tid)
-        return refuse(f, 403, "pool %lld belongs to another customer", (long long)p->id);
+        return sim_refuse(f, 403, "pool %lld belongs to another customer", (long long)p->id);
     for (size_t i = 0; i < p->node_ids.n; i++)
         if (!has_string(q->nodes, p->node_ids.items[i]))
-            return refuse(f, 400, "nodes can not be removed from a pool: node_ids lacks '%s'",
-                          p->node_ids.items[i]);
+            return sim_refuse(f, 400, "nodes can not be removed from a pool: node_ids lacks '%s'",
+                              p->node_ids.items[i]);
     if (q->cus == 0 && q->sus == 0 && q->ipv4us == 0 && json_array_size(q->nodes) == p->node_ids.n)
-        return refuse(f, 400, "this capacity reservation has no observable results");
+        return sim_refuse(f, 400, "this capacity reservation has no observable results");
     return true;
 }
 
 static bool check_pool_request(struct sim_registry *reg, const json_t *body, pool_req_t *q,
-                               refusal_t *f)
+                               sim_refusal_t *f)
 {
     memset(q, 0, sizeof *q);
     return read_parties(body, q, f) && read_data(body, q, f) && json_matches(q, f) &&
@@ -830,7 +804,7 @@ static const char *const pool_request_fields[] = {"json",
 void sim_registry_post_pool(gs_http_req_t *r, void *ud)
 {
     struct sim_registry *reg = registry_of(r, ud);
-    refusal_t f = {0};
+    sim_refusal_t f = {0};
     pool_req_t q;
     reservation_t *res;
     json_t *body;

@@ -94,32 +94,6 @@ struct sim_workloads {
     int64_t next_id;
 };
 
-/* Why a request is refused. */
-typedef struct {
-    int status;
-    gs_diag_t diag;
-} refusal_t;
-
-static bool refuse(refusal_t *f, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool refuse(refusal_t *f, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->diag.msg, sizeof f->diag.msg, fmt, ap);
-    va_end(ap);
-    f->status = status;
-    return false;
-}
-
-/* The message is in f->diag already. */
-static bool malformed(refusal_t *f)
-{
-    f->status = 400;
-    return false;
-}
-
 static struct sim_workloads *store_of(gs_http_req_t *r, void *ud)
 {
     sim_ctx_t *ctx = ud;
@@ -259,7 +233,8 @@ static bool signing_string(gs_http_req_t *r, const auth_params_t *a, gs_buf_t *o
 }
 
 /* The tid that signed the request, or false after filling f (401). */
-static bool authenticate(struct sim_workloads *wls, gs_http_req_t *r, int64_t *tid, refusal_t *f)
+static bool authenticate(struct sim_workloads *wls, gs_http_req_t *r, int64_t *tid,
+                         sim_refusal_t *f)
 {
     char header[AUTH_HEADER_MAX], threebot[32];
     unsigned char sig[crypto_sign_BYTES], pk[crypto_sign_PUBLICKEYBYTES];
@@ -269,32 +244,32 @@ static bool authenticate(struct sim_workloads *wls, gs_http_req_t *r, int64_t *t
     gs_buf_t msg;
     bool ok;
     if (!gs_http_req_header(r, "authorization", header, sizeof header) || !parse_auth(header, &a))
-        return refuse(f, 401,
-                      "Authorization: expected an HTTP signature (keyId, algorithm, "
-                      "signature, created, headers)");
+        return sim_refuse(f, 401,
+                          "Authorization: expected an HTTP signature (keyId, algorithm, "
+                          "signature, created, headers)");
     if (strcmp(a.algorithm, "ed25519") != 0)
-        return refuse(f, 401, "Authorization: algorithm must be ed25519");
+        return sim_refuse(f, 401, "Authorization: algorithm must be ed25519");
     if (!whole(a.key_id, tid) || !sim_registry_user_key(wls->ctx->registry, *tid, pk))
-        return refuse(f, 401, "Authorization: keyId is not a known user");
+        return sim_refuse(f, 401, "Authorization: keyId is not a known user");
     if (!gs_http_req_header(r, "threebot-id", threebot, sizeof threebot) ||
         strcmp(threebot, a.key_id) != 0)
-        return refuse(f, 401, "threebot-id: must be given and equal keyId");
+        return sim_refuse(f, 401, "threebot-id: must be given and equal keyId");
     if (!whole(a.created, &created) || created > now + AUTH_SKEW)
-        return refuse(f, 401, "Authorization: created is not a valid time");
+        return sim_refuse(f, 401, "Authorization: created is not a valid time");
     if (a.expires[0] && (!whole(a.expires, &expires) || expires <= now))
-        return refuse(f, 401, "Authorization: the signature has expired");
+        return sim_refuse(f, 401, "Authorization: the signature has expired");
     if (sodium_base642bin(sig, sizeof sig, a.signature, strlen(a.signature), NULL, &siglen, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         siglen != sizeof sig)
-        return refuse(f, 401, "Authorization: signature is not base64 of 64 bytes");
+        return sim_refuse(f, 401, "Authorization: signature is not base64 of 64 bytes");
     gs_buf_init(&msg, 8 * AUTH_HEADER_MAX);
     ok = signing_string(r, &a, &msg) &&
          crypto_sign_verify_detached(sig, (const unsigned char *)msg.data, msg.len, pk) == 0;
     gs_buf_free(&msg);
     if (!ok)
-        return refuse(f, 401,
-                      "Authorization: the signature does not verify (headers must "
-                      "include (created) and threebot-id)");
+        return sim_refuse(f, 401,
+                          "Authorization: the signature does not verify (headers must "
+                          "include (created) and threebot-id)");
     return true;
 }
 
@@ -336,7 +311,7 @@ static bool listed(const char *const *fields, const char *key)
     return false;
 }
 
-static bool known_members(const json_t *body, const char *const *type_fields, refusal_t *f)
+static bool known_members(const json_t *body, const char *const *type_fields, sim_refusal_t *f)
 {
     const char *key;
     json_t *v;
@@ -346,7 +321,7 @@ static bool known_members(const json_t *body, const char *const *type_fields, re
             bool printable = strlen(key) <= 64;
             for (const char *p = key; printable && *p; p++)
                 printable = *p >= 0x20 && *p <= 0x7e;
-            return refuse(f, 400, "request body: unknown member '%s'", printable ? key : "?");
+            return sim_refuse(f, 400, "request body: unknown member '%s'", printable ? key : "?");
         }
     }
     return true;
@@ -354,26 +329,26 @@ static bool known_members(const json_t *body, const char *const *type_fields, re
 
 /* An optional string member: def when absent; stored back so GET shows it. */
 static bool opt_str(json_t *obj, const char *prefix, const char *key, size_t max, const char **out,
-                    refusal_t *f)
+                    sim_refusal_t *f)
 {
     if (json_object_get(obj, key) == NULL)
         json_object_set_new(obj, key, json_string(""));
     if (sim_json_want_str(obj, prefix, key, max, out, &f->diag))
-        return malformed(f);
+        return sim_malformed(f);
     return true;
 }
 
 static bool opt_int(json_t *obj, const char *prefix, const char *key, int64_t min, int64_t max,
-                    int64_t *out, refusal_t *f)
+                    int64_t *out, sim_refusal_t *f)
 {
     if (json_object_get(obj, key) == NULL)
         json_object_set_new(obj, key, json_integer(min > 0 ? min : 0));
     if (sim_json_want_int(obj, prefix, key, min, max, out, &f->diag))
-        return malformed(f);
+        return sim_malformed(f);
     return true;
 }
 
-static bool opt_bool(json_t *obj, const char *key, bool *out, refusal_t *f)
+static bool opt_bool(json_t *obj, const char *key, bool *out, sim_refusal_t *f)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
@@ -381,41 +356,41 @@ static bool opt_bool(json_t *obj, const char *key, bool *out, refusal_t *f)
         v = json_object_get(obj, key);
     }
     if (!json_is_boolean(v))
-        return refuse(f, 400, "%s: expected true or false", key);
+        return sim_refuse(f, 400, "%s: expected true or false", key);
     *out = json_is_true(v);
     return true;
 }
 
 /* An optional member of a JSON type (json_type), def when absent. */
-static bool opt_typed(json_t *obj, const char *key, json_type type, refusal_t *f)
+static bool opt_typed(json_t *obj, const char *key, json_type type, sim_refusal_t *f)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL)
         json_object_set_new(obj, key, type == JSON_ARRAY ? json_array() : json_object());
     else if (json_typeof(v) != type)
-        return refuse(f, 400, "%s: expected %s", key,
-                      type == JSON_ARRAY ? "an array" : "an object");
+        return sim_refuse(f, 400, "%s: expected %s", key,
+                          type == JSON_ARRAY ? "an array" : "an object");
     return true;
 }
 
 static bool req_int(const json_t *obj, const char *prefix, const char *key, int64_t min,
-                    int64_t max, int64_t *out, refusal_t *f)
+                    int64_t max, int64_t *out, sim_refusal_t *f)
 {
     if (sim_json_want_int(obj, prefix, key, min, max, out, &f->diag))
-        return malformed(f);
+        return sim_malformed(f);
     return true;
 }
 
 static bool req_str(const json_t *obj, const char *prefix, const char *key, size_t max,
-                    const char **out, refusal_t *f)
+                    const char **out, sim_refusal_t *f)
 {
     if (sim_json_want_str(obj, prefix, key, max, out, &f->diag))
-        return malformed(f);
+        return sim_malformed(f);
     return true;
 }
 
 /* {"signers":[tid...],"quorum_min":n}, defaulting to no signers. */
-static bool signing_request(json_t *body, const char *key, refusal_t *f)
+static bool signing_request(json_t *body, const char *key, sim_refusal_t *f)
 {
     json_t *v = json_object_get(body, key), *signers, *s;
     int64_t q;
@@ -427,12 +402,13 @@ static bool signing_request(json_t *body, const char *key, refusal_t *f)
     if (!json_is_object(v) || json_object_size(v) > 2 ||
         !json_is_array(signers = json_object_get(v, "signers")) ||
         json_array_size(signers) > MAX_SIGNERS)
-        return refuse(f, 400, "%s: expected {\"signers\": [at most %d tids], \"quorum_min\": n}",
-                      key, MAX_SIGNERS);
+        return sim_refuse(f, 400,
+                          "%s: expected {\"signers\": [at most %d tids], \"quorum_min\": n}", key,
+                          MAX_SIGNERS);
     json_array_foreach(signers, i, s)
     {
         if (!json_is_integer(s) || json_integer_value(s) < 1)
-            return refuse(f, 400, "%s.signers: expected positive integers", key);
+            return sim_refuse(f, 400, "%s.signers: expected positive integers", key);
     }
     return req_int(v, key, "quorum_min", 0, MAX_SIGNERS, &q, f);
 }
@@ -449,7 +425,7 @@ static const char *type_name(int64_t type)
     return type == 0 ? "ZDB" : "CONTAINER";
 }
 
-static bool info_part(json_t *body, int64_t type, parsed_t *p, refusal_t *f, int64_t *tid,
+static bool info_part(json_t *body, int64_t type, parsed_t *p, sim_refusal_t *f, int64_t *tid,
                       int64_t *pool_id, const char **node_id)
 {
     int64_t wid, epoch, ignored;
@@ -476,7 +452,7 @@ static bool info_part(json_t *body, int64_t type, parsed_t *p, refusal_t *f, int
     if (gs_buf_printf(&p->ch, "%lld%s%lld%s%lld%s%lld%s%s", (long long)wid, *node_id,
                       (long long)*pool_id, reference, (long long)*tid, type_name(type),
                       (long long)epoch, description, metadata) != GS_OK)
-        return refuse(f, 400, "request body: too large");
+        return sim_refuse(f, 400, "request body: too large");
     return true;
 }
 
@@ -490,7 +466,7 @@ static double storage_su(double gib, int64_t disk_type)
     return round_to(disk_type == 0 ? gib / 1200 : gib / 300, 1000);
 }
 
-static bool zdb_part(json_t *body, parsed_t *p, refusal_t *f)
+static bool zdb_part(json_t *body, parsed_t *p, sim_refusal_t *f)
 {
     int64_t size, mode, disk_type;
     const char *password;
@@ -505,7 +481,7 @@ static bool zdb_part(json_t *body, parsed_t *p, refusal_t *f)
     p->su = storage_su((double)size, disk_type);
     if (gs_buf_printf(&p->ch, "%lld%s%s%s%s", (long long)size, mode ? "user" : "seq", password,
                       disk_name(disk_type), pub ? "true" : "false") != GS_OK)
-        return refuse(f, 400, "request body: too large");
+        return sim_refuse(f, 400, "request body: too large");
     return true;
 }
 
@@ -515,7 +491,7 @@ static int by_key(const void *a, const void *b)
 }
 
 /* "k=v" for every member of an object of strings, sorted by key. */
-static bool env_part(json_t *body, const char *key, gs_buf_t *ch, refusal_t *f)
+static bool env_part(json_t *body, const char *key, gs_buf_t *ch, sim_refusal_t *f)
 {
     json_t *env, *v;
     const char *k, *keys[MAX_ITEMS];
@@ -524,23 +500,24 @@ static bool env_part(json_t *body, const char *key, gs_buf_t *ch, refusal_t *f)
         return false;
     env = json_object_get(body, key);
     if (json_object_size(env) > MAX_ITEMS)
-        return refuse(f, 400, "%s: at most %d variables", key, MAX_ITEMS);
+        return sim_refuse(f, 400, "%s: at most %d variables", key, MAX_ITEMS);
     json_object_foreach(env, k, v)
     {
         if (!json_is_string(v) || json_string_length(v) > STR_MAX ||
             strlen(json_string_value(v)) != json_string_length(v))
-            return refuse(f, 400, "%s: values must be strings of at most %d bytes", key, STR_MAX);
+            return sim_refuse(f, 400, "%s: values must be strings of at most %d bytes", key,
+                              STR_MAX);
         keys[n++] = k;
     }
     qsort(keys, n, sizeof keys[0], by_key);
     for (size_t i = 0; i < n; i++)
         if (gs_buf_printf(ch, "%s=%s", keys[i], json_string_value(json_object_get(env, keys[i]))) !=
             GS_OK)
-            return refuse(f, 400, "request body: too large");
+            return sim_refuse(f, 400, "request body: too large");
     return true;
 }
 
-static bool volumes_part(json_t *body, gs_buf_t *ch, refusal_t *f)
+static bool volumes_part(json_t *body, gs_buf_t *ch, sim_refusal_t *f)
 {
     json_t *list, *v;
     size_t i;
@@ -549,21 +526,22 @@ static bool volumes_part(json_t *body, gs_buf_t *ch, refusal_t *f)
         return false;
     list = json_object_get(body, "volumes");
     if (json_array_size(list) > MAX_ITEMS)
-        return refuse(f, 400, "volumes: at most %d", MAX_ITEMS);
+        return sim_refuse(f, 400, "volumes: at most %d", MAX_ITEMS);
     json_array_foreach(list, i, v)
     {
         if (!json_is_object(v) || json_object_size(v) != 2 ||
             !req_str(v, "volumes[]", "volume_id", STR_MAX, &id, f) ||
             !req_str(v, "volumes[]", "mountpoint", STR_MAX, &mount, f))
-            return f->status ? false
-                             : refuse(f, 400, "volumes: expected {\"volume_id\", \"mountpoint\"}");
+            return f->status
+                       ? false
+                       : sim_refuse(f, 400, "volumes: expected {\"volume_id\", \"mountpoint\"}");
         if (gs_buf_printf(ch, "%s%s", id, mount) != GS_OK)
-            return refuse(f, 400, "request body: too large");
+            return sim_refuse(f, 400, "request body: too large");
     }
     return true;
 }
 
-static bool networks_part(json_t *body, gs_buf_t *ch, refusal_t *f)
+static bool networks_part(json_t *body, gs_buf_t *ch, sim_refusal_t *f)
 {
     json_t *list, *v, *ip6;
     size_t i;
@@ -572,41 +550,41 @@ static bool networks_part(json_t *body, gs_buf_t *ch, refusal_t *f)
         return false;
     list = json_object_get(body, "network_connection");
     if (json_array_size(list) > MAX_ITEMS)
-        return refuse(f, 400, "network_connection: at most %d", MAX_ITEMS);
+        return sim_refuse(f, 400, "network_connection: at most %d", MAX_ITEMS);
     json_array_foreach(list, i, v)
     {
         if (!json_is_object(v) || json_object_size(v) != 3 ||
             !req_str(v, "network_connection[]", "network_id", STR_MAX, &id, f) ||
             !req_str(v, "network_connection[]", "ipaddress", 64, &ip, f))
             return f->status ? false
-                             : refuse(f, 400,
-                                      "network_connection: expected {\"network_id\", "
-                                      "\"ipaddress\", \"public_ip6\"}");
+                             : sim_refuse(f, 400,
+                                          "network_connection: expected {\"network_id\", "
+                                          "\"ipaddress\", \"public_ip6\"}");
         ip6 = json_object_get(v, "public_ip6");
         if (!json_is_boolean(ip6))
-            return refuse(f, 400, "network_connection[].public_ip6: expected true or false");
+            return sim_refuse(f, 400, "network_connection[].public_ip6: expected true or false");
         if (gs_buf_printf(ch, "%s%s%s", id, ip, json_is_true(ip6) ? "true" : "false") != GS_OK)
-            return refuse(f, 400, "request body: too large");
+            return sim_refuse(f, 400, "request body: too large");
     }
     return true;
 }
 
-static bool capacity_part(json_t *body, parsed_t *p, refusal_t *f)
+static bool capacity_part(json_t *body, parsed_t *p, sim_refusal_t *f)
 {
     json_t *cap = json_object_get(body, "capacity");
     int64_t cpu, memory, disk = 0, disk_type = 0;
     double mru, storage;
     if (!json_is_object(cap))
-        return refuse(f, 400,
-                      "capacity: expected {\"cpu\", \"memory\", \"disk_size\", "
-                      "\"disk_type\"}");
+        return sim_refuse(f, 400,
+                          "capacity: expected {\"cpu\", \"memory\", \"disk_size\", "
+                          "\"disk_type\"}");
     if (!req_int(cap, "capacity", "cpu", 1, 1024, &cpu, f) ||
         !req_int(cap, "capacity", "memory", 1, 1LL << 30, &memory, f) ||
         !opt_int(cap, "capacity", "disk_size", 0, 1LL << 40, &disk, f) ||
         !opt_int(cap, "capacity", "disk_type", 0, 1, &disk_type, f))
         return false;
     if (json_object_size(cap) != 4)
-        return refuse(f, 400, "capacity: unknown member");
+        return sim_refuse(f, 400, "capacity: unknown member");
     mru = round_to((double)memory / 1024, 10000);
     p->cu = round_to(mru / 4 < (double)cpu / 2 ? mru / 4 : (double)cpu / 2, 1000);
     storage = (double)disk / 1024 - FREE_ROOTFS_GB;
@@ -615,11 +593,11 @@ static bool capacity_part(json_t *body, parsed_t *p, refusal_t *f)
     p->su = storage_su(storage, disk_type);
     if (gs_buf_printf(&p->ch, "%lld%lld%lld%s", (long long)cpu, (long long)memory, (long long)disk,
                       disk_name(disk_type)) != GS_OK)
-        return refuse(f, 400, "request body: too large");
+        return sim_refuse(f, 400, "request body: too large");
     return true;
 }
 
-static bool container_part(json_t *body, parsed_t *p, refusal_t *f)
+static bool container_part(json_t *body, parsed_t *p, sim_refusal_t *f)
 {
     const char *flist, *hub, *entry;
     bool interactive;
@@ -631,7 +609,7 @@ static bool container_part(json_t *body, parsed_t *p, refusal_t *f)
         return false;
     if (gs_buf_printf(&p->ch, "%s%s%s%s", flist, hub, entry, interactive ? "true" : "false") !=
         GS_OK)
-        return refuse(f, 400, "request body: too large");
+        return sim_refuse(f, 400, "request body: too large");
     return env_part(body, "environment", &p->ch, f) &&
            env_part(body, "secret_environment", &p->ch, f) && volumes_part(body, &p->ch, f) &&
            networks_part(body, &p->ch, f) && capacity_part(body, p, f);
@@ -667,13 +645,14 @@ typedef struct {
     parsed_t p;
 } request_t;
 
-static bool read_workload(json_t *body, request_t *q, refusal_t *f)
+static bool read_workload(json_t *body, request_t *q, sim_refusal_t *f)
 {
     const char *sig;
     if (!req_int(body, NULL, "workload_type", 0, 12, &q->type, f))
         return false;
     if (q->type > 1)
-        return refuse(f, 400, "workload_type: unsupported workload type %lld", (long long)q->type);
+        return sim_refuse(f, 400, "workload_type: unsupported workload type %lld",
+                          (long long)q->type);
     if (!known_members(body, q->type == 0 ? zdb_fields : container_fields, f) ||
         !req_str(body, NULL, "customer_signature", 2 * crypto_sign_BYTES, &sig, f) ||
         !info_part(body, q->type, &q->p, f, &q->tid, &q->pool_id, &q->node_id))
@@ -689,7 +668,7 @@ static bool node_up(sim_ctx_t *ctx, const char *node_id)
 }
 
 static bool check_workload(struct sim_workloads *wls, json_t *body, int64_t signer, request_t *q,
-                           refusal_t *f)
+                           sim_refusal_t *f)
 {
     sim_ctx_t *ctx = wls->ctx;
     const sim_pool_t *pool;
@@ -697,24 +676,24 @@ static bool check_workload(struct sim_workloads *wls, json_t *body, int64_t sign
     if (!read_workload(body, q, f))
         return false;
     if (q->tid != signer)
-        return refuse(f, 401, "customer_tid: %lld did not sign the request (keyId %lld)",
-                      (long long)q->tid, (long long)signer);
+        return sim_refuse(f, 401, "customer_tid: %lld did not sign the request (keyId %lld)",
+                          (long long)q->tid, (long long)signer);
     if (!signed_by(wls, q->tid, q->p.ch.data ? q->p.ch.data : "", q->p.ch.len, NULL,
                    gs_json_str(body, "customer_signature")))
-        return refuse(f, 400,
-                      "customer_signature: does not verify against the workload's "
-                      "challenge with the customer's key");
+        return sim_refuse(f, 400,
+                          "customer_signature: does not verify against the workload's "
+                          "challenge with the customer's key");
     if (sim_world_node(&ctx->world, q->node_id) == NULL)
-        return refuse(f, 400, "node_id: no such node");
+        return sim_refuse(f, 400, "node_id: no such node");
     if (!node_up(ctx, q->node_id))
-        return refuse(f, 400, "node_id: the node is down");
+        return sim_refuse(f, 400, "node_id: the node is down");
     if ((pool = sim_registry_pool(ctx->registry, q->pool_id)) == NULL)
-        return refuse(f, 400, "pool_id: no such capacity pool");
+        return sim_refuse(f, 400, "pool_id: no such capacity pool");
     owner = pool->customer_tid;
     if (!sim_registry_pool_allows(ctx->registry, q->pool_id, q->tid, q->node_id))
-        return refuse(f, 403,
-                      owner != q->tid ? "pool_id: the pool belongs to another customer"
-                                      : "node_id: the node is not part of the pool");
+        return sim_refuse(f, 403,
+                          owner != q->tid ? "pool_id: the pool belongs to another customer"
+                                          : "node_id: the node is not part of the pool");
     return true;
 }
 
@@ -754,7 +733,7 @@ static workload_t *store(struct sim_workloads *wls, json_t *body, request_t *q, 
 void sim_workloads_post(gs_http_req_t *r, void *ud)
 {
     struct sim_workloads *wls = store_of(r, ud);
-    refusal_t f = {0};
+    sim_refusal_t f = {0};
     request_t q = {0};
     json_t *body = NULL;
     workload_t *w;
@@ -919,7 +898,7 @@ static const char *const sign_fields[] = {"tid", "signature", "epoch", NULL};
 
 /* Checks and records one signature of `what` ("delete" or "provision"). */
 static bool add_signature(struct sim_workloads *wls, workload_t *w, const json_t *body,
-                          const char *what, refusal_t *f)
+                          const char *what, sim_refusal_t *f)
 {
     char request_key[48], sigs_key[48], suffix[48];
     const char *sig;
@@ -932,17 +911,17 @@ static bool add_signature(struct sim_workloads *wls, workload_t *w, const json_t
         !req_int(body, NULL, "epoch", 0, INT64_MAX / 2, &epoch, f))
         return false;
     if (w->next_action > SIM_NA_DEPLOY)
-        return refuse(f, 400, "workload %lld is not deployed (next_action %d)", (long long)w->id,
-                      w->next_action);
+        return sim_refuse(f, 400, "workload %lld is not deployed (next_action %d)",
+                          (long long)w->id, w->next_action);
     if (!in_signers(json_object_get(w->doc, request_key), tid))
-        return refuse(f, 401, "tid: %lld is not a signer of %s", (long long)tid, request_key);
+        return sim_refuse(f, 401, "tid: %lld is not a signer of %s", (long long)tid, request_key);
     sigs = json_object_get(w->doc, sigs_key);
     if (already_signed(sigs, tid))
-        return refuse(f, 400, "tid: %lld already signed", (long long)tid);
+        return sim_refuse(f, 400, "tid: %lld already signed", (long long)tid);
     snprintf(suffix, sizeof suffix, "%s%lld", what, (long long)tid);
     if (!signed_by(wls, tid, w->challenge, strlen(w->challenge), suffix, sig))
-        return refuse(f, 401, "signature: does not verify with the key of tid %lld",
-                      (long long)tid);
+        return sim_refuse(f, 401, "signature: does not verify with the key of tid %lld",
+                          (long long)tid);
     json_array_append_new(sigs, json_pack("{s:I, s:s, s:I}", "tid", (json_int_t)tid, "signature",
                                           sig, "epoch", (json_int_t)epoch));
     return true;
@@ -951,7 +930,7 @@ static bool add_signature(struct sim_workloads *wls, workload_t *w, const json_t
 static void sign(gs_http_req_t *r, void *ud, const char *what)
 {
     struct sim_workloads *wls = store_of(r, ud);
-    refusal_t f = {0};
+    sim_refusal_t f = {0};
     workload_t *w;
     json_t *body;
     if (wls == NULL || (w = param_workload(wls, r)) == NULL ||

@@ -1,5 +1,9 @@
 /* sim_http.c — in-process HTTP for the sim's tests: see sim_http.h. */
 #include "sim_http.h"
+#include "chain.h"
+#include "explorer.h"
+#include "registry.h"
+#include "workloads.h"
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -16,6 +20,7 @@
 typedef struct {
     char url[1024];
     const char *method, *body;
+    size_t len;
     const char *const *headers;
     uv_async_t *wake;
     atomic_bool finished;
@@ -46,7 +51,7 @@ static void *client_main(void *arg)
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &q->got_headers);
     if (q->body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(q->body));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)q->len);
     }
     q->rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
@@ -68,7 +73,15 @@ static void find_pages(const gs_buf_t *h, char pages[32])
 long sim_http_request(const sim_http_t *h, const char *method, const char *path,
                       const char *const *headers, const char *body, json_t **out, char pages[32])
 {
-    request_t q = {.method = method, .body = body, .headers = headers, .wake = h->wake};
+    return sim_http_request_len(h, method, path, headers, body, body ? strlen(body) : 0, out,
+                                pages);
+}
+
+long sim_http_request_len(const sim_http_t *h, const char *method, const char *path,
+                          const char *const *headers, const char *body, size_t len, json_t **out,
+                          char pages[32])
+{
+    request_t q = {.method = method, .body = body, .len = len, .headers = headers, .wake = h->wake};
     pthread_t client;
     long status;
     snprintf(q.url, sizeof q.url, "http://127.0.0.1:%d%s", h->port, path);
@@ -94,6 +107,25 @@ long sim_http_request(const sim_http_t *h, const char *method, const char *path,
     return status;
 }
 
+void sim_http_on_wake(uv_async_t *a)
+{
+    (void)a;
+}
+
+double sim_num(const json_t *j, const char *key)
+{
+    double v;
+    assert_true(gs_json_num(j, key, &v));
+    return v;
+}
+
+int64_t sim_int(const json_t *j, const char *key)
+{
+    int64_t v;
+    assert_true(gs_json_int(j, key, &v));
+    return v;
+}
+
 static void on_nap(uv_timer_t *t)
 {
     *(bool *)t->data = true;
@@ -110,6 +142,52 @@ void sim_http_run_for(uv_loop_t *loop, uint64_t ms)
         uv_run(loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&t, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
+}
+
+void sim_grid_open(uv_loop_t *loop, uv_async_t *wake, sim_ctx_t *ctx, const sim_world_opts_t *opts,
+                   bool workloads, gs_httpd_t **httpd, sim_http_t *http)
+{
+    gs_diag_t diag = {{0}};
+    assert_int_equal(uv_async_init(loop, wake, sim_http_on_wake), 0);
+    ctx->loop = loop;
+    if (sim_world_generate(&ctx->world, opts, &diag) != GS_OK ||
+        sim_chain_new(&ctx->chain, &diag) != GS_OK ||
+        sim_registry_new(ctx, &ctx->registry, &diag) != GS_OK ||
+        (workloads && sim_workloads_new(ctx, &ctx->workloads, &diag) != GS_OK) ||
+        gs_httpd_start(loop, "127.0.0.1", 0, sim_explorer_routes, ctx, httpd, &diag) != GS_OK)
+        fail_msg("grid start: %s", diag.msg);
+    if (workloads)
+        sim_registry_on_pool_dry(ctx->registry, sim_workloads_on_pool_dry, NULL);
+    sim_registry_start(ctx);
+    *http = (sim_http_t){loop, wake, gs_httpd_port(*httpd)};
+}
+
+/* What the grid's close callbacks need, freed by the last of them. */
+typedef struct {
+    sim_ctx_t *ctx;
+    uv_async_t *wake;
+} closing_t;
+
+static void on_registry_closed(void *arg)
+{
+    closing_t *c = arg;
+    uv_close((uv_handle_t *)c->wake, NULL);
+    free(c);
+}
+
+static void on_httpd_closed(void *arg)
+{
+    closing_t *c = arg;
+    sim_registry_close(c->ctx, on_registry_closed, c);
+}
+
+void sim_grid_close(gs_httpd_t *httpd, sim_ctx_t *ctx, uv_async_t *wake)
+{
+    closing_t *c = malloc(sizeof *c);
+    assert_non_null(c);
+    c->ctx = ctx;
+    c->wake = wake;
+    gs_httpd_close(httpd, on_httpd_closed, c);
 }
 
 void sim_who_init(sim_who_t *w, const char *name, unsigned char seed_byte)

@@ -7,6 +7,7 @@
 #define GS_TEST_SIM_HTTP_H
 
 #include "common.h"
+#include "ctx.h"
 
 #include <sodium.h>
 #include <uv.h>
@@ -25,8 +26,31 @@ typedef struct {
  * Pages header ("" when absent) when not NULL. Returns the status. */
 long sim_http_request(const sim_http_t *h, const char *method, const char *path,
                       const char *const *headers, const char *body, json_t **out, char pages[32]);
+/* The same with a body of len bytes that need not end in NUL (body may be NULL when
+ * len is 0). */
+long sim_http_request_len(const sim_http_t *h, const char *method, const char *path,
+                          const char *const *headers, const char *body, size_t len, json_t **out,
+                          char pages[32]);
 /* Runs loop for ms milliseconds (its timers fire meanwhile). */
 void sim_http_run_for(uv_loop_t *loop, uint64_t ms);
+
+/* An async callback that does nothing: a test's wake handle only ends a uv_run(ONCE) so
+ * that the waiting loop rechecks its flag. */
+void sim_http_on_wake(uv_async_t *a);
+
+/* j[key] as a number / an integer; fails the test when it is missing or of another type. */
+double sim_num(const json_t *j, const char *key);
+int64_t sim_int(const json_t *j, const char *key);
+
+/* Starts the explorer on loop (which the caller has initialized): wake on loop, ctx's
+ * world generated from opts, its chain, its registry and, with workloads, its workloads
+ * (told when a pool runs dry), the explorer's routes on 127.0.0.1 (port 0) into *httpd,
+ * the registry started; *http gets where to send requests. Fails the test on error. */
+void sim_grid_open(uv_loop_t *loop, uv_async_t *wake, sim_ctx_t *ctx, const sim_world_opts_t *opts,
+                   bool workloads, gs_httpd_t **httpd, sim_http_t *http);
+/* Closes httpd, then ctx's registry (started), then wake, each once the one before is
+ * closed; the caller then runs the loop until every handle is gone. */
+void sim_grid_close(gs_httpd_t *httpd, sim_ctx_t *ctx, uv_async_t *wake);
 
 /* A 3Bot identity with a key from a repeated seed byte. */
 typedef struct {

@@ -7,10 +7,8 @@
  * (received-by-memo sums, unsigned transfers) is checked on the same chain between
  * requests, when the loop is idle. Every test ends with uv_loop_close() == 0. */
 #include <ctype.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +23,7 @@
 #include "chain.h"
 #include "ctx.h"
 #include "login.h"
+#include "sim_http.h"
 
 #define TEST_TIME 1700000000
 #define TFT       10000000LL /* stropes */
@@ -46,11 +45,6 @@ static int64_t test_clock(void *arg)
     return TEST_TIME;
 }
 
-static void on_wake(uv_async_t *a)
-{
-    (void)a; /* the waiting loop rechecks its flag */
-}
-
 static gs_httpd_t *serve(fixture_t *f, const gs_http_route_t *routes, int *port)
 {
     gs_diag_t diag = {{0}};
@@ -66,7 +60,7 @@ static gs_httpd_t *serve(fixture_t *f, const gs_http_route_t *routes, int *port)
 static void start(fixture_t *f)
 {
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(uv_async_init(&f->loop, &f->wake, on_wake), 0);
+    assert_int_equal(uv_async_init(&f->loop, &f->wake, sim_http_on_wake), 0);
     f->chain_srv = serve(f, sim_chain_routes, &f->chain_port);
     f->login_srv = serve(f, sim_login_routes, &f->login_port);
     f->running = true;
@@ -107,72 +101,15 @@ static int teardown(void **state)
     return 0;
 }
 
-/* ---- an HTTP client, on a thread of its own ---- */
+/* ---- requests, from client threads (see sim_http.h) ---- */
 
-typedef struct {
-    char url[1024];
-    const char *method, *body;
-    size_t len;
-    uv_async_t *wake;
-    atomic_bool finished;
-    CURLcode rc;
-    long status;
-    gs_buf_t got;
-} request_t;
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    return gs_buf_append(arg, p, size * n) == GS_OK ? size * n : 0;
-}
-
-static void *client_main(void *arg)
-{
-    request_t *q = arg;
-    CURL *c = curl_easy_init();
-    struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
-    curl_easy_setopt(c, CURLOPT_URL, q->url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &q->got);
-    if (q->body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)q->len);
-    }
-    q->rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(c);
-    atomic_store(&q->finished, true);
-    uv_async_send(q->wake);
-    return NULL;
-}
-
-/* method path on port with an optional body, served by f's loop until the answer is
+/* method path on port with a body of len bytes, served by f's loop until the answer is
  * in; returns the status and, when out is not NULL, the JSON answer (json_decref it). */
 static long call_len(fixture_t *f, int port, const char *method, const char *path, const char *body,
                      size_t len, json_t **out)
 {
-    request_t q = {.method = method, .body = body, .len = len, .wake = &f->wake};
-    pthread_t client;
-    long status;
-    snprintf(q.url, sizeof q.url, "http://127.0.0.1:%d%s", port, path);
-    gs_buf_init(&q.got, 1u << 24);
-    atomic_init(&q.finished, false);
-    assert_int_equal(pthread_create(&client, NULL, client_main, &q), 0);
-    while (!atomic_load(&q.finished))
-        uv_run(&f->loop, UV_RUN_ONCE);
-    assert_int_equal(pthread_join(client, NULL), 0);
-    assert_int_equal(q.rc, CURLE_OK);
-    status = q.status;
-    if (out) {
-        *out = json_loadb(q.got.data ? q.got.data : "", q.got.len, 0, NULL);
-        if (*out == NULL)
-            fail_msg("%s %s: %ld, not JSON: %s", method, path, status, q.got.data);
-    }
-    gs_buf_free(&q.got);
-    return status;
+    sim_http_t h = {.loop = &f->loop, .wake = &f->wake, .port = port};
+    return sim_http_request_len(&h, method, path, NULL, body, len, out, NULL);
 }
 
 static long call(fixture_t *f, int port, const char *method, const char *path, const char *body,

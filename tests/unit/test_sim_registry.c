@@ -43,44 +43,17 @@ typedef struct {
     double dry_cus;
 } fixture_t;
 
-static void on_wake(uv_async_t *a)
-{
-    (void)a; /* the waiting loop rechecks its flag */
-}
-
 static void start(fixture_t *f)
 {
-    gs_diag_t diag = {{0}};
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(uv_async_init(&f->loop, &f->wake, on_wake), 0);
-    f->ctx.loop = &f->loop;
-    if (sim_world_generate(&f->ctx.world, &f->opts, &diag) != GS_OK ||
-        sim_chain_new(&f->ctx.chain, &diag) != GS_OK ||
-        sim_registry_new(&f->ctx, &f->ctx.registry, &diag) != GS_OK ||
-        gs_httpd_start(&f->loop, "127.0.0.1", 0, sim_explorer_routes, &f->ctx, &f->httpd, &diag) !=
-            GS_OK)
-        fail_msg("grid start: %s", diag.msg);
-    sim_registry_start(&f->ctx);
-    f->port = gs_httpd_port(f->httpd);
-    f->http = (sim_http_t){&f->loop, &f->wake, f->port};
-}
-
-static void on_registry_closed(void *arg)
-{
-    fixture_t *f = arg;
-    uv_close((uv_handle_t *)&f->wake, NULL);
-}
-
-static void on_httpd_closed(void *arg)
-{
-    fixture_t *f = arg;
-    sim_registry_close(&f->ctx, on_registry_closed, f);
+    sim_grid_open(&f->loop, &f->wake, &f->ctx, &f->opts, false, &f->httpd, &f->http);
+    f->port = f->http.port;
 }
 
 /* Closes the server, then the registry, and runs the loop until every handle is gone. */
 static void stop(fixture_t *f)
 {
-    gs_httpd_close(f->httpd, on_httpd_closed, f);
+    sim_grid_close(f->httpd, &f->ctx, &f->wake);
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
     assert_null(f->ctx.registry);
     assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -280,20 +253,6 @@ static json_t *pool(fixture_t *f, int64_t id)
     return j;
 }
 
-static double num(const json_t *j, const char *key)
-{
-    double v;
-    assert_true(gs_json_num(j, key, &v));
-    return v;
-}
-
-static int64_t integer(const json_t *j, const char *key)
-{
-    int64_t v;
-    assert_true(gs_json_int(j, key, &v));
-    return v;
-}
-
 /* ---- the chain and pool units, called between requests ---- */
 
 /* A fresh payer funds itself and pays amount to `to` with memo. */
@@ -382,7 +341,7 @@ static void test_phonebook_registers_looks_up_and_refuses_a_taken_name(void **st
 
     assert_int_equal(get(f, "/api/v1/users?name=alice.3bot", &j), 200);
     assert_int_equal(json_array_size(j), 1);
-    assert_int_equal(integer(json_array_get(j, 0), "id"), 1);
+    assert_int_equal(sim_int(json_array_get(j, 0), "id"), 1);
     json_decref(j);
     assert_int_equal(get(f, "/api/v1/users?name=carol.3bot", &j), 200);
     assert_int_equal(json_array_size(j), 0);
@@ -450,24 +409,24 @@ static void test_pool_reservation_signed_by_the_customer_is_accepted(void **stat
     assert_int_equal(strncmp(e.asset, "TFT:", 4), 0);
 
     j = payment(f, e.id);
-    assert_int_equal(integer(j, "id"), e.id);
-    assert_int_equal(integer(j, "farmer_id"), 1);
+    assert_int_equal(sim_int(j, "id"), e.id);
+    assert_int_equal(sim_int(j, "farmer_id"), 1);
     assert_string_equal(gs_json_str(j, "address"), e.address);
     assert_string_equal(gs_json_str(j, "asset"), e.asset);
-    assert_int_equal(integer(j, "amount"), 997920000);
+    assert_int_equal(sim_int(j, "amount"), 997920000);
     assert_false(flag(j, "paid") || flag(j, "released") || flag(j, "canceled") ||
                  flag(j, "cancellation_pending"));
     assert_string_equal(gs_json_str(j, "cause"), "");
-    assert_true(integer(j, "expiration") >= sim_now(&f->ctx.world) + 3590);
+    assert_true(sim_int(j, "expiration") >= sim_now(&f->ctx.world) + 3590);
     json_decref(j);
 
     /* The pool exists from the reservation on, empty and idle. */
     p = pool(f, e.id);
-    assert_int_equal(integer(p, "pool_id"), e.id);
-    assert_true(num(p, "cus") == 0 && num(p, "sus") == 0 && num(p, "ipv4us") == 0);
-    assert_true(integer(p, "empty_at") == INT64_MAX);
-    assert_int_equal(integer(p, "customer_tid"), alice.tid);
-    assert_int_equal(integer(p, "sponsor_tid"), 0);
+    assert_int_equal(sim_int(p, "pool_id"), e.id);
+    assert_true(sim_num(p, "cus") == 0 && sim_num(p, "sus") == 0 && sim_num(p, "ipv4us") == 0);
+    assert_true(sim_int(p, "empty_at") == INT64_MAX);
+    assert_int_equal(sim_int(p, "customer_tid"), alice.tid);
+    assert_int_equal(sim_int(p, "sponsor_tid"), 0);
     assert_string_equal(json_string_value(json_array_get(json_object_get(p, "node_ids"), 0)),
                         node(f, 0));
     assert_int_equal(json_array_size(json_object_get(p, "active_workload_ids")), 0);
@@ -697,7 +656,7 @@ static void test_pool_extension_must_keep_every_node(void **state)
     json_decref(wait_payment(f, x.id, "released"));
     p = pool(f, e.id);
     assert_int_equal(json_array_size(json_object_get(p, "node_ids")), 3);
-    assert_true(num(p, "cus") == 1100);
+    assert_true(sim_num(p, "cus") == 1100);
     json_decref(p);
 
     /* A node of another farm cannot join. */
@@ -750,7 +709,7 @@ static void test_pool_empty_extension_is_rejected(void **state)
     json_decref(j);
     j = pool(f, e.id);
     assert_int_equal(json_array_size(json_object_get(j, "node_ids")), 3);
-    assert_true(num(j, "cus") == 1000);
+    assert_true(sim_num(j, "cus") == 1000);
     json_decref(j);
 }
 
@@ -769,7 +728,8 @@ static void test_pool_amount_follows_the_mainnet_prices(void **state)
     reserve(f, &d, &alice, &e);
     assert_int_equal(e.amount, 2592000ULL * 385 + 86400ULL * 308 + 3600ULL * 231);
     assert_int_equal(get(f, "/api/v1/prices", &prices), 200);
-    assert_true(num(prices, "CuPriceDollarMonth") == 10 && num(prices, "SuPriceDollarMonth") == 8);
+    assert_true(sim_num(prices, "CuPriceDollarMonth") == 10 &&
+                sim_num(prices, "SuPriceDollarMonth") == 8);
     json_decref(prices);
 }
 
@@ -787,7 +747,8 @@ static void test_pool_amount_is_divided_by_ten_on_testnet(void **state)
     /* tfexplorer: (cus*385 + sus*308 + ipv4us*231) / 10, rounded down. */
     assert_int_equal(e.amount, (2592000ULL * 385 + 86401ULL * 308 + 7ULL * 231) / 10);
     assert_int_equal(get(f, "/api/v1/prices", &prices), 200);
-    assert_true(num(prices, "CuPriceDollarMonth") == 1 && num(prices, "TftPriceMill") == 100);
+    assert_true(sim_num(prices, "CuPriceDollarMonth") == 1 &&
+                sim_num(prices, "TftPriceMill") == 100);
     json_decref(prices);
 }
 
@@ -816,8 +777,8 @@ static void test_pool_payment_with_the_memo_pays_out_and_adds_capacity(void **st
     assert_false(flag(j, "canceled"));
     json_decref(j);
     j = pool(f, e.id);
-    assert_true(num(j, "cus") == 1000 && num(j, "sus") == 500 && num(j, "ipv4us") == 2);
-    assert_true(integer(j, "empty_at") == INT64_MAX);
+    assert_true(sim_num(j, "cus") == 1000 && sim_num(j, "sus") == 500 && sim_num(j, "ipv4us") == 2);
+    assert_true(sim_int(j, "empty_at") == INT64_MAX);
     json_decref(j);
 
     /* Farmer 90%, foundation 10%, nothing left in the escrow. */
@@ -846,7 +807,7 @@ static void test_pool_payment_with_a_wrong_memo_is_not_counted(void **state)
     assert_false(flag(j, "paid"));
     json_decref(j);
     j = pool(f, e.id);
-    assert_true(num(j, "cus") == 0);
+    assert_true(sim_num(j, "cus") == 0);
     json_decref(j);
 
     /* The watcher was watching: the right memo is seen. */
@@ -879,7 +840,7 @@ static void test_pool_short_payment_is_not_paid(void **state)
     pay(f, e.address, 1, m);
     json_decref(wait_payment(f, e.id, "released"));
     j = pool(f, e.id);
-    assert_true(num(j, "cus") == 1000);
+    assert_true(sim_num(j, "cus") == 1000);
     json_decref(j);
 }
 
@@ -900,8 +861,8 @@ static void test_pool_reservation_expires_after_an_hour_of_simulated_time(void *
     j = wait_payment(f, e.id, "canceled");
     assert_string_equal(gs_json_str(j, "cause"), "payment timeout");
     assert_false(flag(j, "paid") || flag(j, "released"));
-    assert_true(integer(j, "expiration") >= created + 3600);
-    assert_true(sim_now(&f->ctx.world) >= integer(j, "expiration"));
+    assert_true(sim_int(j, "expiration") >= created + 3600);
+    assert_true(sim_now(&f->ctx.world) >= sim_int(j, "expiration"));
     json_decref(j);
 
     /* Paying after the timeout changes nothing. */
@@ -912,7 +873,7 @@ static void test_pool_reservation_expires_after_an_hour_of_simulated_time(void *
     assert_false(flag(j, "paid"));
     json_decref(j);
     j = pool(f, e.id);
-    assert_true(num(j, "cus") == 0);
+    assert_true(sim_num(j, "cus") == 0);
     json_decref(j);
 }
 
@@ -931,35 +892,35 @@ static void test_pool_drains_with_active_units_and_computes_empty_at(void **stat
     paid_pool(f, &alice, 100000, 40000, &e);
 
     a = pool(f, e.id);
-    assert_true(integer(a, "empty_at") == INT64_MAX);
+    assert_true(sim_int(a, "empty_at") == INT64_MAX);
     json_decref(a);
     units(f, e.id, 12290, 1.0, 0.5, true);
     units(f, e.id, 12290, 1.0, 0.5, true); /* once per workload */
     a = pool(f, e.id);
-    assert_true(num(a, "active_cu") == 1.0 && num(a, "active_su") == 0.5);
+    assert_true(sim_num(a, "active_cu") == 1.0 && sim_num(a, "active_su") == 0.5);
     assert_int_equal(
         json_integer_value(json_array_get(json_object_get(a, "active_workload_ids"), 0)), 12290);
-    cus = num(a, "cus");
-    sus = num(a, "sus");
-    lu = integer(a, "last_updated");
+    cus = sim_num(a, "cus");
+    sus = sim_num(a, "sus");
+    lu = sim_int(a, "last_updated");
     /* SU runs out first: 40000 / 0.5 = 80000 s against 100000 s of CU. */
-    assert_true(integer(a, "empty_at") == lu + (int64_t)fmin(cus / 1.0, sus / 0.5));
+    assert_true(sim_int(a, "empty_at") == lu + (int64_t)fmin(cus / 1.0, sus / 0.5));
 
     run_for(f, 600); /* about 60 simulated seconds */
     b = pool(f, e.id);
-    assert_true(integer(b, "last_updated") > lu);
-    assert_true(num(b, "cus") == cus - 1.0 * (double)(integer(b, "last_updated") - lu));
-    assert_true(num(b, "sus") == sus - 0.5 * (double)(integer(b, "last_updated") - lu));
-    assert_true(num(b, "cus") < cus);
-    assert_true(integer(b, "empty_at") == integer(a, "empty_at"));
+    assert_true(sim_int(b, "last_updated") > lu);
+    assert_true(sim_num(b, "cus") == cus - 1.0 * (double)(sim_int(b, "last_updated") - lu));
+    assert_true(sim_num(b, "sus") == sus - 0.5 * (double)(sim_int(b, "last_updated") - lu));
+    assert_true(sim_num(b, "cus") < cus);
+    assert_true(sim_int(b, "empty_at") == sim_int(a, "empty_at"));
     json_decref(a);
     json_decref(b);
 
     /* Idle again: nothing drains, empty_at is MaxInt64. */
     units(f, e.id, 12290, 1.0, 0.5, false);
     a = pool(f, e.id);
-    assert_true(integer(a, "empty_at") == INT64_MAX);
-    assert_true(num(a, "active_cu") == 0 && num(a, "active_su") == 0);
+    assert_true(sim_int(a, "empty_at") == INT64_MAX);
+    assert_true(sim_num(a, "active_cu") == 0 && sim_num(a, "active_su") == 0);
     assert_int_equal(json_array_size(json_object_get(a, "active_workload_ids")), 0);
     json_decref(a);
 }
@@ -981,8 +942,8 @@ static void test_pool_running_dry_calls_the_hook(void **state)
     assert_int_equal(f->dry_pool, e.id);
     assert_true(f->dry_cus == 0); /* synced before the hook: the CUs are gone */
     j = pool(f, e.id);
-    assert_true(num(j, "cus") == 0);
-    assert_true(integer(j, "empty_at") <= sim_now(&f->ctx.world));
+    assert_true(sim_num(j, "cus") == 0);
+    assert_true(sim_int(j, "empty_at") <= sim_now(&f->ctx.world));
     json_decref(j);
     run_for(f, 3 * SIM_ESCROW_TICK_MS); /* once per empty_at */
     assert_int_equal(f->dry_calls, 1);

@@ -39,27 +39,9 @@ typedef struct {
     sim_who_t alice, bob, carol;
 } fixture_t;
 
-static void on_wake(uv_async_t *a)
-{
-    (void)a;
-}
-
-static void on_registry_closed(void *arg)
-{
-    fixture_t *f = arg;
-    uv_close((uv_handle_t *)&f->wake, NULL);
-}
-
-static void on_httpd_closed(void *arg)
-{
-    fixture_t *f = arg;
-    sim_registry_close(&f->ctx, on_registry_closed, f);
-}
-
 static int setup_with(void **state, double time_scale)
 {
     fixture_t *f = calloc(1, sizeof *f);
-    gs_diag_t diag = {{0}};
     if (f == NULL)
         return -1;
     f->opts = (sim_world_opts_t){.seed = 7,
@@ -68,18 +50,7 @@ static int setup_with(void **state, double time_scale)
                                  .network = SIM_MAINNET,
                                  .time_scale = time_scale};
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(uv_async_init(&f->loop, &f->wake, on_wake), 0);
-    f->ctx.loop = &f->loop;
-    if (sim_world_generate(&f->ctx.world, &f->opts, &diag) != GS_OK ||
-        sim_chain_new(&f->ctx.chain, &diag) != GS_OK ||
-        sim_registry_new(&f->ctx, &f->ctx.registry, &diag) != GS_OK ||
-        sim_workloads_new(&f->ctx, &f->ctx.workloads, &diag) != GS_OK ||
-        gs_httpd_start(&f->loop, "127.0.0.1", 0, sim_explorer_routes, &f->ctx, &f->httpd, &diag) !=
-            GS_OK)
-        fail_msg("grid start: %s", diag.msg);
-    sim_registry_on_pool_dry(f->ctx.registry, sim_workloads_on_pool_dry, NULL);
-    sim_registry_start(&f->ctx);
-    f->http = (sim_http_t){&f->loop, &f->wake, gs_httpd_port(f->httpd)};
+    sim_grid_open(&f->loop, &f->wake, &f->ctx, &f->opts, true, &f->httpd, &f->http);
     sim_who_init(&f->alice, "alice.3bot", 1);
     sim_who_init(&f->bob, "bob.3bot", 2);
     sim_who_init(&f->carol, "carol.3bot", 3);
@@ -104,7 +75,7 @@ static int setup_fast(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    gs_httpd_close(f->httpd, on_httpd_closed, f);
+    sim_grid_close(f->httpd, &f->ctx, &f->wake);
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     sim_workloads_free(f->ctx.workloads);
@@ -122,20 +93,6 @@ static const char *node(fixture_t *f, size_t i)
 static long get(fixture_t *f, const char *path, json_t **out, char pages[32])
 {
     return sim_http_request(&f->http, "GET", path, NULL, NULL, out, pages);
-}
-
-static double num(const json_t *j, const char *key)
-{
-    double v;
-    assert_true(gs_json_num(j, key, &v));
-    return v;
-}
-
-static int64_t integer(const json_t *j, const char *key)
-{
-    int64_t v;
-    assert_true(gs_json_int(j, key, &v));
-    return v;
 }
 
 static bool near(double a, double b)
@@ -165,8 +122,8 @@ static int64_t paid_pool(fixture_t *f, const sim_who_t *w, int64_t cus, int64_t 
         201);
     free(body);
     info = json_object_get(j, "escrow_information");
-    id = integer(j, "reservation_id");
-    amount = integer(info, "amount");
+    id = sim_int(j, "reservation_id");
+    amount = sim_int(info, "amount");
     memset(seed, 0xc0 + (int)id, sizeof seed);
     crypto_sign_seed_keypair(pk, sk, seed);
     gs_hex(pk, sizeof pk, payer);
@@ -212,10 +169,10 @@ static const char *str_or_empty(const json_t *w, const char *key)
 static void info_challenge(const json_t *w, const char *type, gs_buf_t *ch)
 {
     assert_int_equal(gs_buf_printf(ch, "%lld%s%lld%s%lld%s%lld%s%s",
-                                   (long long)integer(w, "workload_id"), gs_json_str(w, "node_id"),
-                                   (long long)integer(w, "pool_id"), str_or_empty(w, "reference"),
-                                   (long long)integer(w, "customer_tid"), type,
-                                   (long long)integer(w, "epoch"), str_or_empty(w, "description"),
+                                   (long long)sim_int(w, "workload_id"), gs_json_str(w, "node_id"),
+                                   (long long)sim_int(w, "pool_id"), str_or_empty(w, "reference"),
+                                   (long long)sim_int(w, "customer_tid"), type,
+                                   (long long)sim_int(w, "epoch"), str_or_empty(w, "description"),
                                    gs_json_str(w, "metadata")),
                      GS_OK);
 }
@@ -223,9 +180,9 @@ static void info_challenge(const json_t *w, const char *type, gs_buf_t *ch)
 static void zdb_challenge(const json_t *w, gs_buf_t *ch)
 {
     info_challenge(w, "ZDB", ch);
-    assert_int_equal(gs_buf_printf(ch, "%lld%s%s%s%s", (long long)integer(w, "size"),
-                                   integer(w, "mode") ? "user" : "seq", gs_json_str(w, "password"),
-                                   integer(w, "disk_type") ? "ssd" : "hdd",
+    assert_int_equal(gs_buf_printf(ch, "%lld%s%s%s%s", (long long)sim_int(w, "size"),
+                                   sim_int(w, "mode") ? "user" : "seq", gs_json_str(w, "password"),
+                                   sim_int(w, "disk_type") ? "ssd" : "hdd",
                                    json_is_true(json_object_get(w, "public")) ? "true" : "false"),
                      GS_OK);
 }
@@ -246,10 +203,10 @@ static void container_challenge(const json_t *w, gs_buf_t *ch)
                                        "10.1.2.3"
                                        "false"),
                      GS_OK);
-    assert_int_equal(gs_buf_printf(ch, "%lld%lld%lld%s", (long long)integer(cap, "cpu"),
-                                   (long long)integer(cap, "memory"),
-                                   (long long)integer(cap, "disk_size"),
-                                   integer(cap, "disk_type") ? "ssd" : "hdd"),
+    assert_int_equal(gs_buf_printf(ch, "%lld%lld%lld%s", (long long)sim_int(cap, "cpu"),
+                                   (long long)sim_int(cap, "memory"),
+                                   (long long)sim_int(cap, "disk_size"),
+                                   sim_int(cap, "disk_type") ? "ssd" : "hdd"),
                      GS_OK);
 }
 
@@ -273,7 +230,7 @@ static void sign_workload(json_t *w, const unsigned char *sk)
     gs_buf_t ch;
     char sig[129];
     gs_buf_init(&ch, 1u << 20);
-    if (integer(w, "workload_type") == 0)
+    if (sim_int(w, "workload_type") == 0)
         zdb_challenge(w, &ch);
     else
         container_challenge(w, &ch);
@@ -363,7 +320,7 @@ static int64_t deploy(fixture_t *f, json_t *w, const sim_who_t *who)
     status = post_as(f, w, who, who->tid, &j);
     if (status != 201)
         fail_msg("deploy: %ld %s", status, gs_json_str(j, "error"));
-    id = integer(j, "reservation_id");
+    id = sim_int(j, "reservation_id");
     json_decref(j);
     return id;
 }
@@ -412,18 +369,18 @@ static void test_zdb_workload_with_valid_auth_and_signature_is_deployed(void **s
     id = deploy(f, w, &f->alice);
     assert_int_equal(id, 1);
     j = workload(f, id);
-    assert_int_equal(integer(j, "id"), id);
-    assert_int_equal(integer(j, "next_action"), 3);
-    assert_int_equal(integer(j, "version"), 2);
-    assert_int_equal(integer(j, "epoch"), 1600867642);
-    assert_int_equal(integer(j, "size"), 10);
+    assert_int_equal(sim_int(j, "id"), id);
+    assert_int_equal(sim_int(j, "next_action"), 3);
+    assert_int_equal(sim_int(j, "version"), 2);
+    assert_int_equal(sim_int(j, "epoch"), 1600867642);
+    assert_int_equal(sim_int(j, "size"), 10);
     assert_true(json_is_object(json_object_get(j, "result")));
     assert_int_equal(json_object_size(json_object_get(j, "result")), 0);
     json_decref(j);
     /* 10 GiB HDD = 10/1200 SU, rounded to 0.008 */
     p = pool(f, pid);
-    assert_true(near(num(p, "active_su"), 0.008));
-    assert_true(near(num(p, "active_cu"), 0));
+    assert_true(near(sim_num(p, "active_su"), 0.008));
+    assert_true(near(sim_num(p, "active_cu"), 0));
     assert_int_equal(
         json_integer_value(json_array_get(json_object_get(p, "active_workload_ids"), 0)), id);
     json_decref(p);
@@ -431,11 +388,11 @@ static void test_zdb_workload_with_valid_auth_and_signature_is_deployed(void **s
     json_object_set_new(w, "disk_type", json_integer(1));
     deploy(f, w, &f->alice);
     p = pool(f, pid);
-    assert_true(near(num(p, "active_su"), 0.041));
+    assert_true(near(sim_num(p, "active_su"), 0.041));
     json_decref(p);
     /* The legacy prefix serves the same workload. */
     assert_int_equal(get(f, "/explorer/reservations/workloads/1", &j, NULL), 200);
-    assert_int_equal(integer(j, "id"), 1);
+    assert_int_equal(sim_int(j, "id"), 1);
     json_decref(j);
     assert_int_equal(get(f, "/api/v1/reservations/workloads/99", &j, NULL), 404);
     json_decref(j);
@@ -560,10 +517,10 @@ static void test_workload_beyond_the_pools_capacity_is_402_and_invalid(void **st
              (long long)f->alice.tid);
     assert_int_equal(get(f, path, &list, NULL), 200);
     assert_int_equal(json_array_size(list), 1);
-    assert_int_equal(integer(json_array_get(list, 0), "next_action"), 5);
+    assert_int_equal(sim_int(json_array_get(list, 0), "next_action"), 5);
     json_decref(list);
     p = pool(f, pid);
-    assert_true(near(num(p, "active_su"), 0));
+    assert_true(near(sim_num(p, "active_su"), 0));
     assert_int_equal(json_array_size(json_object_get(p, "active_workload_ids")), 0);
     json_decref(p);
     json_decref(w);
@@ -576,20 +533,20 @@ static void test_container_workload_counts_its_cu_and_disk_beyond_50_gb(void **s
     json_t *w = container(f, &f->alice, pid, 1, 1024, 2048, 1), *j, *p;
     id = deploy(f, w, &f->alice);
     j = workload(f, id);
-    assert_int_equal(integer(j, "workload_type"), 1);
-    assert_int_equal(integer(j, "next_action"), 3);
+    assert_int_equal(sim_int(j, "workload_type"), 1);
+    assert_int_equal(sim_int(j, "next_action"), 3);
     json_decref(j);
     p = pool(f, pid);
-    assert_true(near(num(p, "active_cu"), 0.25)); /* min(1/4, 1/2) */
-    assert_true(near(num(p, "active_su"), 0));    /* 2 GB of the free 50 */
+    assert_true(near(sim_num(p, "active_cu"), 0.25)); /* min(1/4, 1/2) */
+    assert_true(near(sim_num(p, "active_su"), 0));    /* 2 GB of the free 50 */
     json_decref(p);
     json_decref(w);
     /* 2 cpu, 400 MiB: mru 0.3906 -> cu 0.098; 62 GB HDD: 12 GB -> su 0.01. */
     w = container(f, &f->alice, pid, 2, 400, 62 * 1024, 0);
     deploy(f, w, &f->alice);
     p = pool(f, pid);
-    assert_true(near(num(p, "active_cu"), 0.348));
-    assert_true(near(num(p, "active_su"), 0.01));
+    assert_true(near(sim_num(p, "active_cu"), 0.348));
+    assert_true(near(sim_num(p, "active_su"), 0.01));
     json_decref(p);
     /* A tampered environment breaks the signature. */
     json_object_set_new(json_object_get(w, "environment"), "A", json_string("9"));
@@ -626,12 +583,12 @@ static void test_workload_list_filters_and_pages(void **state)
     assert_int_equal(get(f, q, &j, pages), 200);
     assert_int_equal(json_array_size(j), 2);
     assert_string_equal(pages, "2");
-    assert_int_equal(integer(json_array_get(j, 0), "id"), 1);
+    assert_int_equal(sim_int(json_array_get(j, 0), "id"), 1);
     json_decref(j);
     strcat(q, "&page=2");
     assert_int_equal(get(f, q, &j, pages), 200);
     assert_int_equal(json_array_size(j), 1);
-    assert_int_equal(integer(json_array_get(j, 0), "size"), 12);
+    assert_int_equal(sim_int(json_array_get(j, 0), "size"), 12);
     json_decref(j);
     assert_int_equal(count(f, "?workload_type=1"), 1);
     assert_int_equal(count(f, "?next_action=3"), 5);
@@ -661,7 +618,7 @@ static long sign_as(fixture_t *f, int64_t id, const char *what, const json_t *w,
     json_t *b;
     long status;
     gs_buf_init(&ch, 1u << 20);
-    if (integer(w, "workload_type") == 0)
+    if (sim_int(w, "workload_type") == 0)
         zdb_challenge(w, &ch);
     else
         container_challenge(w, &ch);
@@ -702,7 +659,7 @@ static void test_sign_delete_quorum_deletes_and_deactivates(void **state)
         json_pack("{s:[I], s:i}", "signers", (json_int_t)f->bob.tid, "quorum_min", 1));
     id = deploy(f, w, &f->alice);
     p = pool(f, pid);
-    assert_true(near(num(p, "active_su"), 1));
+    assert_true(near(sim_num(p, "active_su"), 1));
     json_decref(p);
 
     /* Carol is not a signer; Bob's signature made with Alice's key does not verify. */
@@ -731,7 +688,7 @@ static void test_sign_delete_quorum_deletes_and_deactivates(void **state)
     expect_sign(f, id, "delete", w, &f->bob, f->bob.tid, 201, NULL);
     expect_sign(f, id, "delete", w, &f->bob, f->bob.tid, 400, "already signed");
     j = workload(f, id);
-    assert_int_equal(integer(j, "next_action"), 3);
+    assert_int_equal(sim_int(j, "next_action"), 3);
     assert_int_equal(json_array_size(json_object_get(j, "signatures_delete")), 1);
     json_decref(j);
     /* Provision signatures are stored. */
@@ -744,11 +701,11 @@ static void test_sign_delete_quorum_deletes_and_deactivates(void **state)
     /* Alice completes the quorum: deleted and its units gone from the pool. */
     expect_sign(f, id, "delete", w, &f->alice, f->alice.tid, 201, NULL);
     j = workload(f, id);
-    assert_int_equal(integer(j, "next_action"), 6);
+    assert_int_equal(sim_int(j, "next_action"), 6);
     assert_int_equal(json_array_size(json_object_get(j, "signatures_delete")), 2);
     json_decref(j);
     p = pool(f, pid);
-    assert_true(near(num(p, "active_su"), 0));
+    assert_true(near(sim_num(p, "active_su"), 0));
     assert_int_equal(json_array_size(json_object_get(p, "active_workload_ids")), 0);
     json_decref(p);
     /* Deleted is final. */
@@ -772,22 +729,22 @@ static void test_pool_running_dry_deletes_the_workloads_using_su(void **state)
     for (int i = 0; i < 200; i++) {
         int64_t na;
         j = workload(f, zid);
-        na = integer(j, "next_action");
+        na = sim_int(j, "next_action");
         json_decref(j);
         if (na == 6)
             break;
         sim_http_run_for(&f->loop, 25);
     }
     j = workload(f, zid);
-    assert_int_equal(integer(j, "next_action"), 6);
+    assert_int_equal(sim_int(j, "next_action"), 6);
     json_decref(j);
     /* The container uses no SU: it stays, and so do its CUs on the pool. */
     j = workload(f, cid);
-    assert_int_equal(integer(j, "next_action"), 3);
+    assert_int_equal(sim_int(j, "next_action"), 3);
     json_decref(j);
     p = pool(f, pid);
-    assert_true(near(num(p, "active_su"), 0));
-    assert_true(near(num(p, "active_cu"), 0.25));
+    assert_true(near(sim_num(p, "active_su"), 0));
+    assert_true(near(sim_num(p, "active_cu"), 0.25));
     assert_int_equal(json_array_size(json_object_get(p, "active_workload_ids")), 1);
     json_decref(p);
     json_decref(z);

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <dirent.h>
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "process.h"
 #include "sim.h"
 #include "zdb.h"
 
@@ -132,25 +132,6 @@ static void stop(fixture_t *f)
     f->running = false;
 }
 
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        char sub[512];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        remove_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
@@ -174,7 +155,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     stop(f);
-    remove_tree(f->dir);
+    ts_remove_tree(f->dir);
     free(f);
     return 0;
 }
