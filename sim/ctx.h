@@ -6,6 +6,7 @@
 
 #include "world.h"
 
+struct sim_agents;
 struct sim_chain;
 struct sim_login;
 struct sim_registry;
@@ -18,6 +19,7 @@ typedef struct sim_ctx {
     struct sim_login *login;         /* the login directory (login.h) */
     struct sim_registry *registry;   /* the explorer's phonebook and pools (registry.h) */
     struct sim_workloads *workloads; /* the explorer's workloads (workloads.h) */
+    struct sim_agents *agents;       /* the node agents and their 0-db servers (agents.h) */
 } sim_ctx_t;
 
 #endif

@@ -1,6 +1,10 @@
 /* serve.c — `gridstor-sim` with no command (or `serve`): the local grid on
  * loopback ports chosen at start, announced as one JSON line on stdout, until
- * SIGINT or SIGTERM (a second signal exits at once). */
+ * SIGINT or SIGTERM (a second signal exits at once). The nodes' 0-db data lives in
+ * the state folder (--state; by default a fresh folder under $TMPDIR or /tmp, removed
+ * at exit because the sim made it). */
+#define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
+#include "agents.h"
 #include "chain.h"
 #include "ctx.h"
 #include "explorer.h"
@@ -10,10 +14,13 @@
 #include "workloads.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -25,6 +32,8 @@ typedef struct {
     int closing;            /* parts still closing */
     bool registry_started;
     const char *listen;
+    const char *state; /* --state, or made_state */
+    char *made_state;  /* the folder the sim made (and removes at exit) */
     int signals;
 } sim_t;
 
@@ -32,14 +41,16 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: gridstor-sim [serve] [--seed N] [--farms N] [--nodes-per-farm N]\n"
                  "                    [--network mainnet|testnet|devnet] [--time-scale X]\n"
-                 "                    [--listen ADDR]\n\n"
+                 "                    [--listen ADDR] [--state DIR]\n\n"
                  "Runs the local grid on loopback ports chosen at start and prints one JSON\n"
                  "line with its endpoints. SIGINT or SIGTERM stops it.\n\n"
                  "  --seed N            the world to generate (default 1)\n"
                  "  --farms N           farms (default 6), --nodes-per-farm N (default 6)\n"
                  "  --network NAME      prices divided by 1, 10 or 100 (default mainnet)\n"
                  "  --time-scale X      simulated seconds per real second (default 1)\n"
-                 "  --listen ADDR       address to listen on (default 127.0.0.1)\n");
+                 "  --listen ADDR       address to listen on (default 127.0.0.1)\n"
+                 "  --state DIR         the nodes' 0-db data (default: a new folder under\n"
+                 "                      $TMPDIR or /tmp, removed at exit)\n");
 }
 
 static bool parse_count(const char *s, unsigned long long max, unsigned long long *out)
@@ -59,7 +70,7 @@ static int parse_network(const char *s)
     return -1;
 }
 
-static bool parse_opt(int c, const char *arg, sim_world_opts_t *o, const char **listen)
+static bool parse_opt(int c, const char *arg, sim_world_opts_t *o, sim_t *sim)
 {
     unsigned long long v = 0;
     char *end;
@@ -86,14 +97,17 @@ static bool parse_opt(int c, const char *arg, sim_world_opts_t *o, const char **
         o->time_scale = strtod(arg, &end);
         return *end == '\0' && o->time_scale > 0 && o->time_scale <= 1e6;
     case 'l':
-        *listen = arg;
+        sim->listen = arg;
         return true;
+    case 'S':
+        sim->state = arg;
+        return *arg != '\0';
     default:
         return false;
     }
 }
 
-static int parse_args(int argc, char **argv, sim_world_opts_t *o, const char **listen)
+static int parse_args(int argc, char **argv, sim_world_opts_t *o, sim_t *sim)
 {
     static const struct option longopts[] = {
         {"seed", required_argument, NULL, 's'},
@@ -102,6 +116,7 @@ static int parse_args(int argc, char **argv, sim_world_opts_t *o, const char **l
         {"network", required_argument, NULL, 'N'},
         {"time-scale", required_argument, NULL, 't'},
         {"listen", required_argument, NULL, 'l'},
+        {"state", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -113,7 +128,7 @@ static int parse_args(int argc, char **argv, sim_world_opts_t *o, const char **l
             usage(stdout);
             return 1;
         }
-        if (!parse_opt(c, optarg, o, listen)) {
+        if (!parse_opt(c, optarg, o, sim)) {
             fprintf(stderr, "gridstor-sim: bad or unknown option '%s'; see --help\n",
                     argv[optind - 1]);
             return 2;
@@ -144,8 +159,44 @@ static int64_t world_clock(void *arg)
     return sim_now(arg);
 }
 
-/* The world, the chain, the login directory and the registry, then one HTTP server
- * per service, each on a port of its own. */
+/* The state folder: --state, or a new one under $TMPDIR (or /tmp). */
+static int open_state(sim_t *sim, gs_diag_t *diag)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[4096];
+    if (sim->state != NULL)
+        return gs_mkdir_p(sim->state, diag);
+    snprintf(path, sizeof path, "%s/gridstor-sim-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(path) == NULL)
+        return gs_diag_set(diag, GS_EIO, "%s: %s", path, strerror(errno));
+    if ((sim->made_state = strdup(path)) == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    sim->state = sim->made_state;
+    return GS_OK;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0)
+        gs_log(GS_LOG_WARN, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Removes the state folder when the sim made it. */
+static void close_state(sim_t *sim)
+{
+    if (sim->made_state != NULL)
+        nftw(sim->made_state, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(sim->made_state);
+    sim->made_state = NULL;
+}
+
+/* The world, the chain, the login directory, the registry and the node agents (every
+ * node's 0-db server starts here), then one HTTP server per service, each on a port of
+ * its own. */
 static int start_services(sim_t *sim, const sim_world_opts_t *o, gs_diag_t *diag)
 {
     sim_ctx_t *ctx = &sim->ctx;
@@ -162,6 +213,8 @@ static int start_services(sim_t *sim, const sim_world_opts_t *o, gs_diag_t *diag
         err = sim_workloads_new(ctx, &ctx->workloads, diag);
     if (err == GS_OK)
         sim_registry_on_pool_dry(ctx->registry, sim_workloads_on_pool_dry, NULL);
+    if (err == GS_OK && (err = open_state(sim, diag)) == GS_OK)
+        err = sim_agents_start(ctx, sim->state, diag);
     for (int i = 0; i < SRV_COUNT && err == GS_OK; i++)
         err = gs_httpd_start(&sim->loop, sim->listen, 0, services[i].routes, ctx, &sim->servers[i],
                              diag);
@@ -195,6 +248,10 @@ static void stop_services(sim_t *sim)
         sim->closing++;
         sim_registry_close(&sim->ctx, on_part_closed, sim);
     }
+    if (sim->ctx.agents) {
+        sim->closing++;
+        sim_agents_close(&sim->ctx, on_part_closed, sim);
+    }
     on_part_closed(sim);
 }
 
@@ -205,6 +262,7 @@ static void free_services(sim_t *sim)
     sim_login_free(sim->ctx.login);
     sim_chain_free(sim->ctx.chain);
     sim_world_free(&sim->ctx.world);
+    close_state(sim);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -215,6 +273,19 @@ static void on_signal(uv_signal_t *h, int signum)
         exit(1);
     gs_log(GS_LOG_INFO, "stopping");
     stop_services(sim);
+}
+
+/* {"<node_id>": "127.0.0.1:PORT", ...} */
+static json_t *zdb_addresses(const sim_t *sim)
+{
+    json_t *zdbs = json_object();
+    for (size_t i = 0; i < sim->ctx.world.n_nodes; i++) {
+        gs_zdb_server_t *z = sim_agents_zdb(sim->ctx.agents, i);
+        if (z != NULL)
+            json_object_set_new(zdbs, sim->ctx.world.nodes[i].node_id,
+                                json_string(gs_zdb_server_address(z)));
+    }
+    return zdbs;
 }
 
 static void announce(const sim_t *sim)
@@ -228,6 +299,7 @@ static void announce(const sim_t *sim)
                  services[i].prefix);
         json_object_set_new(line, services[i].name, json_string(url));
     }
+    json_object_set_new(line, "zdbs", zdb_addresses(sim));
     text = gs_json_dumps(line);
     printf("%s\n", text);
     fflush(stdout);
@@ -244,11 +316,12 @@ int gs_sim_serve_main(int argc, char **argv)
     if (sim == NULL)
         return 1;
     sim->listen = "127.0.0.1";
-    rc = parse_args(argc, argv, &o, &sim->listen);
+    rc = parse_args(argc, argv, &o, sim);
     if (rc) {
         free(sim);
         return rc == 1 ? 0 : rc;
     }
+    signal(SIGPIPE, SIG_IGN); /* the nodes' 0-db servers: a peer gone mid-write is an error */
     uv_loop_init(&sim->loop);
     sim->ctx.loop = &sim->loop;
     uv_signal_init(&sim->loop, &sim->sigint);

@@ -33,9 +33,10 @@
  *  - Units (tfexplorer conversion.go): zdb su = round(size/1200 (hdd) or size/300
  *    (ssd), 3); container cu = round(min(round(memory/1024, 4)/4, cpu/2), 3) and its
  *    disk beyond the free 50 GB counts like a zdb. ipv4 units are always 0.
- *  - The node agents come later: an accepted workload is stored with next_action 3
- *    (deploy) and its units are activated on the pool at once; until the agents
- *    exist, "deployed" means accepted and result stays {}.
+ *  - An accepted workload is stored with next_action 3 (deploy) and its units are
+ *    activated on the pool at once; a 0-db workload is then provisioned by its node's
+ *    agent (agents.h), which sets its result. Without agents (ctx->agents NULL) the
+ *    result stays {}. Container workloads are not provisioned yet.
  *  - Workload ids have their own sequence from 1 (the real explorer's workloads and
  *    pool reservations are separate collections).
  *  - sign/delete and sign/provision take {"tid","signature","epoch"} and answer 201
@@ -44,8 +45,8 @@
  *    phonebook key, is 401; a tid that already signed is 400; signing a workload
  *    that is no longer deployed (next_action > 3) is 400. A quorum_min of 0 counts
  *    as 1. When the distinct delete signatures reach the quorum, next_action
- *    becomes 4 and the workload is then deleted at once (no node agent yet):
- *    next_action 6, units deactivated. Provision signatures are stored and have no
+ *    becomes 4 and the workload is then deleted at once: next_action 6, units
+ *    deactivated, and a provisioned 0-db workload removed by its node's agent. Provision signatures are stored and have no
  *    further effect (there is no sign step before deploy in the local grid).
  *  - A pool running dry deletes (next_action 6, units deactivated) every deployed
  *    workload of that pool using a resource that is exhausted (cus = 0 and cu > 0,
@@ -54,6 +55,7 @@
  *    by default and at most 1000; malformed parameters are 400; the Pages header
  *    gives the page count (1 when nothing matches). */
 #include "workloads.h"
+#include "agents.h"
 #include "explorer.h"
 #include "http_util.h"
 
@@ -763,6 +765,8 @@ void sim_workloads_post(gs_http_req_t *r, void *ud)
     }
     if (sim_registry_pool_activate(wls->ctx->registry, w->pool_id, w->id, w->cu, w->su, 0) == GS_OK)
         w->active = true;
+    if (w->type == 0)
+        sim_agents_provision(wls->ctx, w->doc);
     gs_http_reply_json(r, 201, json_pack("{s:I}", "reservation_id", (json_int_t)w->id));
 out:
     gs_buf_free(&q.p.ch);
@@ -847,6 +851,8 @@ static void delete_workload(struct sim_workloads *wls, workload_t *w)
     if (w->active && sim_registry_pool_deactivate(wls->ctx->registry, w->pool_id, w->id, w->cu,
                                                   w->su, 0) == GS_OK)
         w->active = false;
+    if (w->type == 0)
+        sim_agents_deprovision(wls->ctx, w->doc);
     set_next_action(w, SIM_NA_DELETED);
     gs_log(GS_LOG_INFO, "workloads: workload %lld deleted", (long long)w->id);
 }

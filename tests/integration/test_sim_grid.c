@@ -22,6 +22,7 @@
 typedef struct {
     pid_t pid;
     char explorer[256], chain[256], login[256];
+    size_t nodes, zdbs; /* announced: nodes, and 0-db addresses on 127.0.0.1 */
     char dir[64];
 } sim_t;
 
@@ -33,11 +34,28 @@ static const char *env_path(const char *name)
     return v;
 }
 
+/* The announcement's node count and its "zdbs": {"<node_id>": "127.0.0.1:PORT"}. */
+static void count_zdbs(sim_t *s, const json_t *line)
+{
+    const char *node_id;
+    json_t *addr;
+    int64_t nodes = 0;
+    assert_true(gs_json_int(line, "nodes", &nodes));
+    s->nodes = (size_t)nodes;
+    s->zdbs = 0;
+    json_object_foreach((json_t *)json_object_get(line, "zdbs"), node_id, addr)
+    {
+        assert_true(*node_id != '\0');
+        assert_int_equal(strncmp(json_string_value(addr), "127.0.0.1:", 10), 0);
+        s->zdbs++;
+    }
+}
+
 /* Starts gridstor-sim with extra arguments (NULL-terminated) and reads its endpoints. */
 static void __attribute__((sentinel)) sim_start(sim_t *s, ...)
 {
     const char *argv[16] = {env_path("GS_SIM")};
-    char line[4096];
+    static char line[1 << 20]; /* the announcement lists every node's 0-db */
     size_t n = 1;
     json_t *j;
     va_list ap;
@@ -56,6 +74,7 @@ static void __attribute__((sentinel)) sim_start(sim_t *s, ...)
     snprintf(s->chain, sizeof s->chain, "%s", gs_json_str(j, "chain"));
     snprintf(s->login, sizeof s->login, "%s", gs_json_str(j, "login"));
     assert_int_equal(strncmp(s->explorer, "http://127.0.0.1:", 17), 0);
+    count_zdbs(s, j);
     json_decref(j);
     snprintf(s->dir, sizeof s->dir, "/tmp/gs_test_sim_XXXXXX");
     assert_non_null(mkdtemp(s->dir));
@@ -96,6 +115,8 @@ static void test_sim_announces_and_serves_every_service(void **state)
     int64_t balance = -1;
     (void)state;
     sim_start(&s, NULL);
+    assert_int_equal(s.nodes, 36);
+    assert_int_equal(s.zdbs, s.nodes); /* one 0-db per node */
     assert_int_equal(get_from(s.login, "/api/users/nobody.3bot", &body, NULL, 0), 404);
     assert_non_null(gs_json_str(body, "error"));
     json_decref(body);

@@ -104,48 +104,7 @@ static bool near(double a, double b)
 
 static int64_t paid_pool(fixture_t *f, const sim_who_t *w, int64_t cus, int64_t sus)
 {
-    json_t *data = json_pack("{s:i, s:I, s:I, s:i, s:[s, s], s:[s]}", "pool_id", 0, "cus",
-                             (json_int_t)cus, "sus", (json_int_t)sus, "ipv4us", 0, "node_ids",
-                             node(f, 0), node(f, 1), "currencies", "TFT");
-    char *text = gs_json_dumps(data), sig[129], *body, memo[SIM_MEMO_MAX + 1], payer[65];
-    unsigned char seed[crypto_sign_SEEDBYTES], pk[32], sk[64];
-    json_t *j, *info;
-    int64_t id, amount;
-    sim_sign_hex(w->sk, text, sig);
-    j = json_pack("{s:s, s:o, s:I, s:s}", "json", text, "data_reservation", data, "customer_tid",
-                  (json_int_t)w->tid, "customer_signature", sig);
-    body = gs_json_dumps(j);
-    json_decref(j);
-    free(text);
-    assert_int_equal(
-        sim_http_request(&f->http, "POST", "/api/v1/reservations/pools", NULL, body, &j, NULL),
-        201);
-    free(body);
-    info = json_object_get(j, "escrow_information");
-    id = sim_int(j, "reservation_id");
-    amount = sim_int(info, "amount");
-    memset(seed, 0xc0 + (int)id, sizeof seed);
-    crypto_sign_seed_keypair(pk, sk, seed);
-    gs_hex(pk, sizeof pk, payer);
-    snprintf(memo, sizeof memo, "p-%lld", (long long)id);
-    assert_int_equal(sim_chain_credit(f->ctx.chain, payer, (uint64_t)amount, NULL), GS_OK);
-    assert_int_equal(sim_chain_transfer(f->ctx.chain, payer, gs_json_str(info, "address"),
-                                        (uint64_t)amount, memo, NULL, NULL),
-                     GS_OK);
-    json_decref(j);
-    for (int i = 0; i < 200; i++) {
-        char path[96];
-        bool released;
-        snprintf(path, sizeof path, "/api/v1/reservations/pools/payment/%lld", (long long)id);
-        assert_int_equal(get(f, path, &j, NULL), 200);
-        released = json_is_true(json_object_get(j, "released"));
-        json_decref(j);
-        if (released)
-            return id;
-        sim_http_run_for(&f->loop, 20);
-    }
-    fail_msg("pool %lld was never paid", (long long)id);
-    return 0;
+    return sim_paid_pool(&f->http, &f->ctx, w, cus, sus);
 }
 
 static json_t *pool(fixture_t *f, int64_t id)
@@ -159,40 +118,12 @@ static json_t *pool(fixture_t *f, int64_t id)
 
 /* ---- workloads, their challenges and signatures (reference §1.6) ---- */
 
-/* ReservationInfo's part of the challenge. */
-static const char *str_or_empty(const json_t *w, const char *key)
-{
-    const char *s = gs_json_str(w, key);
-    return s ? s : "";
-}
-
-static void info_challenge(const json_t *w, const char *type, gs_buf_t *ch)
-{
-    assert_int_equal(gs_buf_printf(ch, "%lld%s%lld%s%lld%s%lld%s%s",
-                                   (long long)sim_int(w, "workload_id"), gs_json_str(w, "node_id"),
-                                   (long long)sim_int(w, "pool_id"), str_or_empty(w, "reference"),
-                                   (long long)sim_int(w, "customer_tid"), type,
-                                   (long long)sim_int(w, "epoch"), str_or_empty(w, "description"),
-                                   gs_json_str(w, "metadata")),
-                     GS_OK);
-}
-
-static void zdb_challenge(const json_t *w, gs_buf_t *ch)
-{
-    info_challenge(w, "ZDB", ch);
-    assert_int_equal(gs_buf_printf(ch, "%lld%s%s%s%s", (long long)sim_int(w, "size"),
-                                   sim_int(w, "mode") ? "user" : "seq", gs_json_str(w, "password"),
-                                   sim_int(w, "disk_type") ? "ssd" : "hdd",
-                                   json_is_true(json_object_get(w, "public")) ? "true" : "false"),
-                     GS_OK);
-}
-
 /* The container challenge; the test's containers have env {"A":"1","B":"2"} written
  * in reverse order, one secret, one volume and one network connection. */
 static void container_challenge(const json_t *w, gs_buf_t *ch)
 {
     const json_t *cap = json_object_get(w, "capacity");
-    info_challenge(w, "CONTAINER", ch);
+    sim_info_challenge(w, "CONTAINER", ch);
     assert_int_equal(gs_buf_printf(ch, "%s%s%s%s", gs_json_str(w, "flist"),
                                    gs_json_str(w, "hub_url"), gs_json_str(w, "entrypoint"),
                                    "false"),
@@ -210,20 +141,6 @@ static void container_challenge(const json_t *w, gs_buf_t *ch)
                      GS_OK);
 }
 
-/* hex(ed25519(sha256(text + suffix))). */
-static void sign_hashed(const unsigned char *sk, const char *text, size_t len, const char *suffix,
-                        char out[129])
-{
-    unsigned char hash[32], sig[64];
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)text, len);
-    crypto_hash_sha256_update(&st, (const unsigned char *)suffix, strlen(suffix));
-    crypto_hash_sha256_final(&st, hash);
-    crypto_sign_detached(sig, NULL, hash, sizeof hash, sk);
-    gs_hex(sig, sizeof sig, out);
-}
-
 /* Sets customer_signature on w, signed with sk over its challenge. */
 static void sign_workload(json_t *w, const unsigned char *sk)
 {
@@ -231,10 +148,10 @@ static void sign_workload(json_t *w, const unsigned char *sk)
     char sig[129];
     gs_buf_init(&ch, 1u << 20);
     if (sim_int(w, "workload_type") == 0)
-        zdb_challenge(w, &ch);
+        sim_zdb_challenge(w, &ch);
     else
         container_challenge(w, &ch);
-    sign_hashed(sk, ch.data, ch.len, "", sig);
+    sim_sign_hashed(sk, ch.data, ch.len, "", sig);
     json_object_set_new(w, "customer_signature", json_string(sig));
     gs_buf_free(&ch);
 }
@@ -269,45 +186,10 @@ static json_t *container(fixture_t *f, const sim_who_t *w, int64_t pool_id, int6
                      (json_int_t)memory, "disk_size", (json_int_t)disk, "disk_type", disk_type);
 }
 
-/* POSTs w with an HTTP signature by `signer` under keyId `key_tid` (no auth when signer
- * is NULL). Returns the status; *out gets the answer when out is not NULL. */
 static long post_as(fixture_t *f, const json_t *w, const sim_who_t *signer, int64_t key_tid,
                     json_t **out)
 {
-    char date[64], created[32], tid[32], signing[256], sig64[128], h_date[96], h_tid[64];
-    char h_auth[512];
-    const char *headers[4] = {NULL};
-    unsigned char sig[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    char *body = gs_json_dumps(w);
-    json_t *ignored = NULL;
-    long status;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    snprintf(created, sizeof created, "%lld", (long long)now);
-    snprintf(tid, sizeof tid, "%lld", (long long)key_tid);
-    if (signer) {
-        snprintf(signing, sizeof signing, "(created): %s\ndate: %s\nthreebot-id: %s", created, date,
-                 tid);
-        crypto_sign_detached(sig, NULL, (const unsigned char *)signing, strlen(signing),
-                             signer->sk);
-        sodium_bin2base64(sig64, sizeof sig64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
-        snprintf(h_date, sizeof h_date, "Date: %s", date);
-        snprintf(h_tid, sizeof h_tid, "threebot-id: %s", tid);
-        snprintf(h_auth, sizeof h_auth,
-                 "Authorization: Signature keyId=\"%s\",algorithm=\"ed25519\",signature=\"%s\","
-                 "created=\"%s\",expires=\"%lld\",headers=\"(created) date threebot-id\"",
-                 tid, sig64, created, (long long)now + 600);
-        headers[0] = h_date;
-        headers[1] = h_tid;
-        headers[2] = h_auth;
-    }
-    status = sim_http_request(&f->http, "POST", "/api/v1/reservations/workloads", headers, body,
-                              out ? out : &ignored, NULL);
-    json_decref(ignored);
-    free(body);
-    return status;
+    return sim_post_workload(&f->http, w, signer, key_tid, out);
 }
 
 /* Signs w as its customer, POSTs it and expects 201; returns the workload id. */
@@ -614,24 +496,14 @@ static long sign_as(fixture_t *f, int64_t id, const char *what, const json_t *w,
                     const sim_who_t *signer, int64_t tid, json_t **out)
 {
     gs_buf_t ch;
-    char sig[129], suffix[64], path[128], *body;
-    json_t *b;
     long status;
     gs_buf_init(&ch, 1u << 20);
     if (sim_int(w, "workload_type") == 0)
-        zdb_challenge(w, &ch);
+        sim_zdb_challenge(w, &ch);
     else
         container_challenge(w, &ch);
-    snprintf(suffix, sizeof suffix, "%s%lld", what, (long long)tid);
-    sign_hashed(signer->sk, ch.data, ch.len, suffix, sig);
+    status = sim_sign_workload_request(&f->http, id, what, &ch, signer, tid, out);
     gs_buf_free(&ch);
-    b = json_pack("{s:I, s:s, s:I}", "tid", (json_int_t)tid, "signature", sig, "epoch",
-                  (json_int_t)time(NULL));
-    body = gs_json_dumps(b);
-    json_decref(b);
-    snprintf(path, sizeof path, "/api/v1/reservations/workloads/%lld/sign/%s", (long long)id, what);
-    status = sim_http_request(&f->http, "POST", path, NULL, body, out, NULL);
-    free(body);
     return status;
 }
 
@@ -671,8 +543,8 @@ static void test_sign_delete_quorum_deletes_and_deactivates(void **state)
         gs_buf_t ch;
         char sig[129], path[128], *body;
         gs_buf_init(&ch, 1u << 20);
-        zdb_challenge(w, &ch);
-        sign_hashed(f->bob.sk, ch.data, ch.len, "provision2", sig);
+        sim_zdb_challenge(w, &ch);
+        sim_sign_hashed(f->bob.sk, ch.data, ch.len, "provision2", sig);
         gs_buf_free(&ch);
         e = json_pack("{s:I, s:s, s:i}", "tid", (json_int_t)f->bob.tid, "signature", sig, "epoch",
                       1);
