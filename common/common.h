@@ -112,8 +112,8 @@ typedef struct {
     size_t n;
 } gs_file_batch_t;
 
-int gs_file_stage(gs_file_batch_t *b, const char *path, const void *data, size_t len,
-                  unsigned mode, gs_diag_t *diag);
+int gs_file_stage(gs_file_batch_t *b, const char *path, const void *data, size_t len, unsigned mode,
+                  gs_diag_t *diag);
 int gs_file_commit(gs_file_batch_t *b, gs_diag_t *diag);
 void gs_file_abort(gs_file_batch_t *b);
 /* Creates a folder and its parents (mode 0755) when missing; an existing path
@@ -197,12 +197,12 @@ typedef const char *(*gs_cfg_check_cb)(const void *value);
 struct gs_cfg_key {
     const char *key;
     gs_cfg_type_t type;
-    size_t offset;                 /* of the field in the target struct */
-    int64_t min, max;              /* INT, SIZE, DURATION: bounds; STRING, STRLIST: length/count */
-    const char *const *choices;    /* ENUM: NULL-terminated names */
-    const gs_cfg_key_t *section;   /* SECTION: its keys, ending with {NULL} */
+    size_t offset;               /* of the field in the target struct */
+    int64_t min, max;            /* INT, SIZE, DURATION: bounds; STRING, STRLIST: length/count */
+    const char *const *choices;  /* ENUM: NULL-terminated names */
+    const gs_cfg_key_t *section; /* SECTION: its keys, ending with {NULL} */
     bool required;
-    gs_cfg_check_cb check;         /* optional */
+    gs_cfg_check_cb check; /* optional */
 };
 
 /* Where a key was found, for later messages about its value. */
@@ -346,16 +346,16 @@ void gs_hex(const unsigned char *p, size_t len, char *out);
  * lines like "PING\r\n") and replies. The parsers trust nothing: every count, length and
  * nesting level is checked against a cap before a byte of it is kept, and a message that
  * breaks a rule is an error with a message fit to send back ("Protocol error: ..."). */
-#define GS_RESP_MAX_ARGS    1024                 /* elements of one array (0-db: argc <= 1024) */
-#define GS_RESP_MAX_PAYLOAD (8u * 1024 * 1024)  /* 0-db's largest value */
+#define GS_RESP_MAX_ARGS    1024               /* elements of one array (0-db: argc <= 1024) */
+#define GS_RESP_MAX_PAYLOAD (8u * 1024 * 1024) /* 0-db's largest value */
 /* One bulk string: the payload limit plus a little, so that a value just over 8 MiB
  * still parses and the command layer answers it with 0-db's own error. */
 #define GS_RESP_MAX_BULK    (GS_RESP_MAX_PAYLOAD + 4096)
 #define GS_RESP_MAX_REQUEST (GS_RESP_MAX_BULK + (1u << 20)) /* one request, every byte */
-#define GS_RESP_MAX_INLINE  (64u * 1024)         /* an inline request or a +/- reply line */
-#define GS_RESP_MAX_DEPTH   8                    /* arrays nested in a reply */
-#define GS_RESP_MAX_REPLY   (64u * 1024 * 1024)  /* one reply, every byte */
-#define GS_RESP_MAX_NODES   65536                /* values in one reply */
+#define GS_RESP_MAX_INLINE  (64u * 1024)        /* an inline request or a +/- reply line */
+#define GS_RESP_MAX_DEPTH   8                   /* arrays nested in a reply */
+#define GS_RESP_MAX_REPLY   (64u * 1024 * 1024) /* one reply, every byte */
+#define GS_RESP_MAX_NODES   65536               /* values in one reply */
 
 typedef enum {
     GS_RESP_SIMPLE,  /* +OK */
@@ -405,7 +405,7 @@ typedef struct {
 #define GS_RESP_DONE 1 /* a whole message was parsed */
 
 typedef struct {
-    size_t argc; /* 0 for an empty request ("*0", a blank inline line): ignore it */
+    size_t argc;                 /* 0 for an empty request ("*0", a blank inline line): ignore it */
     const gs_resp_value_t *argv; /* argc BULK values */
     size_t size;                 /* bytes of input it took: drop them before the next call */
 } gs_resp_request_t;
@@ -422,8 +422,8 @@ void gs_resp_parser_free(gs_resp_parser_t *p);
 /* Parses one request from data[0..len). Returns GS_RESP_DONE (req filled), GS_RESP_MORE,
  * or GS_EPARSE / GS_ETOOBIG / GS_ENOMEM with diag->msg fit for a "-" reply; after an
  * error the stream cannot be resynchronised: answer and close. */
-int gs_resp_request_parse(gs_resp_parser_t *p, const char *data, size_t len,
-                          gs_resp_request_t *req, gs_diag_t *diag);
+int gs_resp_request_parse(gs_resp_parser_t *p, const char *data, size_t len, gs_resp_request_t *req,
+                          gs_diag_t *diag);
 /* The same for one reply (any type, arrays nested up to max_depth). */
 int gs_resp_reply_parse(gs_resp_parser_t *p, const char *data, size_t len, gs_resp_reply_t *reply,
                         gs_diag_t *diag);
