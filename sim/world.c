@@ -63,6 +63,27 @@ int64_t sim_now(const sim_world_t *w)
     return w->epoch0 + (int64_t)(elapsed * w->time_scale);
 }
 
+/* Starts a new clock segment at the current simulated time: what passed so far is kept
+ * in epoch0, so a new scale or a jump applies from now on. */
+static void rebase(sim_world_t *w, int64_t now)
+{
+    w->epoch0 = now;
+    w->start_ms = clock_ms();
+}
+
+void sim_world_advance(sim_world_t *w, int64_t seconds)
+{
+    rebase(w, sim_now(w) + (seconds > 0 ? seconds : 0));
+}
+
+void sim_world_set_scale(sim_world_t *w, double time_scale)
+{
+    if (time_scale > 0) {
+        rebase(w, sim_now(w));
+        w->time_scale = time_scale;
+    }
+}
+
 int64_t sim_node_updated(const sim_world_t *w, const sim_node_t *n)
 {
     int64_t now = sim_now(w);

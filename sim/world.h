@@ -58,6 +58,11 @@ int sim_world_generate(sim_world_t *w, const sim_world_opts_t *o, gs_diag_t *dia
 void sim_world_free(sim_world_t *w);
 /* Simulated unix time. */
 int64_t sim_now(const sim_world_t *w);
+/* Jumps the simulated clock forward by seconds (never back: pools and escrows only
+ * move forward). */
+void sim_world_advance(sim_world_t *w, int64_t seconds);
+/* From now on, time_scale simulated seconds pass per real second (> 0). */
+void sim_world_set_scale(sim_world_t *w, double time_scale);
 /* The node's last report: recent while it is up. */
 int64_t sim_node_updated(const sim_world_t *w, const sim_node_t *n);
 sim_node_t *sim_world_node(sim_world_t *w, const char *node_id);
