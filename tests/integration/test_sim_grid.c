@@ -3,6 +3,7 @@
  * Pages header, errors in the explorer's shape, every page read by the planner, and a
  * clean stop on SIGTERM. */
 #include "process.h"
+#include "simproc.h"
 #include "support.h"
 
 #include <setjmp.h>
@@ -19,71 +20,40 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-typedef struct {
-    pid_t pid;
-    char explorer[256], chain[256], login[256];
-    size_t nodes, zdbs; /* announced: nodes, and 0-db addresses on 127.0.0.1 */
-    char dir[64];
-} sim_t;
+typedef ts_sim_t sim_t;
 
-static const char *env_path(const char *name)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        fail_msg("%s is not set; run the tests through ctest", name);
-    return v;
-}
-
-/* The announcement's node count and its "zdbs": {"<node_id>": "127.0.0.1:PORT"}. */
-static void count_zdbs(sim_t *s, const json_t *line)
+/* The announced 0-db addresses: one per node, on 127.0.0.1. */
+static size_t count_zdbs(const sim_t *s)
 {
     const char *node_id;
     json_t *addr;
-    int64_t nodes = 0;
-    assert_true(gs_json_int(line, "nodes", &nodes));
-    s->nodes = (size_t)nodes;
-    s->zdbs = 0;
-    json_object_foreach((json_t *)json_object_get(line, "zdbs"), node_id, addr)
+    size_t n = 0;
+    json_object_foreach((json_t *)json_object_get(s->line, "zdbs"), node_id, addr)
     {
         assert_true(*node_id != '\0');
         assert_int_equal(strncmp(json_string_value(addr), "127.0.0.1:", 10), 0);
-        s->zdbs++;
+        n++;
     }
+    return n;
 }
 
 /* Starts gridstor-sim with extra arguments (NULL-terminated) and reads its endpoints. */
 static void __attribute__((sentinel)) sim_start(sim_t *s, ...)
 {
-    const char *argv[16] = {env_path("GS_SIM")};
-    static char line[1 << 20]; /* the announcement lists every node's 0-db */
-    size_t n = 1;
-    json_t *j;
+    const char *args[16];
+    size_t n = 0;
     va_list ap;
     va_start(ap, s);
     for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 15;)
-        argv[n++] = a;
+        args[n++] = a;
     va_end(ap);
-    argv[n] = NULL;
-    s->pid = ts_spawn_server(argv, line, sizeof line, 20000);
-    j = json_loads(line, 0, NULL);
-    assert_non_null(j);
-    assert_non_null(gs_json_str(j, "explorer"));
-    assert_non_null(gs_json_str(j, "chain"));
-    assert_non_null(gs_json_str(j, "login"));
-    snprintf(s->explorer, sizeof s->explorer, "%s", gs_json_str(j, "explorer"));
-    snprintf(s->chain, sizeof s->chain, "%s", gs_json_str(j, "chain"));
-    snprintf(s->login, sizeof s->login, "%s", gs_json_str(j, "login"));
-    assert_int_equal(strncmp(s->explorer, "http://127.0.0.1:", 17), 0);
-    count_zdbs(s, j);
-    json_decref(j);
-    snprintf(s->dir, sizeof s->dir, "/tmp/gs_test_sim_XXXXXX");
-    assert_non_null(mkdtemp(s->dir));
+    args[n] = NULL;
+    ts_sim_start(s, args);
 }
 
 static void sim_stop(sim_t *s)
 {
-    assert_int_equal(ts_stop_server(s->pid, 10000), 0); /* a clean, complete shutdown */
-    ts_remove_tree(s->dir);
+    ts_sim_stop(s);
 }
 
 /* GET base + path; returns the status, the body in *body (json_decref it). */
@@ -116,7 +86,7 @@ static void test_sim_announces_and_serves_every_service(void **state)
     (void)state;
     sim_start(&s, NULL);
     assert_int_equal(s.nodes, 36);
-    assert_int_equal(s.zdbs, s.nodes); /* one 0-db per node */
+    assert_int_equal(count_zdbs(&s), s.nodes); /* one 0-db per node */
     assert_int_equal(get_from(s.login, "/api/users/nobody.3bot", &body, NULL, 0), 404);
     assert_non_null(gs_json_str(body, "error"));
     json_decref(body);
@@ -221,7 +191,7 @@ static void test_plan_reads_every_page_of_the_explorer(void **state)
     fclose(f);
     {
         char base[256];
-        const char *argv[] = {env_path("GS_GRIDSTOR"),
+        const char *argv[] = {ts_env("GS_GRIDSTOR"),
                               "plan",
                               path,
                               "--grid",
@@ -269,7 +239,7 @@ static void test_plan_exits_4_when_the_explorer_cannot_be_reached(void **state)
     ts_source_path("templates/examples/minimal.yaml", spec, sizeof spec);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", closed_port());
     {
-        const char *argv[] = {env_path("GS_GRIDSTOR"),      "plan", spec, "--grid", url, "--out",
+        const char *argv[] = {ts_env("GS_GRIDSTOR"),      "plan", spec, "--grid", url, "--out",
                               "/nonexistent/never-written", NULL};
         ts_run("/", argv, &p);
     }
