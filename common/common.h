@@ -261,11 +261,49 @@ typedef struct {
     gs_buf_t headers; /* raw response header lines of the last response */
 } gs_http_response_t;
 
-/* GETs each URL in urls[0..n) concurrently (libcurl multi driven by a private
- * libuv loop), each body capped at max_body bytes and the whole at timeout_ms.
- * resp[i] is filled for each; free with gs_http_response_free. For use by
- * command-line tools; the daemon drives the same machinery from its own loop. */
+/* An HTTP client on a libuv loop: the libcurl multi interface driven by the loop (the
+ * pattern of curl's multi-uv example), any number of requests in flight, each capped. */
+typedef struct uv_loop_s uv_loop_t;
+typedef struct gs_http_client gs_http_client_t;
+
+typedef struct {
+    const char *method;         /* NULL: GET */
+    const char *url;            /* http or https only */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+    const char *body;           /* copied; may be NULL */
+    size_t body_len;
+    size_t max_body; /* the answer's cap; 0: 1 MiB */
+    long timeout_ms; /* the whole exchange; 0: 30 s */
+} gs_http_request_t;
+
+/* Called once per request, on the loop. error is NULL when an answer arrived (any
+ * status), else why not (resp->status is then 0). resp may be moved out (copy it and
+ * zero the original); what is left is freed when the callback returns. */
+typedef void (*gs_http_done_cb)(gs_http_response_t *resp, const char *error, void *ud);
+
+int gs_http_client_new(uv_loop_t *loop, gs_http_client_t **out, gs_diag_t *diag);
+/* Starts a request; cb(ud) is called later, never before this returns. */
+int gs_http_send(gs_http_client_t *c, const gs_http_request_t *rq, gs_http_done_cb cb, void *ud,
+                 gs_diag_t *diag);
+/* Requests in flight are canceled (their callbacks run with error "canceled"), the
+ * client's handles closed and then it is freed, and closed(arg) called (may be NULL). */
+void gs_http_client_close(gs_http_client_t *c, void (*closed)(void *arg), void *arg);
+
+/* One request on a private loop, for command-line tools: *resp gets the answer (free
+ * it with gs_http_response_free, also on error). GS_EHTTP when no answer came,
+ * GS_ETOOBIG when it was over the cap. */
+int gs_http_run(const gs_http_request_t *rq, gs_http_response_t *resp, gs_diag_t *diag);
+/* GETs each URL in urls[0..n) concurrently on a private loop, each body capped at
+ * max_body bytes and the whole at timeout_ms. resp[i] is filled for each; free with
+ * gs_http_response_free. */
 int gs_http_get_all(const char *const *urls, size_t n, size_t max_body, long timeout_ms,
+                    gs_http_response_t *resp, gs_diag_t *diag);
+/* One request with any method ("POST", "GET", ...) through the same machinery; when
+ * content_type is not NULL, body[0..len) is sent with that Content-Type (and body must
+ * stay valid until the call returns). Redirects are not followed. resp as above: any
+ * answered status is GS_OK (read resp->status); GS_EHTTP when no answer came. */
+int gs_http_request(const char *method, const char *url, const char *content_type,
+                    const void *body, size_t len, size_t max_body, long timeout_ms,
                     gs_http_response_t *resp, gs_diag_t *diag);
 /* Value of a response header (case-insensitive), copied into out; false if absent. */
 bool gs_http_header(const gs_http_response_t *r, const char *name, char *out, size_t outlen);

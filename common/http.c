@@ -1,6 +1,7 @@
-/* http.c — concurrent capped HTTP GETs through the libcurl multi interface,
- * driven by libuv (the pattern of curl's multi-uv example). Command-line tools
- * run it on a private loop until every transfer is done. */
+/* http.c — the HTTP client: the libcurl multi interface driven by a libuv loop (the
+ * pattern of curl's multi-uv example). The daemon runs it on its own loop with many
+ * requests in flight; command-line tools run it on a private loop until every
+ * transfer is done (gs_http_run, gs_http_get_all). */
 #include "common.h"
 
 #include <stdlib.h>
@@ -10,36 +11,47 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-typedef struct {
-    uv_loop_t loop;
+#define DEFAULT_MAX_BODY   (1u << 20)
+#define DEFAULT_TIMEOUT_MS 30000L
+
+typedef struct transfer transfer_t;
+
+struct gs_http_client {
+    uv_loop_t *loop;
     uv_timer_t timer;
     CURLM *multi;
-    size_t max_body;
-    int pending;
-} client_t;
+    transfer_t *transfers; /* in flight, for cancelation */
+    void (*closed)(void *arg);
+    void *closed_arg;
+};
 
 typedef struct {
     uv_poll_t poll;
     curl_socket_t fd;
-    client_t *client;
+    gs_http_client_t *client;
 } sock_ctx_t;
 
-typedef struct {
-    gs_http_response_t *resp;
+struct transfer {
+    transfer_t *next, **prev;
+    CURL *easy;
+    struct curl_slist *headers;
+    gs_http_response_t resp;
     size_t max_body;
     bool too_big;
+    gs_http_done_cb cb;
+    void *ud;
     char errbuf[CURL_ERROR_SIZE];
-} transfer_t;
+};
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *userp)
 {
     transfer_t *t = userp;
     size_t n = size * nmemb;
-    if (t->resp->body.len + n > t->max_body) {
+    if (t->resp.body.len + n > t->max_body) {
         t->too_big = true;
         return 0; /* aborts the transfer */
     }
-    return gs_buf_append(&t->resp->body, p, n) == GS_OK ? n : 0;
+    return gs_buf_append(&t->resp.body, p, n) == GS_OK ? n : 0;
 }
 
 static size_t on_header(char *p, size_t size, size_t nmemb, void *userp)
@@ -47,27 +59,52 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userp)
     transfer_t *t = userp;
     size_t n = size * nmemb;
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0)
-        gs_buf_reset(&t->resp->headers); /* a new response (after a redirect) */
-    return gs_buf_append(&t->resp->headers, p, n) == GS_OK ? n : 0;
+        gs_buf_reset(&t->resp.headers); /* a new response (after a redirect) */
+    return gs_buf_append(&t->resp.headers, p, n) == GS_OK ? n : 0;
 }
 
-static void drain_messages(client_t *c)
+static void unlink_transfer(transfer_t *t)
+{
+    *t->prev = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+}
+
+/* Detaches t from the multi handle, tells its owner and frees it. */
+static void finish(gs_http_client_t *c, transfer_t *t, const char *error)
+{
+    unlink_transfer(t);
+    curl_multi_remove_handle(c->multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    if (error != NULL)
+        t->resp.status = 0;
+    t->cb(&t->resp, error, t->ud);
+    gs_http_response_free(&t->resp);
+    free(t);
+}
+
+static void drain_messages(gs_http_client_t *c)
 {
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
-        CURL *easy = msg->easy_handle;
         transfer_t *t = NULL;
+        char why[CURL_ERROR_SIZE + 64];
         if (msg->msg != CURLMSG_DONE)
             continue;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
-        if (msg->data.result == CURLE_OK)
-            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->resp->status);
-        if (msg->data.result != CURLE_OK && t->errbuf[0] == '\0')
-            snprintf(t->errbuf, sizeof t->errbuf, "%s", curl_easy_strerror(msg->data.result));
-        curl_multi_remove_handle(c->multi, easy);
-        curl_easy_cleanup(easy);
-        c->pending--;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        if (msg->data.result == CURLE_OK) {
+            curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
+            finish(c, t, NULL);
+            continue;
+        }
+        if (t->too_big)
+            snprintf(why, sizeof why, "answer larger than %zu bytes", t->max_body);
+        else
+            snprintf(why, sizeof why, "%s",
+                     t->errbuf[0] ? t->errbuf : curl_easy_strerror(msg->data.result));
+        finish(c, t, why);
     }
 }
 
@@ -92,7 +129,7 @@ static void on_poll(uv_poll_t *req, int status, int events)
 
 static int on_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
 {
-    client_t *c = userp;
+    gs_http_client_t *c = userp;
     sock_ctx_t *s = socketp;
     (void)easy;
     if (action == CURL_POLL_REMOVE) {
@@ -104,13 +141,12 @@ static int on_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void
         return 0;
     }
     if (s == NULL) {
-        s = calloc(1, sizeof *s);
-        if (s == NULL)
+        if ((s = calloc(1, sizeof *s)) == NULL)
             return -1;
         s->fd = fd;
         s->client = c;
         s->poll.data = s;
-        if (uv_poll_init_socket(&c->loop, &s->poll, fd) < 0) {
+        if (uv_poll_init_socket(c->loop, &s->poll, fd) < 0) {
             free(s);
             return -1;
         }
@@ -125,7 +161,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void
 
 static void on_timeout(uv_timer_t *timer)
 {
-    client_t *c = timer->data;
+    gs_http_client_t *c = timer->data;
     int running;
     curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain_messages(c);
@@ -133,109 +169,208 @@ static void on_timeout(uv_timer_t *timer)
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    client_t *c = userp;
+    gs_http_client_t *c = userp;
     (void)multi;
     if (timeout_ms < 0)
         uv_timer_stop(&c->timer);
-    else
+    else /* never act from inside libcurl: a 0 timeout fires on the next loop turn */
         uv_timer_start(&c->timer, on_timeout, timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
     return 0;
 }
 
-static CURL *new_easy(const char *url, transfer_t *t, long timeout_ms)
+int gs_http_client_new(uv_loop_t *loop, gs_http_client_t **out, gs_diag_t *diag)
 {
-    CURL *e = curl_easy_init();
-    if (e == NULL)
-        return NULL;
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    gs_http_client_t *c = calloc(1, sizeof *c);
+    *out = NULL;
+    if (c == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        free(c);
+        return gs_diag_set(diag, GS_ENOMEM, "cannot start the HTTP client");
+    }
+    if ((c->multi = curl_multi_init()) == NULL) {
+        curl_global_cleanup();
+        free(c);
+        return gs_diag_set(diag, GS_ENOMEM, "cannot start the HTTP client");
+    }
+    c->loop = loop;
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 16L);
+    *out = c;
+    return GS_OK;
+}
+
+static bool configure(transfer_t *t, const gs_http_request_t *rq)
+{
+    CURL *e = t->easy;
+    for (const char *const *h = rq->headers; h && *h; h++) {
+        struct curl_slist *l = curl_slist_append(t->headers, *h);
+        if (l == NULL)
+            return false;
+        t->headers = l;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, rq->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     rq->timeout_ms > 0 ? rq->timeout_ms : DEFAULT_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "gridstor/" GS_VERSION);
-    return e;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    if (rq->body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, rq->body);
+    }
+    if (rq->method != NULL)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+    return true;
 }
 
-static void on_close_timer(uv_handle_t *h)
+int gs_http_send(gs_http_client_t *c, const gs_http_request_t *rq, gs_http_done_cb cb, void *ud,
+                 gs_diag_t *diag)
 {
-    (void)h;
+    transfer_t *t = calloc(1, sizeof *t);
+    if (t == NULL || (t->easy = curl_easy_init()) == NULL)
+        goto nomem;
+    t->max_body = rq->max_body ? rq->max_body : DEFAULT_MAX_BODY;
+    gs_buf_init(&t->resp.body, t->max_body);
+    gs_buf_init(&t->resp.headers, 64 * 1024);
+    t->cb = cb;
+    t->ud = ud;
+    if (!configure(t, rq) || curl_multi_add_handle(c->multi, t->easy) != CURLM_OK)
+        goto nomem;
+    t->next = c->transfers;
+    t->prev = &c->transfers;
+    if (c->transfers)
+        c->transfers->prev = &t->next;
+    c->transfers = t;
+    return GS_OK; /* curl asks for a timer: the transfer starts on the loop */
+nomem:
+    if (t != NULL) {
+        curl_easy_cleanup(t->easy);
+        curl_slist_free_all(t->headers);
+        gs_http_response_free(&t->resp);
+    }
+    free(t);
+    return gs_diag_set(diag, GS_ENOMEM, "cannot start a request to %s", rq->url);
 }
 
-static int run_all(client_t *c, const char *const *urls, size_t n, long timeout_ms,
-                   gs_http_response_t *resp, transfer_t *ts, gs_diag_t *diag)
+static void on_client_closed(uv_handle_t *h)
 {
-    int running, err = GS_OK;
-    for (size_t i = 0; i < n && err == GS_OK; i++) {
-        CURL *e;
-        ts[i].resp = &resp[i];
-        ts[i].max_body = c->max_body;
-        e = new_easy(urls[i], &ts[i], timeout_ms);
-        if (e == NULL || curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-            curl_easy_cleanup(e);
-            err = gs_diag_set(diag, GS_ENOMEM, "cannot start a request to %s", urls[i]);
-            break;
-        }
-        c->pending++;
+    gs_http_client_t *c = h->data;
+    void (*closed)(void *) = c->closed;
+    void *arg = c->closed_arg;
+    free(c);
+    curl_global_cleanup();
+    if (closed)
+        closed(arg);
+}
+
+void gs_http_client_close(gs_http_client_t *c, void (*closed)(void *arg), void *arg)
+{
+    if (c == NULL) {
+        if (closed)
+            closed(arg);
+        return;
     }
-    /* Even after a failed start, finish what was started so nothing leaks. */
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain_messages(c);
-    while (c->pending > 0 && uv_run(&c->loop, UV_RUN_ONCE))
-        ;
-    if (err)
-        return err;
-    for (size_t i = 0; i < n; i++) {
-        if (ts[i].too_big)
-            return gs_diag_set(diag, GS_ETOOBIG, "%s: answer larger than %zu bytes", urls[i],
-                               c->max_body);
-        if (resp[i].status == 0)
-            return gs_diag_set(diag, GS_EHTTP, "%s: %s", urls[i],
-                               ts[i].errbuf[0] ? ts[i].errbuf : "no answer");
+    while (c->transfers != NULL)
+        finish(c, c->transfers, "canceled");
+    curl_multi_cleanup(c->multi); /* removes remaining sockets through on_socket */
+    c->multi = NULL;
+    c->closed = closed;
+    c->closed_arg = arg;
+    uv_close((uv_handle_t *)&c->timer, on_client_closed);
+}
+
+/* ---- on a private loop ---------------------------------------------------------------- */
+
+typedef struct {
+    gs_http_response_t *resp;
+    const char *url;
+    int err;
+    char why[CURL_ERROR_SIZE + 64];
+    size_t *pending;
+} sync_t;
+
+static void on_sync_done(gs_http_response_t *resp, const char *error, void *ud)
+{
+    sync_t *s = ud;
+    (*s->pending)--;
+    gs_http_response_free(s->resp);
+    *s->resp = *resp; /* moved out */
+    memset(resp, 0, sizeof *resp);
+    if (error != NULL) {
+        s->err = strncmp(error, "answer larger", 13) == 0 ? GS_ETOOBIG : GS_EHTTP;
+        snprintf(s->why, sizeof s->why, "%s", error);
     }
-    return GS_OK;
+}
+
+static void on_private_closed(void *arg)
+{
+    (void)arg;
+}
+
+/* Runs the n requests to completion on a private loop; the first failure is returned. */
+static int run_private(const gs_http_request_t *rqs, size_t n, gs_http_response_t *resp,
+                       gs_diag_t *diag)
+{
+    uv_loop_t loop;
+    gs_http_client_t *c;
+    sync_t *syncs = calloc(n ? n : 1, sizeof *syncs);
+    size_t pending = 0;
+    int err = GS_OK;
+    for (size_t i = 0; i < n; i++)
+        memset(&resp[i], 0, sizeof resp[i]);
+    if (syncs == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        syncs[i] = (sync_t){.resp = &resp[i], .url = rqs[i].url, .pending = &pending};
+    uv_loop_init(&loop);
+    if ((err = gs_http_client_new(&loop, &c, diag)) == GS_OK) {
+        for (size_t i = 0; i < n && err == GS_OK; i++)
+            if ((err = gs_http_send(c, &rqs[i], on_sync_done, &syncs[i], diag)) == GS_OK)
+                pending++;
+        while (pending > 0 && uv_run(&loop, UV_RUN_ONCE))
+            ;
+        gs_http_client_close(c, on_private_closed, NULL);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    for (size_t i = 0; i < n && err == GS_OK; i++)
+        if (syncs[i].err != GS_OK)
+            err = gs_diag_set(diag, syncs[i].err, "%s: %s", syncs[i].url, syncs[i].why);
+    free(syncs);
+    return err;
+}
+
+int gs_http_run(const gs_http_request_t *rq, gs_http_response_t *resp, gs_diag_t *diag)
+{
+    return run_private(rq, 1, resp, diag);
 }
 
 int gs_http_get_all(const char *const *urls, size_t n, size_t max_body, long timeout_ms,
                     gs_http_response_t *resp, gs_diag_t *diag)
 {
-    client_t c = {.max_body = max_body};
-    transfer_t *ts = NULL;
+    gs_http_request_t *rqs = calloc(n ? n : 1, sizeof *rqs);
     int err;
-    for (size_t i = 0; i < n; i++) {
-        memset(&resp[i], 0, sizeof resp[i]);
-        gs_buf_init(&resp[i].body, max_body);
-        gs_buf_init(&resp[i].headers, 64 * 1024);
-    }
-    if (n == 0)
-        return GS_OK;
-    ts = calloc(n, sizeof *ts);
-    if (ts == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        free(ts);
-        return gs_diag_set(diag, GS_ENOMEM, "cannot start the HTTP client");
-    }
-    uv_loop_init(&c.loop);
-    uv_timer_init(&c.loop, &c.timer);
-    c.timer.data = &c;
-    c.multi = curl_multi_init();
-    curl_multi_setopt(c.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(c.multi, CURLMOPT_SOCKETDATA, &c);
-    curl_multi_setopt(c.multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(c.multi, CURLMOPT_TIMERDATA, &c);
-    curl_multi_setopt(c.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 8L);
-    err = run_all(&c, urls, n, timeout_ms, resp, ts, diag);
-    curl_multi_cleanup(c.multi); /* removes remaining sockets through on_socket */
-    uv_close((uv_handle_t *)&c.timer, on_close_timer);
-    uv_run(&c.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&c.loop);
-    curl_global_cleanup();
-    free(ts);
+    if (rqs == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        rqs[i] =
+            (gs_http_request_t){.url = urls[i], .max_body = max_body, .timeout_ms = timeout_ms};
+    err = run_private(rqs, n, resp, diag);
+    free(rqs);
     return err;
 }
 

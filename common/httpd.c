@@ -3,6 +3,7 @@
  * JSON answers, and a shutdown that lets open connections finish. */
 #include "common.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,9 +205,15 @@ bool gs_http_req_query(const gs_http_req_t *r, const char *name, char *out, size
 
 bool gs_http_req_header(const gs_http_req_t *r, const char *name, char *out, size_t outlen)
 {
-    ssize_t i = h2o_find_header_by_str(&r->req->headers, name, strlen(name), -1);
+    char lower[128]; /* h2o keeps header names in lower case */
+    size_t n = strlen(name);
+    ssize_t i;
     h2o_iovec_t v;
-    if (i < 0)
+    if (n >= sizeof lower)
+        return false;
+    for (size_t k = 0; k <= n; k++)
+        lower[k] = (char)tolower((unsigned char)name[k]);
+    if ((i = h2o_find_header_by_str(&r->req->headers, lower, n, -1)) < 0)
         return false;
     v = r->req->headers.entries[i].value;
     if (v.len >= outlen)
