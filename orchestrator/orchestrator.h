@@ -3,6 +3,8 @@
 #ifndef GS_ORCHESTRATOR_H
 #define GS_ORCHESTRATOR_H
 
+#include "common.h"
+
 /* Exit statuses of the gridstor command, one per kind of failure. */
 enum {
     GS_EXIT_OK = 0,
@@ -14,5 +16,52 @@ enum {
 
 /* `gridstor plan ...`; argv[0] is "plan". Returns an exit status. */
 int gs_cli_plan(int argc, char **argv);
+
+/* ---- gridstord's state (store.c): SQLite, WAL, numbered migrations ---- */
+
+typedef struct gs_store gs_store_t;
+
+/* One signandpay session of a new deployment. */
+typedef struct {
+    const char *id;           /* 24 hex */
+    const char *document;     /* the document's JSON */
+    const char *data_to_sign; /* its DataToSign */
+    uint64_t amount;          /* stropes */
+    const char *memo;
+} gs_store_session_t;
+
+/* Opens (creating) the database at path and brings its schema up to date. */
+int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag);
+void gs_store_close(gs_store_t *s);
+int gs_store_schema_version(gs_store_t *s);
+
+/* A new deployment awaiting payment, with its sessions, in one transaction. GS_EINVAL
+ * when the name is taken. */
+int gs_store_deployment_add(gs_store_t *s, const char *name, const char *owner, const char *spec,
+                            const char *plan_json, const gs_store_session_t *sessions,
+                            size_t n_sessions, gs_diag_t *diag);
+/* {"name","owner","state","reason","created","updated","plan_json"} or NULL. */
+json_t *gs_store_deployment(gs_store_t *s, const char *name);
+/* [{"name","owner","state","reason","created","updated"}, ...] oldest first. */
+json_t *gs_store_deployments(gs_store_t *s);
+/* Compare-and-set of the state: GS_ERANGE when the deployment is not in `from`. */
+int gs_store_deployment_transition(gs_store_t *s, const char *name, const char *from,
+                                   const char *to, const char *reason, gs_diag_t *diag);
+int gs_store_deployment_delete(gs_store_t *s, const char *name, gs_diag_t *diag);
+
+int gs_store_event(gs_store_t *s, const char *deployment, const char *level, const char *message,
+                   gs_diag_t *diag);
+/* The newest `limit` events, oldest first: [{"id","time","level","message"}]. */
+json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit);
+
+/* {"id","deployment","idx","document_json","data_to_sign","amount","memo","state",
+ *  "txid","signer"} or NULL. */
+json_t *gs_store_session(gs_store_t *s, const char *id);
+json_t *gs_store_sessions(gs_store_t *s, const char *deployment);
+/* Records an accepted callback: the payment txid is marked used (GS_EINVAL when it was
+ * used before, by any session), the session must be open (GS_ERANGE otherwise), and
+ * the deployment becomes paid when none of its sessions is open; all or nothing. */
+int gs_store_session_accept(gs_store_t *s, const char *id, const char *txid, const char *signer,
+                            gs_diag_t *diag);
 
 #endif

@@ -1,0 +1,386 @@
+/* store.c — gridstord's state in SQLite: WAL, synchronous=FULL (a transaction that
+ * returned is on disk, so a payment recorded before it is made is never forgotten),
+ * numbered migrations kept in PRAGMA user_version, prepared statements only.
+ *
+ * Every state change is one transaction; the deployer records what it is about to do
+ * on the grid before doing it, and compare-and-set transitions (from → to) make a
+ * resumed daemon take each step exactly once. The accepted callback's transaction id
+ * is a primary key, so a payment can serve one session only, across all deployments. */
+#include "orchestrator.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+struct gs_store {
+    sqlite3 *db;
+};
+
+/* Migration N (1-based) brings user_version from N-1 to N. Never edit one that
+ * shipped: add the next. */
+static const char *const migrations[] = {
+    /* 1: deployments, their signandpay sessions, events, used payments */
+    "CREATE TABLE deployments ("
+    "  name TEXT PRIMARY KEY,"
+    "  owner TEXT NOT NULL,"
+    "  spec TEXT NOT NULL,"
+    "  plan TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL);"
+    "CREATE TABLE sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  deployment TEXT NOT NULL REFERENCES deployments(name) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  document TEXT NOT NULL,"
+    "  data_to_sign TEXT NOT NULL,"
+    "  amount INTEGER NOT NULL,"
+    "  memo TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'open',"
+    "  txid TEXT UNIQUE,"
+    "  signer TEXT,"
+    "  accepted INTEGER);"
+    "CREATE INDEX sessions_by_deployment ON sessions(deployment, idx);"
+    "CREATE TABLE used_payments ("
+    "  txid TEXT PRIMARY KEY,"
+    "  session TEXT NOT NULL,"
+    "  time INTEGER NOT NULL);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  deployment TEXT NOT NULL,"
+    "  time INTEGER NOT NULL,"
+    "  level TEXT NOT NULL,"
+    "  message TEXT NOT NULL);"
+    "CREATE INDEX events_by_deployment ON events(deployment, id);",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int db_error(gs_store_t *s, gs_diag_t *diag, const char *what)
+{
+    return gs_diag_set(diag, GS_EIO, "state database: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int exec(gs_store_t *s, const char *sql, gs_diag_t *diag)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return GS_OK;
+    gs_diag_set(diag, GS_EIO, "state database: %s", msg ? msg : "error");
+    sqlite3_free(msg);
+    return GS_EIO;
+}
+
+static int user_version(gs_store_t *s, int *version, gs_diag_t *diag)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, diag, "reading the schema version");
+    *version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return GS_OK;
+}
+
+/* Applies the migrations the file has not seen, each in its own transaction. */
+static int migrate(gs_store_t *s, gs_diag_t *diag)
+{
+    int version, err = user_version(s, &version, diag);
+    if (err == GS_OK && version > N_MIGRATIONS)
+        return gs_diag_set(diag, GS_EINVAL,
+                           "state database: schema version %d is newer than this gridstord "
+                           "(%d); run the newer gridstord",
+                           version, N_MIGRATIONS);
+    for (; err == GS_OK && version < N_MIGRATIONS; version++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
+        err = exec(s, "BEGIN IMMEDIATE;", diag);
+        if (err == GS_OK)
+            err = exec(s, migrations[version], diag);
+        if (err == GS_OK)
+            err = exec(s, bump, diag);
+        if (err == GS_OK)
+            err = exec(s, "COMMIT;", diag);
+        else
+            exec(s, "ROLLBACK;", NULL);
+    }
+    return err;
+}
+
+int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag)
+{
+    gs_store_t *s = calloc(1, sizeof *s);
+    int err;
+    *out = NULL;
+    if (s == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        err = gs_diag_set(diag, GS_EIO, "%s: %s", path,
+                          s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        gs_store_close(s);
+        return err;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    err = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+               diag);
+    if (err == GS_OK)
+        err = migrate(s, diag);
+    if (err != GS_OK) {
+        gs_store_close(s);
+        return err;
+    }
+    *out = s;
+    return GS_OK;
+}
+
+void gs_store_close(gs_store_t *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_close(s->db);
+    free(s);
+}
+
+int gs_store_schema_version(gs_store_t *s)
+{
+    int v = -1;
+    user_version(s, &v, NULL);
+    return v;
+}
+
+/* ---- statements ---------------------------------------------------------------------- */
+
+/* Prepares sql and binds the arguments described by types: 't' text (const char *),
+ * 'i' int64_t. */
+static sqlite3_stmt *prepare(gs_store_t *s, const char *sql, const char *types, va_list ap)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    for (int i = 0; types[i]; i++) {
+        int rc = SQLITE_MISUSE; /* a type letter other than t and i */
+        if (types[i] == 't')
+            rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        else if (types[i] == 'i')
+            rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(st);
+            return NULL;
+        }
+    }
+    return st;
+}
+
+/* Runs a statement that returns no rows; *changes gets how many rows it changed. */
+static int run(gs_store_t *s, gs_diag_t *diag, int *changes, const char *sql, const char *types,
+               ...)
+{
+    va_list ap;
+    sqlite3_stmt *st;
+    int rc;
+    va_start(ap, types);
+    st = prepare(s, sql, types, ap);
+    va_end(ap);
+    if (st == NULL)
+        return db_error(s, diag, "preparing a statement");
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return gs_diag_set(diag, GS_EINVAL, "state database: %s", sqlite3_errmsg(s->db));
+    if (rc != SQLITE_DONE)
+        return db_error(s, diag, "writing");
+    if (changes)
+        *changes = sqlite3_changes(s->db);
+    return GS_OK;
+}
+
+/* The rows of a query as a JSON array of objects keyed by column name (integers and
+ * texts; a column named like "*_json" is parsed as JSON). */
+static json_t *rows(gs_store_t *s, const char *sql, const char *types, ...)
+{
+    va_list ap;
+    sqlite3_stmt *st;
+    json_t *out = json_array();
+    va_start(ap, types);
+    st = prepare(s, sql, types, ap);
+    va_end(ap);
+    if (st == NULL) {
+        json_decref(out);
+        return NULL;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *row = json_object();
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            const char *name = sqlite3_column_name(st, c);
+            const char *text = (const char *)sqlite3_column_text(st, c);
+            size_t nlen = strlen(name);
+            json_t *v;
+            if (sqlite3_column_type(st, c) == SQLITE_INTEGER)
+                v = json_integer(sqlite3_column_int64(st, c));
+            else if (text == NULL)
+                v = json_null();
+            else if (nlen > 5 && strcmp(name + nlen - 5, "_json") == 0)
+                v = json_loads(text, 0, NULL);
+            else
+                v = json_string(text);
+            json_object_set_new(row, name, v ? v : json_null());
+        }
+        json_array_append_new(out, row);
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+static json_t *first_row(json_t *list)
+{
+    json_t *row = json_incref(json_array_get(list, 0));
+    json_decref(list);
+    return row;
+}
+
+/* ---- deployments ---------------------------------------------------------------------- */
+
+int gs_store_deployment_add(gs_store_t *s, const char *name, const char *owner, const char *spec,
+                            const char *plan_json, const gs_store_session_t *sessions,
+                            size_t n_sessions, gs_diag_t *diag)
+{
+    int64_t now = (int64_t)time(NULL);
+    int err = exec(s, "BEGIN IMMEDIATE;", diag);
+    if (err == GS_OK)
+        err = run(s, diag, NULL,
+                  "INSERT INTO deployments(name, owner, spec, plan, state, created, updated) "
+                  "VALUES (?, ?, ?, ?, 'awaiting_payment', ?, ?)",
+                  "ttttii", name, owner, spec, plan_json, now, now);
+    if (err == GS_EINVAL)
+        err = gs_diag_set(diag, GS_EINVAL, "a deployment named '%s' exists already", name);
+    for (size_t i = 0; i < n_sessions && err == GS_OK; i++)
+        err = run(s, diag, NULL,
+                  "INSERT INTO sessions(id, deployment, idx, document, data_to_sign, amount, memo) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                  "ttittit", sessions[i].id, name, (int64_t)i, sessions[i].document,
+                  sessions[i].data_to_sign, (int64_t)sessions[i].amount, sessions[i].memo);
+    if (err == GS_OK)
+        err = run(s, diag, NULL,
+                  "INSERT INTO events(deployment, time, level, message) VALUES (?, ?, 'info', "
+                  "'planned: waiting for the owner to sign and pay')",
+                  "ti", name, now);
+    exec(s, err == GS_OK ? "COMMIT;" : "ROLLBACK;", NULL);
+    return err;
+}
+
+json_t *gs_store_deployment(gs_store_t *s, const char *name)
+{
+    return first_row(rows(s,
+                          "SELECT name, owner, state, reason, created, updated, plan AS plan_json "
+                          "FROM deployments WHERE name = ?",
+                          "t", name));
+}
+
+json_t *gs_store_deployments(gs_store_t *s)
+{
+    return rows(s,
+                "SELECT name, owner, state, reason, created, updated FROM deployments "
+                "ORDER BY created, name",
+                "");
+}
+
+int gs_store_deployment_transition(gs_store_t *s, const char *name, const char *from,
+                                   const char *to, const char *reason, gs_diag_t *diag)
+{
+    int changes = 0, err = run(s, diag, &changes,
+                               "UPDATE deployments SET state = ?, reason = ?, updated = ? "
+                               "WHERE name = ? AND state = ?",
+                               "ttitt", to, reason ? reason : "", (int64_t)time(NULL), name, from);
+    if (err == GS_OK && changes == 0)
+        return gs_diag_set(diag, GS_ERANGE, "deployment '%s' is not %s", name, from);
+    return err;
+}
+
+int gs_store_deployment_delete(gs_store_t *s, const char *name, gs_diag_t *diag)
+{
+    int changes = 0,
+        err = run(s, diag, &changes, "DELETE FROM deployments WHERE name = ?", "t", name);
+    if (err == GS_OK && changes == 0)
+        return gs_diag_set(diag, GS_ENOENT, "no deployment named '%s'", name);
+    return err;
+}
+
+/* ---- events ----------------------------------------------------------------------------- */
+
+int gs_store_event(gs_store_t *s, const char *deployment, const char *level, const char *message,
+                   gs_diag_t *diag)
+{
+    return run(s, diag, NULL,
+               "INSERT INTO events(deployment, time, level, message) VALUES (?, ?, ?, ?)", "titt",
+               deployment, (int64_t)time(NULL), level, message);
+}
+
+json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit)
+{
+    return rows(s,
+                "SELECT id, time, level, message FROM (SELECT * FROM events WHERE deployment = ? "
+                "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                "ti", deployment, (int64_t)limit);
+}
+
+/* ---- signandpay sessions ---------------------------------------------------------------- */
+
+json_t *gs_store_session(gs_store_t *s, const char *id)
+{
+    return first_row(rows(s,
+                          "SELECT id, deployment, idx, document AS document_json, data_to_sign, "
+                          "amount, memo, state, txid, signer FROM sessions WHERE id = ?",
+                          "t", id));
+}
+
+json_t *gs_store_sessions(gs_store_t *s, const char *deployment)
+{
+    return rows(s,
+                "SELECT id, idx, amount, memo, state, txid FROM sessions WHERE deployment = ? "
+                "ORDER BY idx",
+                "t", deployment);
+}
+
+/* The deployment moves to paid once none of its sessions is open. */
+static int settle_deployment(gs_store_t *s, const char *session, gs_diag_t *diag)
+{
+    return run(s, diag, NULL,
+               "UPDATE deployments SET state = 'paid', updated = ? WHERE state = "
+               "'awaiting_payment' AND name = (SELECT deployment FROM sessions WHERE id = ?) "
+               "AND NOT EXISTS (SELECT 1 FROM sessions WHERE deployment = deployments.name AND "
+               "state = 'open')",
+               "it", (int64_t)time(NULL), session);
+}
+
+int gs_store_session_accept(gs_store_t *s, const char *id, const char *txid, const char *signer,
+                            gs_diag_t *diag)
+{
+    int64_t now = (int64_t)time(NULL);
+    int changes = 0, err = exec(s, "BEGIN IMMEDIATE;", diag);
+    if (err == GS_OK &&
+        (err = run(s, diag, NULL, "INSERT INTO used_payments(txid, session, time) VALUES (?, ?, ?)",
+                   "tti", txid, id, now)) == GS_EINVAL)
+        err = gs_diag_set(diag, GS_EINVAL, "payment %s was used before", txid);
+    if (err == GS_OK)
+        err = run(s, diag, &changes,
+                  "UPDATE sessions SET state = 'accepted', txid = ?, signer = ?, accepted = ? "
+                  "WHERE id = ? AND state = 'open'",
+                  "ttit", txid, signer, now, id);
+    if (err == GS_OK && changes == 0)
+        err = gs_diag_set(diag, GS_ERANGE, "session %s is not waiting for a callback", id);
+    if (err == GS_OK)
+        err = run(s, diag, NULL,
+                  "INSERT INTO events(deployment, time, level, message) SELECT deployment, ?, "
+                  "'info', 'signed by ' || ? || ' and paid (transaction ' || ? || ')' FROM "
+                  "sessions WHERE id = ?",
+                  "ittt", now, signer, txid, id);
+    if (err == GS_OK)
+        err = settle_deployment(s, id, diag);
+    exec(s, err == GS_OK ? "COMMIT;" : "ROLLBACK;", NULL);
+    return err;
+}
