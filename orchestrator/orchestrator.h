@@ -17,6 +17,30 @@ enum {
 /* `gridstor plan ...`; argv[0] is "plan". Returns an exit status. */
 int gs_cli_plan(int argc, char **argv);
 
+/* ---- gridstord's configuration (config.c) ---- */
+
+typedef struct {
+    char *listen;     /* HOST:PORT, default 127.0.0.1:7480 (port 0: any free port) */
+    char *public_url; /* base of the signandpay links; default http://LISTEN */
+    char *data_dir;   /* state database, identity, admin token; default gridstor-data */
+    char *explorer;   /* the grid's explorer, chain and login directory (no default) */
+    char *chain;
+    char *login;
+    char *admin_token_file; /* default DATA_DIR/admin.token */
+    int64_t qr_limit;       /* bytes of a signandpay document, 200 to 2953 */
+    bool public_url_derived;
+} gs_daemon_config_t;
+
+/* Parses a configuration (YAML) over the defaults; `file:line:col: key: reason` errors. */
+int gs_daemon_config_parse(const char *text, size_t len, const char *file, gs_daemon_config_t *c,
+                           gs_diag_t *diag);
+/* The same from a file; path NULL gives every default. */
+int gs_daemon_config_load(const char *path, gs_daemon_config_t *c, gs_diag_t *diag);
+void gs_daemon_config_free(gs_daemon_config_t *c);
+
+/* `gridstord [--config FILE]`: runs the daemon until SIGTERM/SIGINT; an exit status. */
+int gs_daemon_main(int argc, char **argv);
+
 /* ---- gridstord's state (store.c): SQLite, WAL, numbered migrations ---- */
 
 typedef struct gs_store gs_store_t;

@@ -1,0 +1,303 @@
+/* daemon.c — gridstord: the libuv loop, its HTTP API (h2o), the state database, the
+ * admin token, and a clean stop on SIGTERM/SIGINT (a second signal exits at once).
+ * On start it prints one JSON line {"gridstord": URL, "token_file": PATH} so that
+ * scripts and tests find it when it listens on port 0. */
+#include "orchestrator.h"
+#include "payments.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#define TOKEN_BYTES 32
+
+typedef struct {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    gs_daemon_config_t cfg;
+    gs_httpd_t *http;
+    gs_store_t *store;
+    char token[2 * TOKEN_BYTES + 1];
+    int signals;
+    uint64_t requests, refused;
+} daemon_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: gridstord [--config FILE]\n\n"
+                 "The gridstor daemon: deployments, Threefold Connect sign-and-pay, and the\n"
+                 "HTTP API the gridstor command talks to. SIGTERM or SIGINT stops it.\n\n"
+                 "  --config FILE   YAML configuration (docs/operations.md); without it every\n"
+                 "                  default applies: listen 127.0.0.1:7480, data in\n"
+                 "                  ./gridstor-data\n"
+                 "  --help, --version\n");
+}
+
+/* ---- the admin token ---------------------------------------------------------------------- */
+
+/* Reads the token file (which must be private), or creates it with a new random token. */
+static int load_token(daemon_t *d, gs_diag_t *diag)
+{
+    const char *path = d->cfg.admin_token_file;
+    unsigned char raw[TOKEN_BYTES];
+    struct stat st;
+    gs_buf_t text;
+    int err;
+    if (stat(path, &st) != 0) {
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(d->token, sizeof d->token, raw, sizeof raw);
+        gs_log(GS_LOG_INFO, "created the admin token in %s", path);
+        return gs_file_write_atomic(path, d->token, strlen(d->token), 0600, diag);
+    }
+    if (st.st_mode & 077)
+        return gs_diag_set(diag, GS_EINVAL, "%s: readable by other users; run chmod 600 on it",
+                           path);
+    gs_buf_init(&text, 1024);
+    err = gs_file_read(path, 1024, &text, diag);
+    while (err == GS_OK && text.len &&
+           (text.data[text.len - 1] == '\n' || text.data[text.len - 1] == '\r'))
+        text.len--;
+    if (err == GS_OK && (text.len < 16 || text.len >= sizeof d->token))
+        err = gs_diag_set(diag, GS_EINVAL, "%s: the admin token must be 16 to %zu characters", path,
+                          sizeof d->token - 1);
+    if (err == GS_OK) {
+        memcpy(d->token, text.data, text.len);
+        d->token[text.len] = '\0';
+    }
+    gs_buf_free(&text);
+    return err;
+}
+
+/* Whether the request carries "Authorization: Bearer <token>"; answers 401 if not. */
+static bool authorized(daemon_t *d, gs_http_req_t *r)
+{
+    char header[256];
+    size_t len = strlen(d->token);
+    if (gs_http_req_header(r, "authorization", header, sizeof header) &&
+        strncmp(header, "Bearer ", 7) == 0 && strlen(header + 7) == len &&
+        sodium_memcmp(header + 7, d->token, len) == 0)
+        return true;
+    d->refused++;
+    gs_http_add_header(r, "WWW-Authenticate", "Bearer");
+    gs_http_reply_error(r, 401,
+                        "missing or wrong admin token: send Authorization: Bearer <the token in "
+                        "%s>",
+                        d->cfg.admin_token_file);
+    return false;
+}
+
+/* ---- routes ------------------------------------------------------------------------------- */
+
+static void on_health(gs_http_req_t *r, void *ud)
+{
+    daemon_t *d = ud;
+    d->requests++;
+    gs_http_reply_json(r, 200,
+                       json_pack("{s:s, s:s, s:i}", "status", "ok", "version", GS_VERSION, "schema",
+                                 gs_store_schema_version(d->store)));
+}
+
+static void on_metrics(gs_http_req_t *r, void *ud)
+{
+    daemon_t *d = ud;
+    json_t *list = gs_store_deployments(d->store), *dep;
+    gs_buf_t out;
+    size_t i;
+    d->requests++;
+    gs_buf_init(&out, 1 << 20);
+    gs_buf_printf(&out,
+                  "# HELP gridstor_up Whether gridstord is running.\n# TYPE gridstor_up gauge\n"
+                  "gridstor_up 1\n"
+                  "# HELP gridstor_http_requests_total HTTP requests served.\n"
+                  "# TYPE gridstor_http_requests_total counter\n"
+                  "gridstor_http_requests_total %llu\n"
+                  "# HELP gridstor_http_unauthorized_total Requests refused for a bad token.\n"
+                  "# TYPE gridstor_http_unauthorized_total counter\n"
+                  "gridstor_http_unauthorized_total %llu\n"
+                  "# HELP gridstor_deployment_info One per deployment, labelled with its state.\n"
+                  "# TYPE gridstor_deployment_info gauge\n",
+                  (unsigned long long)d->requests, (unsigned long long)d->refused);
+    json_array_foreach(list, i, dep)
+    {
+        gs_buf_printf(&out, "gridstor_deployment_info{name=\"%s\",state=\"%s\"} 1\n",
+                      gs_json_str(dep, "name"), gs_json_str(dep, "state"));
+    }
+    json_decref(list);
+    gs_http_reply(r, 200, "text/plain; version=0.0.4", out.data ? out.data : "", out.len);
+    gs_buf_free(&out);
+}
+
+static void on_list(gs_http_req_t *r, void *ud)
+{
+    daemon_t *d = ud;
+    json_t *list;
+    d->requests++;
+    if (!authorized(d, r))
+        return;
+    if ((list = gs_store_deployments(d->store)) == NULL) {
+        gs_http_reply_error(r, 500, "the state database cannot be read; see the daemon's log");
+        return;
+    }
+    gs_http_reply_json(r, 200, json_pack("{s:o}", "deployments", list));
+}
+
+static void on_get(gs_http_req_t *r, void *ud)
+{
+    daemon_t *d = ud;
+    const char *name = gs_http_req_param(r, 0);
+    json_t *dep;
+    d->requests++;
+    if (!authorized(d, r))
+        return;
+    if ((dep = gs_store_deployment(d->store, name)) == NULL) {
+        gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
+        return;
+    }
+    json_object_set_new(dep, "sessions", gs_store_sessions(d->store, name));
+    json_object_set_new(dep, "events", gs_store_events(d->store, name, 50));
+    gs_http_reply_json(r, 200, dep);
+}
+
+static const gs_http_route_t routes[] = {
+    {"GET", "/health", on_health, 0},
+    {"GET", "/metrics", on_metrics, 0},
+    {"GET", "/api/v1/deployments", on_list, 0},
+    {"GET", "/api/v1/deployments/{}", on_get, 0},
+    {NULL, NULL, NULL, 0},
+};
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+static int start(daemon_t *d, gs_diag_t *diag)
+{
+    char host[256], path[1200];
+    const char *colon = strrchr(d->cfg.listen, ':');
+    int port = atoi(colon + 1), err;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - d->cfg.listen), d->cfg.listen);
+    if ((err = gs_mkdir_p(d->cfg.data_dir, diag)) != GS_OK)
+        return err;
+    chmod(d->cfg.data_dir, 0700); /* the identity and the token live here */
+    snprintf(path, sizeof path, "%s/state.db", d->cfg.data_dir);
+    if ((err = gs_store_open(path, &d->store, diag)) != GS_OK || (err = load_token(d, diag)))
+        return err;
+    return gs_httpd_start(&d->loop, host, port, routes, d, &d->http, diag);
+}
+
+static void announce(const daemon_t *d)
+{
+    char url[300], host[256];
+    const char *colon = strrchr(d->cfg.listen, ':');
+    json_t *line;
+    char *text;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - d->cfg.listen), d->cfg.listen);
+    snprintf(url, sizeof url, "http://%s:%d", host, gs_httpd_port(d->http));
+    line = json_pack("{s:s, s:s}", "gridstord", url, "token_file", d->cfg.admin_token_file);
+    text = gs_json_dumps(line);
+    printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    json_decref(line);
+}
+
+static void on_http_closed(void *arg)
+{
+    daemon_t *d = arg;
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+}
+
+static void stop(daemon_t *d)
+{
+    gs_httpd_t *http = d->http;
+    d->http = NULL;
+    if (http != NULL)
+        gs_httpd_close(http, on_http_closed, d);
+    else
+        on_http_closed(d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    daemon_t *d = h->data;
+    (void)signum;
+    if (++d->signals > 1)
+        _exit(1);
+    gs_log(GS_LOG_INFO, "stopping");
+    stop(d);
+}
+
+static int parse_args(int argc, char **argv, const char **config)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (c == 'h' || c == 'V') {
+            if (c == 'h')
+                usage(stdout);
+            else
+                printf("gridstord %s\n", GS_VERSION);
+            return 1;
+        }
+        if (c != 'c') {
+            fprintf(stderr, "gridstord: bad or unknown option '%s'; see --help\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+        *config = optarg;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gridstord: unexpected argument '%s'; see --help\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+int gs_daemon_main(int argc, char **argv)
+{
+    daemon_t *d = calloc(1, sizeof *d);
+    const char *config = NULL;
+    gs_diag_t diag = {{0}};
+    int rc = d ? parse_args(argc, argv, &config) : 1;
+    if (rc != 0) {
+        free(d);
+        return rc == 1 ? 0 : rc;
+    }
+    if (sodium_init() < 0 || gs_daemon_config_load(config, &d->cfg, &diag) != GS_OK) {
+        fprintf(stderr, "gridstord: %s\n", diag.msg[0] ? diag.msg : "cannot start libsodium");
+        free(d);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&d->loop);
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    if ((rc = start(d, &diag)) == GS_OK) {
+        uv_signal_start(&d->sigint, on_signal, SIGINT);
+        uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+        announce(d);
+    } else {
+        fprintf(stderr, "gridstord: %s\n", diag.msg);
+        stop(d);
+    }
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rc = rc == GS_OK && uv_loop_close(&d->loop) == 0 ? 0 : 1;
+    gs_store_close(d->store);
+    gs_daemon_config_free(&d->cfg);
+    sodium_memzero(d->token, sizeof d->token);
+    free(d);
+    return rc;
+}
