@@ -11,6 +11,7 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
+    {"init", gs_cli_init, "create this install's identity and wallet (once)"},
     {"plan", gs_cli_plan, "turn a deployment spec into a plan and QR codes to sign and pay"},
 };
 

@@ -16,6 +16,8 @@ enum {
 
 /* `gridstor plan ...`; argv[0] is "plan". Returns an exit status. */
 int gs_cli_plan(int argc, char **argv);
+/* `gridstor init ...`: the install's identity. Returns an exit status. */
+int gs_cli_init(int argc, char **argv);
 
 /* ---- gridstord's configuration (config.c) ---- */
 

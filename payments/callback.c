@@ -119,12 +119,15 @@ int gs_callback_verify(const gs_callback_t *cb, const unsigned char pk[32],
 int gs_payment_check(const json_t *tx, const gs_payment_expect_t *expect, gs_diag_t *diag)
 {
     const char *to = gs_json_str(tx, "to"), *asset = gs_json_str(tx, "asset");
-    const char *memo = gs_json_str(tx, "memo");
+    const char *memo = gs_json_str(tx, "memo"), *from = gs_json_str(tx, "from");
     int64_t amount = 0;
     char want[32], got[32];
     if (to == NULL || asset == NULL || memo == NULL || !gs_json_int(tx, "amount", &amount) ||
         amount <= 0)
         return gs_diag_set(diag, GS_EPARSE, "the chain's transaction is malformed");
+    if (expect->from != NULL && (from == NULL || strcmp(from, expect->from) != 0))
+        return gs_diag_set(diag, GS_EINVAL, "payment: made from %s, not by the signer",
+                           from ? from : "(unknown)");
     if (strcmp(to, expect->destination) != 0)
         return gs_diag_set(diag, GS_EINVAL, "payment: sent to %s, not to this install's wallet",
                            to);

@@ -89,13 +89,14 @@ int gs_callback_verify(const gs_callback_t *cb, const unsigned char pk[32],
 
 /* What a session's payment must be. */
 typedef struct {
+    const char *from;        /* the signer's address (hex of the key); NULL: any */
     const char *destination; /* the install's wallet */
     uint64_t amount;         /* at least this many stropes */
     const char *memo;        /* exactly */
 } gs_payment_expect_t;
 
 /* Checks a chain transaction (the TX JSON the chain answers) against expect: to the
- * destination, asset TFT, memo, at least the amount. GS_EINVAL naming what differs. */
+ * destination from the signer's address, asset TFT, memo, at least the amount. GS_EINVAL naming what differs. */
 int gs_payment_check(const json_t *tx, const gs_payment_expect_t *expect, gs_diag_t *diag);
 
 #endif

@@ -274,17 +274,21 @@ static void test_payment_must_match_destination_asset_memo_and_amount(void **sta
     static const struct {
         const char *tx, *says;
     } cases[] = {
-        {"{\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":100}", NULL},
-        {"{\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":150}", NULL},
-        {"{\"to\":\"x\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":100}",
+        {"{\"from\":\"p\",\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":100}", NULL},
+        {"{\"from\":\"p\",\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":150}", NULL},
+        {"{\"from\":\"p\",\"to\":\"x\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":100}",
          "not to this install"},
-        {"{\"to\":\"w\",\"asset\":\"XLM\",\"memo\":\"gs-1\",\"amount\":100}", "asset XLM"},
-        {"{\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-2\",\"amount\":100}", "memo 'gs-2'"},
-        {"{\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":99}",
+        {"{\"from\":\"p\",\"to\":\"w\",\"asset\":\"XLM\",\"memo\":\"gs-1\",\"amount\":100}",
+         "asset XLM"},
+        {"{\"from\":\"p\",\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-2\",\"amount\":100}",
+         "memo 'gs-2'"},
+        {"{\"from\":\"p\",\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":99}",
          "0.0000099 TFT paid, 0.0000100 TFT due"},
         {"{\"to\":\"w\",\"memo\":\"gs-1\",\"amount\":100}", "malformed"},
+        {"{\"from\":\"m\",\"to\":\"w\",\"asset\":\"TFT\",\"memo\":\"gs-1\",\"amount\":100}",
+         "made from m, not by the signer"},
     };
-    gs_payment_expect_t want = {.destination = "w", .amount = 100, .memo = "gs-1"};
+    gs_payment_expect_t want = {.from = "p", .destination = "w", .amount = 100, .memo = "gs-1"};
     gs_diag_t diag;
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
