@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <uv.h>
+
 #define MAX_NODES       200000
 #define MAX_PAGES       1000
 #define PAGE_SIZE       1000
@@ -223,13 +225,26 @@ int gs_grid_load_files(gs_grid_t *g, const char *nodes, const char *farms, const
 
 /* ---- reading an explorer ---------------------------------------------------------------- */
 
-static int check_status(const gs_http_response_t *r, const char *url, gs_diag_t *diag)
-{
-    if (r->status == 200)
-        return GS_OK;
-    return gs_diag_set(diag, GS_EHTTP, "GET %s: HTTP %ld%s%.200s", url, r->status,
-                       r->body.len ? ": " : "", r->body.data ? r->body.data : "");
-}
+/* One fetch: the first round (nodes page 1, farms, prices), then the other node pages
+ * concurrently; the answers are added as they arrive, the first failure kept. */
+struct gs_grid_fetch {
+    gs_grid_t *grid;
+    char base[1024];
+    gs_http_client_t *client;
+    gs_grid_fetch_cb cb;
+    void *ud;
+    size_t pending;
+    long pages;
+    int err;
+    gs_diag_t diag;
+};
+
+typedef struct {
+    struct gs_grid_fetch *f;
+    add_fn add;
+    bool first_nodes_page;
+    char url[1200];
+} fetch_req_t;
 
 static long pages_of(const gs_http_response_t *r)
 {
@@ -241,64 +256,73 @@ static long pages_of(const gs_http_response_t *r)
     return pages < 1 ? 1 : pages > MAX_PAGES ? MAX_PAGES : pages;
 }
 
-/* Fetches urls concurrently and adds each answer with add[i]. */
-static int fetch_add(gs_grid_t *g, char **urls, size_t n, add_fn *add, long *pages, gs_diag_t *diag)
+static void start_request(struct gs_grid_fetch *f, const char *what, long page, add_fn add,
+                          bool first);
+
+static void finish_fetch(struct gs_grid_fetch *f)
 {
-    gs_http_response_t *resp = calloc(n ? n : 1, sizeof *resp);
-    int err;
-    if (resp == NULL)
-        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    err = gs_http_get_all((const char *const *)urls, n, GS_GRID_MAX_BYTES, HTTP_TIMEOUT_MS, resp,
-                          diag);
-    for (size_t i = 0; i < n && err == GS_OK; i++) {
-        err = check_status(&resp[i], urls[i], diag);
-        if (err == GS_OK)
-            err = add_text(g, resp[i].body.data, resp[i].body.len, urls[i], add[i], diag);
+    if (f->err == GS_OK && f->grid->now == 0)
+        f->grid->now = (int64_t)time(NULL);
+    f->cb(f->err, &f->diag, f->ud);
+    free(f);
+}
+
+/* Once the first round is in: the rest of the node pages. */
+static void after_answer(struct gs_grid_fetch *f, bool first_nodes_page)
+{
+    if (first_nodes_page && f->err == GS_OK)
+        for (long page = 2; page <= f->pages; page++)
+            start_request(f, "nodes", page, gs_grid_add_nodes, false);
+    if (f->pending == 0)
+        finish_fetch(f);
+}
+
+static void on_answer(gs_http_response_t *resp, const char *error, void *ud)
+{
+    fetch_req_t *q = ud;
+    struct gs_grid_fetch *f = q->f;
+    f->pending--;
+    if (f->err != GS_OK) {
+        /* a failure is already kept: the rest only drains */
+    } else if (error != NULL) {
+        f->err = gs_diag_set(&f->diag, strstr(error, "larger than") ? GS_ETOOBIG : GS_EHTTP,
+                             "GET %s: %s", q->url, error);
+    } else if (resp->status != 200) {
+        f->err = gs_diag_set(&f->diag, GS_EHTTP, "GET %s: HTTP %ld%s%.200s", q->url, resp->status,
+                             resp->body.len ? ": " : "", resp->body.data ? resp->body.data : "");
+    } else {
+        int err = add_text(f->grid, resp->body.data, resp->body.len, q->url, q->add, &f->diag);
+        f->err = err == GS_OK || err == GS_ETOOBIG || err == GS_EGRID ? err : GS_EGRID;
+        if (q->first_nodes_page)
+            f->pages = pages_of(resp);
     }
-    if (err == GS_OK && pages)
-        *pages = pages_of(&resp[0]);
-    for (size_t i = 0; i < n; i++)
-        gs_http_response_free(&resp[i]);
-    free(resp);
-    if (err == GS_ETOOBIG || err == GS_EHTTP || err == GS_EGRID)
-        return err;
-    return err ? GS_EGRID : GS_OK;
+    after_answer(f, q->first_nodes_page);
+    free(q);
 }
 
 /* base + "/<what>", with paging when page > 0. */
-static char *url_of(const char *base, const char *what, long page)
+static void start_request(struct gs_grid_fetch *f, const char *what, long page, add_fn add,
+                          bool first)
 {
-    char buf[2048];
-    int n = page > 0
-                ? snprintf(buf, sizeof buf, "%s/%s?page=%ld&size=%d", base, what, page, PAGE_SIZE)
-                : snprintf(buf, sizeof buf, "%s/%s", base, what);
-    return n > 0 && (size_t)n < sizeof buf ? gs_strdup(buf) : NULL;
-}
-
-static void free_urls(char **urls, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(urls[i]);
-    free(urls);
-}
-
-static int fetch_rest(gs_grid_t *g, const char *base, long pages, gs_diag_t *diag)
-{
-    size_t n = pages > 1 ? (size_t)pages - 1 : 0;
-    char **urls = calloc(n ? n : 1, sizeof *urls);
-    add_fn *adds = calloc(n ? n : 1, sizeof *adds);
-    int err = urls && adds ? GS_OK : gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n && err == GS_OK; i++) {
-        urls[i] = url_of(base, "nodes", (long)i + 2);
-        adds[i] = gs_grid_add_nodes;
-        if (urls[i] == NULL)
-            err = gs_diag_set(diag, GS_EINVAL, "explorer URL too long");
+    fetch_req_t *q = calloc(1, sizeof *q);
+    gs_http_request_t rq = {.max_body = GS_GRID_MAX_BYTES, .timeout_ms = HTTP_TIMEOUT_MS};
+    if (q == NULL) {
+        if (f->err == GS_OK)
+            f->err = gs_diag_set(&f->diag, GS_ENOMEM, "out of memory");
+        return;
     }
-    if (err == GS_OK && n)
-        err = fetch_add(g, urls, n, adds, NULL, diag);
-    free_urls(urls, n);
-    free(adds);
-    return err;
+    *q = (fetch_req_t){.f = f, .add = add, .first_nodes_page = first};
+    if (page > 0)
+        snprintf(q->url, sizeof q->url, "%s/%s?page=%ld&size=%d", f->base, what, page, PAGE_SIZE);
+    else
+        snprintf(q->url, sizeof q->url, "%s/%s", f->base, what);
+    rq.url = q->url;
+    if (gs_http_send(f->client, &rq, on_answer, q, f->err == GS_OK ? &f->diag : NULL) != GS_OK) {
+        f->err = f->err ? f->err : GS_ENOMEM;
+        free(q);
+        return;
+    }
+    f->pending++;
 }
 
 static int normalise_base(const char *url, char *out, size_t outlen, gs_diag_t *diag)
@@ -317,29 +341,67 @@ static int normalise_base(const char *url, char *out, size_t outlen, gs_diag_t *
     return GS_OK;
 }
 
-int gs_grid_fetch(gs_grid_t *g, const char *base_url, gs_diag_t *diag)
+int gs_grid_fetch_start(gs_http_client_t *client, const char *base_url, gs_grid_t *g,
+                        gs_grid_fetch_cb cb, void *ud, gs_diag_t *diag)
 {
     char base[1024];
-    char *urls[3] = {NULL, NULL, NULL};
-    add_fn adds[3] = {gs_grid_add_nodes, gs_grid_add_farms, gs_grid_set_prices};
-    long pages = 1;
+    struct gs_grid_fetch *f;
     int err = normalise_base(base_url, base, sizeof base, diag);
-    if (err)
+    if (err != GS_OK)
         return err;
-    urls[0] = url_of(base, "nodes", 1);
-    urls[1] = url_of(base, "farms", 1);
-    urls[2] = url_of(base, "prices", 0);
-    if (!urls[0] || !urls[1] || !urls[2])
-        err = gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    if (err == GS_OK)
-        err = fetch_add(g, urls, 3, adds, &pages, diag);
-    if (err == GS_OK)
-        err = fetch_rest(g, base, pages, diag);
-    for (int i = 0; i < 3; i++)
-        free(urls[i]);
-    if (err == GS_OK && g->now == 0)
-        g->now = (int64_t)time(NULL);
-    return err;
+    if ((f = calloc(1, sizeof *f)) == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    *f = (struct gs_grid_fetch){.grid = g, .client = client, .cb = cb, .ud = ud, .pages = 1};
+    memcpy(f->base, base, sizeof base);
+    start_request(f, "nodes", 1, gs_grid_add_nodes, true);
+    start_request(f, "farms", 1, gs_grid_add_farms, false);
+    start_request(f, "prices", 0, gs_grid_set_prices, false);
+    if (f->pending == 0) { /* nothing could start: nothing will call back */
+        err = gs_diag_set(diag, f->err ? f->err : GS_ENOMEM, "%s",
+                          f->diag.msg[0] ? f->diag.msg : "cannot start the requests");
+        free(f);
+        return err;
+    }
+    return GS_OK; /* a request that could not start leaves its error for cb */
+}
+
+typedef struct {
+    bool done;
+    int err;
+    gs_diag_t *diag;
+} sync_fetch_t;
+
+static void on_sync_fetched(int err, const gs_diag_t *diag, void *ud)
+{
+    sync_fetch_t *s = ud;
+    s->done = true;
+    s->err = err;
+    if (err != GS_OK && s->diag)
+        *s->diag = *diag;
+}
+
+static void on_client_closed(void *arg)
+{
+    (void)arg;
+}
+
+int gs_grid_fetch(gs_grid_t *g, const char *base_url, gs_diag_t *diag)
+{
+    uv_loop_t loop;
+    gs_http_client_t *client;
+    sync_fetch_t s = {.diag = diag};
+    int err;
+    uv_loop_init(&loop);
+    err = gs_http_client_new(&loop, &client, diag);
+    if (err == GS_OK) {
+        if ((err = gs_grid_fetch_start(client, base_url, g, on_sync_fetched, &s, diag)) == GS_OK)
+            while (!s.done && uv_run(&loop, UV_RUN_ONCE))
+                ;
+        gs_http_client_close(client, on_client_closed, NULL);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return err == GS_OK ? s.err : err;
 }
 
 const gs_farm_t *gs_grid_farm(const gs_grid_t *g, int64_t farm_id)

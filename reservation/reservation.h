@@ -144,6 +144,12 @@ int gs_grid_load_files(gs_grid_t *g, const char *nodes, const char *farms, const
 /* Reads an explorer: base URL like http://host:port (the /api/v1 prefix is
  * added), every /nodes page, /farms and /prices. */
 int gs_grid_fetch(gs_grid_t *g, const char *base_url, gs_diag_t *diag);
+/* The same on the caller's loop through its HTTP client: cb(err, diag, ud) once every
+ * answer is in (g filled when err is GS_OK). When this returns an error, cb is never
+ * called. */
+typedef void (*gs_grid_fetch_cb)(int err, const gs_diag_t *diag, void *ud);
+int gs_grid_fetch_start(gs_http_client_t *client, const char *base_url, gs_grid_t *g,
+                        gs_grid_fetch_cb cb, void *ud, gs_diag_t *diag);
 const gs_farm_t *gs_grid_farm(const gs_grid_t *g, int64_t farm_id);
 bool gs_node_is_up(const gs_grid_t *g, const gs_node_t *n);
 /* Free capacity as the explorer's clients compute it: total - max(0, reserved). */
