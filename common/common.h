@@ -298,13 +298,6 @@ int gs_http_run(const gs_http_request_t *rq, gs_http_response_t *resp, gs_diag_t
  * gs_http_response_free. */
 int gs_http_get_all(const char *const *urls, size_t n, size_t max_body, long timeout_ms,
                     gs_http_response_t *resp, gs_diag_t *diag);
-/* One request with any method ("POST", "GET", ...) through the same machinery; when
- * content_type is not NULL, body[0..len) is sent with that Content-Type (and body must
- * stay valid until the call returns). Redirects are not followed. resp as above: any
- * answered status is GS_OK (read resp->status); GS_EHTTP when no answer came. */
-int gs_http_request(const char *method, const char *url, const char *content_type,
-                    const void *body, size_t len, size_t max_body, long timeout_ms,
-                    gs_http_response_t *resp, gs_diag_t *diag);
 /* Value of a response header (case-insensitive), copied into out; false if absent. */
 bool gs_http_header(const gs_http_response_t *r, const char *name, char *out, size_t outlen);
 void gs_http_response_free(gs_http_response_t *r);
@@ -317,8 +310,8 @@ typedef struct gs_http_req gs_http_req_t;
 
 #define GS_HTTP_MAX_PARAMS 4
 
-/* Handles one request; must answer it (gs_http_reply*) before returning or
- * later with gs_http_defer/gs_http_reply for slow answers. */
+/* Handles one request; must answer it (gs_http_reply*) before returning, or hand it
+ * to gs_http_defer and answer it from the deferred callback. */
 typedef void (*gs_http_handler_cb)(gs_http_req_t *req, void *ud);
 
 /* A route: "/api/v1/nodes/{}" captures the segment in braces as param 0. */
@@ -338,6 +331,31 @@ int gs_httpd_port(const gs_httpd_t *s);
 /* Stops listening, lets open connections finish, frees the server and then
  * calls on_closed(arg) (may be NULL). */
 void gs_httpd_close(gs_httpd_t *s, void (*on_closed)(void *arg), void *arg);
+
+/* Runs on every request of the server before its route is looked up (fault injection,
+ * throttling). Returns false to let the route table answer; true when it took the
+ * request: it answered it, or deferred it (gs_http_defer) and will answer it or pass it
+ * on with gs_http_dispatch from the deferred callback. */
+typedef bool (*gs_http_hook_cb)(gs_http_req_t *req, void *arg);
+/* Sets (or with NULL removes) the server's hook; arg must outlive the server. */
+void gs_httpd_set_hook(gs_httpd_t *s, gs_http_hook_cb hook, void *arg);
+/* Answers req through the route table, as if the hook had let it through. */
+void gs_http_dispatch(gs_http_req_t *req);
+
+/* A deferred request's turn: req is to be answered now; or req is NULL when the request
+ * went away first (the client disconnected): then only release what arg holds. Called
+ * exactly once either way. */
+typedef void (*gs_http_defer_cb)(gs_http_req_t *req, void *arg);
+/* Calls cb(req, arg) from a timer on the server's loop after delay_ms, instead of
+ * answering now. The timer belongs to the request: it is cancelled (cb(NULL, arg)) when
+ * the request is disposed first, and a server being closed runs every pending one at
+ * once, so shutdown never waits for a delay. GS_ENOMEM (cb not called) on failure. */
+int gs_http_defer(gs_http_req_t *req, uint64_t delay_ms, gs_http_defer_cb cb, void *arg);
+/* Runs req's pending deferred callback now instead of at its timer (nothing when none
+ * is pending): for an answer that waited on other work (lookups, a database) and is
+ * ready early; the delay then serves as its deadline. req must still be alive: the
+ * callback has not run with NULL. */
+void gs_http_defer_now(gs_http_req_t *req);
 
 const char *gs_http_req_method(const gs_http_req_t *r); /* NUL-terminated copies */
 const char *gs_http_req_path(const gs_http_req_t *r);   /* without the query */

@@ -1,6 +1,7 @@
 /* httpd.c — the HTTP server glue every gridstor server uses: h2o (HTTP/1.1 and
  * HTTP/2) on a libuv loop, a route table with path parameters and body caps,
- * JSON answers, and a shutdown that lets open connections finish. */
+ * JSON answers, a hook before the routes, requests answered later from a timer, and a
+ * shutdown that lets open connections finish. */
 #include "common.h"
 
 #include <ctype.h>
@@ -9,6 +10,9 @@
 #include <string.h>
 
 #include <h2o.h>
+#include <uv.h>
+
+typedef struct defer defer_t;
 
 struct gs_httpd {
     h2o_globalconf_t config;
@@ -22,6 +26,9 @@ struct gs_httpd {
     bool closing, listener_closed;
     void (*on_closed)(void *arg);
     void *closed_arg;
+    gs_http_hook_cb hook;
+    void *hook_arg;
+    defer_t *deferred; /* pending deferred requests, so that closing can run them */
 };
 
 typedef struct {
@@ -40,6 +47,7 @@ struct gs_http_req {
     char *method, *path;
     char *params[GS_HTTP_MAX_PARAMS];
     size_t n_params;
+    defer_t *deferred; /* its pending deferred answer, if any */
 };
 
 /* ---- paths -------------------------------------------------------------------------------- */
@@ -113,8 +121,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     handler_t *h = (handler_t *)self;
     gs_http_req_t *r = h2o_mem_alloc_pool(&req->pool, sizeof *r);
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    const gs_http_route_t *route;
-    bool path_known;
     memset(r, 0, sizeof *r);
     r->req = req;
     r->server = h->server;
@@ -122,15 +128,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r->path = pool_strndup(req, req->path.base, path_len);
     if (path_len > 1 && r->path[path_len - 1] == '/')
         r->path[path_len - 1] = '\0';
-    route = route_for(r, &path_known);
+    if (h->server->hook == NULL || !h->server->hook(r, h->server->hook_arg))
+        gs_http_dispatch(r);
+    return 0;
+}
+
+void gs_http_dispatch(gs_http_req_t *r)
+{
+    bool path_known;
+    const gs_http_route_t *route = route_for(r, &path_known);
+    const h2o_req_t *req = r->req;
     if (route == NULL)
         send_status(r, path_known ? 405 : 404,
                     path_known ? "method not allowed" : "no such endpoint");
     else if (req->entity.base != NULL && req->entity.len > route->max_body)
         gs_http_reply_error(r, 413, "request body over the %zu-byte limit", route->max_body);
     else
-        route->handler(r, h->server->ud);
-    return 0;
+        route->handler(r, r->server->ud);
 }
 
 const char *gs_http_req_method(const gs_http_req_t *r)
@@ -260,8 +274,14 @@ static const char *reason_of(int status)
         return "Payload Too Large";
     case 429:
         return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     default:
         return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
     }
@@ -311,6 +331,113 @@ void gs_http_reply_error(gs_http_req_t *r, int status, const char *fmt, ...)
         if (*p < 0x20 || *p > 0x7e)
             *p = '?';
     gs_http_reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+/* ---- deferred requests -------------------------------------------------------------------- */
+
+/* A request answered later. The timer is the struct's first member and the struct is
+ * freed in the timer's close callback. The request's pool holds `slot`, a shared
+ * allocation pointing back here, whose dispose callback cancels the timer: h2o disposes
+ * the pool when the client goes away (HTTP/2 reset, connection closed), and the request
+ * must not be touched after that. */
+struct defer {
+    uv_timer_t timer;
+    gs_httpd_t *server;
+    gs_http_req_t *req;
+    defer_t **slot; /* in the request's pool */
+    gs_http_defer_cb cb;
+    void *arg;
+    defer_t *prev, *next;
+};
+
+static void free_defer(uv_handle_t *h)
+{
+    free(h); /* the timer is the first member */
+}
+
+/* Detaches d from its request and its server and closes its timer; d->cb is then the
+ * caller's to call, once. */
+static void finish_defer(defer_t *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        d->server->deferred = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    if (d->slot)
+        *d->slot = NULL;
+    if (d->req != NULL && d->req->deferred == d)
+        d->req->deferred = NULL;
+    uv_timer_stop(&d->timer);
+    uv_close((uv_handle_t *)&d->timer, free_defer);
+}
+
+static void run_defer(defer_t *d)
+{
+    gs_http_req_t *req = d->req;
+    gs_http_defer_cb cb = d->cb;
+    void *arg = d->arg;
+    finish_defer(d);
+    cb(req, arg);
+}
+
+static void on_defer_timer(uv_timer_t *t)
+{
+    run_defer((defer_t *)t);
+}
+
+/* The request's pool is being disposed while the answer was still to come. */
+static void on_deferred_req_gone(void *p)
+{
+    defer_t *d = *(defer_t **)p;
+    if (d == NULL)
+        return;
+    d->req = NULL;
+    run_defer(d);
+}
+
+int gs_http_defer(gs_http_req_t *r, uint64_t delay_ms, gs_http_defer_cb cb, void *arg)
+{
+    gs_httpd_t *s = r->server;
+    defer_t *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return GS_ENOMEM;
+    d->server = s;
+    d->req = r;
+    d->cb = cb;
+    d->arg = arg;
+    d->slot = h2o_mem_alloc_shared(&r->req->pool, sizeof *d->slot, on_deferred_req_gone);
+    *d->slot = d;
+    d->next = s->deferred;
+    if (s->deferred)
+        s->deferred->prev = d;
+    s->deferred = d;
+    r->deferred = d;
+    uv_timer_init(s->ctx.loop, &d->timer);
+    /* A closing server answers at once: shutdown must not wait for a delay. */
+    uv_timer_start(&d->timer, on_defer_timer, s->closing ? 0 : delay_ms, 0);
+    return GS_OK;
+}
+
+void gs_http_defer_now(gs_http_req_t *r)
+{
+    if (r != NULL && r->deferred != NULL)
+        run_defer(r->deferred);
+}
+
+void gs_httpd_set_hook(gs_httpd_t *s, gs_http_hook_cb hook, void *arg)
+{
+    s->hook = hook;
+    s->hook_arg = arg;
+}
+
+/* Runs every pending deferred request now (their callbacks may defer again: those run
+ * too). */
+static void run_all_deferred(gs_httpd_t *s)
+{
+    while (s->deferred)
+        run_defer(s->deferred);
 }
 
 /* ---- connections -------------------------------------------------------------------------- */
@@ -445,6 +572,7 @@ void gs_httpd_close(gs_httpd_t *s, void (*on_closed)(void *arg), void *arg)
     s->closing = true;
     s->on_closed = on_closed;
     s->closed_arg = arg;
+    run_all_deferred(s);
     h2o_context_request_shutdown(&s->ctx);
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
 }

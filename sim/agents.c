@@ -16,8 +16,11 @@
  *    that is down, or a namespace the store refuses: result state 0 with the message,
  *    no capacity reserved.
  *  - Capacity: size GiB of hru (hdd) or sru (ssd) is added to the node's reserved
- *    resources while the namespace exists. */
+ *    resources while the namespace exists.
+ *  - Container workloads (type 1) are run by containers.c; other types are left
+ *    alone (the explorer refuses them). */
 #include "agents.h"
+#include "containers.h"
 #include "registry.h"
 
 #include <stdio.h>
@@ -26,12 +29,13 @@
 
 #include <sodium.h>
 
-#define PASSWORD_MAX 1024
+#define PASSWORD_MAX SIM_SECRET_MAX
 #define GIB          ((uint64_t)1 << 30)
 
 struct sim_agents {
     sim_ctx_t *ctx;
     gs_zdb_server_t **zdbs; /* one per world node, NULL when it never started */
+    struct sim_containers *containers;
     size_t n;
     char admin[33];
     size_t closing;
@@ -80,6 +84,8 @@ int sim_agents_start(sim_ctx_t *ctx, const char *state_dir, gs_diag_t *diag)
     gs_hex(secret, sizeof secret, a->admin);
     for (size_t i = 0; i < a->n && err == GS_OK; i++)
         err = start_node(a, i, state_dir, diag);
+    if (err == GS_OK)
+        err = sim_containers_new(ctx, state_dir, &a->containers, diag);
     return err;
 }
 
@@ -106,6 +112,10 @@ void sim_agents_close(sim_ctx_t *ctx, gs_zdb_closed_cb cb, void *ud)
     a->cb = cb;
     a->ud = ud;
     a->closing = 1; /* held until every server was asked to close */
+    if (a->containers != NULL) {
+        a->closing++;
+        sim_containers_close(a->containers, on_zdb_closed, a);
+    }
     for (size_t i = 0; a->zdbs && i < a->n; i++) {
         if (a->zdbs[i] == NULL)
             continue;
@@ -119,24 +129,33 @@ void sim_agents_close(sim_ctx_t *ctx, gs_zdb_closed_cb cb, void *ud)
 
 int sim_node_set_down(sim_ctx_t *ctx, sim_node_t *node, bool down, gs_diag_t *diag)
 {
-    gs_zdb_server_t *z = sim_agents_zdb(ctx->agents, (size_t)(node - ctx->world.nodes));
+    size_t i = (size_t)(node - ctx->world.nodes);
+    gs_zdb_server_t *z = sim_agents_zdb(ctx->agents, i);
+    struct sim_containers *cs = ctx->agents ? ctx->agents->containers : NULL;
+    bool was_down = node->down_since != 0;
+    int err = GS_OK;
     if (down) {
-        if (node->down_since == 0)
+        if (!was_down)
             node->down_since = sim_now(&ctx->world);
         if (z && gs_zdb_server_is_up(z))
             gs_zdb_server_down(z);
+        if (cs)
+            sim_containers_node_down(cs, i);
         return GS_OK;
     }
     node->down_since = 0;
-    return z && !gs_zdb_server_is_up(z) ? gs_zdb_server_up(z, diag) : GS_OK;
+    if (z && !gs_zdb_server_is_up(z))
+        err = gs_zdb_server_up(z, diag);
+    if (cs && was_down)
+        sim_containers_node_up(cs, i);
+    return err;
 }
 
 /* ---- provisioning ---- */
 
-/* Opens the hex password box sent for node n by the customer with phonebook key pk into
- * out (NUL-terminated). */
-static int open_password(const char *hex, const sim_node_t *n, const unsigned char pk[32],
-                         char out[PASSWORD_MAX + 1], gs_diag_t *diag)
+int sim_agents_open_secret(const char *what, const char *hex, const sim_node_t *n,
+                           const unsigned char pk[32], char out[SIM_SECRET_MAX + 1],
+                           gs_diag_t *diag)
 {
     unsigned char box[PASSWORD_MAX + crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES];
     unsigned char user_x[32], node_x[32], shared[32], key[32];
@@ -144,19 +163,19 @@ static int open_password(const char *hex, const sim_node_t *n, const unsigned ch
     int err = GS_OK;
     if (sodium_hex2bin(box, sizeof box, hex, strlen(hex), NULL, &len, NULL) != 0 ||
         len < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
-        return gs_diag_set(diag, GS_EINVAL, "password: not a hex SecretBox");
+        return gs_diag_set(diag, GS_EINVAL, "%s: not a hex SecretBox", what);
     if (crypto_sign_ed25519_pk_to_curve25519(user_x, pk) != 0 ||
         crypto_sign_ed25519_sk_to_curve25519(node_x, n->sk) != 0 ||
         crypto_scalarmult(shared, node_x, user_x) != 0)
-        err = gs_diag_set(diag, GS_EINVAL, "password: the customer's key is not usable");
+        err = gs_diag_set(diag, GS_EINVAL, "%s: the customer's key is not usable", what);
     else
         crypto_generichash(key, sizeof key, shared, sizeof shared, NULL, 0);
     if (err == GS_OK &&
         crypto_secretbox_open_easy((unsigned char *)out, box + crypto_secretbox_NONCEBYTES,
                                    len - crypto_secretbox_NONCEBYTES, box, key) != 0)
         err = gs_diag_set(diag, GS_EINVAL,
-                          "password: cannot be decrypted with this node's key and the "
-                          "customer's key");
+                          "%s: cannot be decrypted with this node's key and the customer's key",
+                          what);
     if (err == GS_OK)
         out[len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES] = '\0';
     sodium_memzero(node_x, sizeof node_x);
@@ -236,7 +255,7 @@ static int provision(sim_ctx_t *ctx, const json_t *doc, zdb_workload_t *z, gs_di
         if (!sim_registry_user_key(ctx->registry, z->tid, pk))
             return gs_diag_set(diag, GS_ENOENT, "customer %lld is not in the phonebook",
                                (long long)z->tid);
-        if ((err = open_password(box, z->node, pk, password, diag)) != GS_OK)
+        if ((err = sim_agents_open_secret("password", box, z->node, pk, password, diag)) != GS_OK)
             return err;
     }
     err = create_namespace(z, password, diag);
@@ -246,9 +265,8 @@ static int provision(sim_ctx_t *ctx, const json_t *doc, zdb_workload_t *z, gs_di
     return err;
 }
 
-/* Sets doc's result: state, message, and data_json signed by the node when not NULL. */
-static void set_result(sim_ctx_t *ctx, json_t *doc, const sim_node_t *n, int state,
-                       const char *message, json_t *data)
+void sim_agents_set_result(sim_ctx_t *ctx, json_t *doc, const sim_node_t *n, int state,
+                           const char *message, json_t *data)
 {
     char wid[96], sig[2 * crypto_sign_BYTES + 1] = "";
     json_t *result;
@@ -270,20 +288,31 @@ static void set_result(sim_ctx_t *ctx, json_t *doc, const sim_node_t *n, int sta
     json_object_set_new(doc, "result", result);
 }
 
+static int64_t type_of(const json_t *doc)
+{
+    int64_t type = -1;
+    gs_json_int(doc, "workload_type", &type);
+    return type;
+}
+
 void sim_agents_provision(sim_ctx_t *ctx, json_t *doc)
 {
     gs_diag_t diag = {{0}};
     zdb_workload_t z;
     if (ctx->agents == NULL)
         return;
+    if (type_of(doc) == 1)
+        sim_containers_provision(ctx->agents->containers, doc);
+    if (type_of(doc) != 0)
+        return;
     if (provision(ctx, doc, &z, &diag) != GS_OK) {
         gs_log(GS_LOG_INFO, "agents: workload %s not provisioned: %s", z.ns, diag.msg);
-        set_result(ctx, doc, z.node, 0, diag.msg, NULL);
+        sim_agents_set_result(ctx, doc, z.node, 0, diag.msg, NULL);
         return;
     }
-    set_result(ctx, doc, z.node, 1, "",
-               json_pack("{s:s, s:[s], s:i}", "Namespace", z.ns, "IPs", "127.0.0.1", "Port",
-                         gs_zdb_server_port(z.zdb)));
+    sim_agents_set_result(ctx, doc, z.node, 1, "",
+                          json_pack("{s:s, s:[s], s:i}", "Namespace", z.ns, "IPs", "127.0.0.1",
+                                    "Port", gs_zdb_server_port(z.zdb)));
 }
 
 void sim_agents_deprovision(sim_ctx_t *ctx, json_t *doc)
@@ -293,11 +322,14 @@ void sim_agents_deprovision(sim_ctx_t *ctx, json_t *doc)
     zdb_workload_t z;
     gs_zdb_ns_t *ns;
     int64_t state = 0;
-    if (ctx->agents == NULL || !gs_json_int(result, "state", &state) || state != 1 ||
-        read_doc(ctx, doc, &z, &diag) != GS_OK)
+    if (ctx->agents != NULL && type_of(doc) == 1)
+        sim_containers_deprovision(ctx->agents->containers, doc);
+    if (ctx->agents == NULL || type_of(doc) != 0 || !gs_json_int(result, "state", &state) ||
+        state != 1 || read_doc(ctx, doc, &z, &diag) != GS_OK)
         return;
     if (z.zdb && (ns = gs_zdb_ns_find(gs_zdb_server_store(z.zdb), z.ns, strlen(z.ns))) != NULL)
         gs_zdb_ns_remove(gs_zdb_server_store(z.zdb), ns);
     *capacity_of(z.node, &z) -= (double)z.size;
-    set_result(ctx, doc, z.node, 2, "", json_incref(json_object_get(result, "data_json")));
+    sim_agents_set_result(ctx, doc, z.node, 2, "",
+                          json_incref(json_object_get(result, "data_json")));
 }

@@ -14,6 +14,7 @@ typedef struct {
 static const sim_command_t sim_commands[] = {
     {"serve", gs_sim_serve_main, "run the local grid (the default; serve --help)"},
     {"zdb", gs_sim_zdb_main, "run a 0-db-protocol server (0-db's own flags; zdb --help)"},
+    {"app", gs_sim_app_main, "the Threefold Connect app stand-in: new, list, show, scan"},
 };
 
 static void usage(FILE *f)

@@ -4,6 +4,7 @@
  * the state folder (--state; by default a fresh folder under $TMPDIR or /tmp, removed
  * at exit because the sim made it). */
 #define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
+#include "admin.h"
 #include "agents.h"
 #include "chain.h"
 #include "ctx.h"
@@ -28,7 +29,8 @@ typedef struct {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     sim_ctx_t ctx;
-    gs_httpd_t *servers[3]; /* explorer, chain, login */
+    gs_httpd_t *servers[4]; /* explorer, chain, login, admin */
+    sim_admin_t *admin;     /* the admin server's state */
     int closing;            /* parts still closing */
     bool registry_started;
     const char *listen;
@@ -41,7 +43,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: gridstor-sim [serve] [--seed N] [--farms N] [--nodes-per-farm N]\n"
                  "                    [--network mainnet|testnet|devnet] [--time-scale X]\n"
-                 "                    [--listen ADDR] [--state DIR]\n\n"
+                 "                    [--listen ADDR] [--state DIR] [--grid FILE]\n"
+                 "                    [--flist URL=COMMAND]...\n\n"
                  "Runs the local grid on loopback ports chosen at start and prints one JSON\n"
                  "line with its endpoints. SIGINT or SIGTERM stops it.\n\n"
                  "  --seed N            the world to generate (default 1)\n"
@@ -50,7 +53,12 @@ static void usage(FILE *out)
                  "  --time-scale X      simulated seconds per real second (default 1)\n"
                  "  --listen ADDR       address to listen on (default 127.0.0.1)\n"
                  "  --state DIR         the nodes' 0-db data (default: a new folder under\n"
-                 "                      $TMPDIR or /tmp, removed at exit)\n");
+                 "                      $TMPDIR or /tmp, removed at exit)\n"
+                 "  --grid FILE         the world from a YAML grid file (farms, nodes, seed,\n"
+                 "                      network, flists) instead of --seed, --farms,\n"
+                 "                      --nodes-per-farm and --network\n"
+                 "  --flist URL=COMMAND what a container workload of flist URL runs\n"
+                 "                      (COMMAND split at blanks; repeatable)\n");
 }
 
 static bool parse_count(const char *s, unsigned long long max, unsigned long long *out)
@@ -74,7 +82,16 @@ static bool parse_opt(int c, const char *arg, sim_world_opts_t *o, sim_t *sim)
 {
     unsigned long long v = 0;
     char *end;
+    o->generator_flags |= c == 's' || c == 'f' || c == 'n' || c == 'N';
     switch (c) {
+    case 'g':
+        o->grid = arg;
+        return *arg != '\0';
+    case 'F':
+        if (o->n_flist_args >= SIM_FLISTS_MAX || strchr(arg, '=') == NULL)
+            return false;
+        o->flist_args[o->n_flist_args++] = arg;
+        return true;
     case 's':
         if (!parse_count(arg, 1ULL << 53, &v))
             return false;
@@ -117,6 +134,8 @@ static int parse_args(int argc, char **argv, sim_world_opts_t *o, sim_t *sim)
         {"time-scale", required_argument, NULL, 't'},
         {"listen", required_argument, NULL, 'l'},
         {"state", required_argument, NULL, 'S'},
+        {"grid", required_argument, NULL, 'g'},
+        {"flist", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -143,7 +162,7 @@ static int parse_args(int argc, char **argv, sim_world_opts_t *o, sim_t *sim)
 
 /* ---- services ------------------------------------------------------------------------------ */
 
-enum { SRV_EXPLORER, SRV_CHAIN, SRV_LOGIN, SRV_COUNT };
+enum { SRV_EXPLORER, SRV_CHAIN, SRV_LOGIN, SRV_ADMIN, SRV_COUNT };
 
 static const struct {
     const char *name, *prefix;
@@ -152,6 +171,7 @@ static const struct {
     [SRV_EXPLORER] = {"explorer", "/api/v1", sim_explorer_routes},
     [SRV_CHAIN] = {"chain", "/api/v1", sim_chain_routes},
     [SRV_LOGIN] = {"login", "", sim_login_routes},
+    [SRV_ADMIN] = {"admin", "/admin", sim_admin_routes},
 };
 
 static int64_t world_clock(void *arg)
@@ -215,9 +235,13 @@ static int start_services(sim_t *sim, const sim_world_opts_t *o, gs_diag_t *diag
         sim_registry_on_pool_dry(ctx->registry, sim_workloads_on_pool_dry, NULL);
     if (err == GS_OK && (err = open_state(sim, diag)) == GS_OK)
         err = sim_agents_start(ctx, sim->state, diag);
+    if (err == GS_OK)
+        err = sim_admin_new(ctx, &sim->admin, diag);
     for (int i = 0; i < SRV_COUNT && err == GS_OK; i++)
-        err = gs_httpd_start(&sim->loop, sim->listen, 0, services[i].routes, ctx, &sim->servers[i],
-                             diag);
+        err = gs_httpd_start(&sim->loop, sim->listen, 0, services[i].routes,
+                             i == SRV_ADMIN ? (void *)sim->admin : ctx, &sim->servers[i], diag);
+    if (err == GS_OK)
+        sim_admin_watch_explorer(sim->admin, sim->servers[SRV_EXPLORER]);
     if (err == GS_OK) {
         sim_registry_start(ctx);
         sim->registry_started = true;
@@ -262,6 +286,7 @@ static void free_services(sim_t *sim)
     sim_login_free(sim->ctx.login);
     sim_chain_free(sim->ctx.chain);
     sim_world_free(&sim->ctx.world);
+    sim_admin_free(sim->admin);
     close_state(sim);
 }
 

@@ -11,4 +11,8 @@ int gs_sim_serve_main(int argc, char **argv);
 /* `gridstor-sim zdb [flags]`: a standalone 0-db-protocol server with 0-db's own flags. */
 int gs_sim_zdb_main(int argc, char **argv);
 
+/* `gridstor-sim app COMMAND [flags]`: the Threefold Connect app stand-in (new, list, show,
+ * scan); its exit statuses are listed by `gridstor-sim app --help`. */
+int gs_sim_app_main(int argc, char **argv);
+
 #endif /* GS_SIM_H */

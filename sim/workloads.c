@@ -35,8 +35,8 @@
  *    disk beyond the free 50 GB counts like a zdb. ipv4 units are always 0.
  *  - An accepted workload is stored with next_action 3 (deploy) and its units are
  *    activated on the pool at once; a 0-db workload is then provisioned by its node's
- *    agent (agents.h), which sets its result. Without agents (ctx->agents NULL) the
- *    result stays {}. Container workloads are not provisioned yet.
+ *    agent (agents.h), which sets its result; a container workload is run by it as
+ *    a process. Without agents (ctx->agents NULL) the result stays {}.
  *  - Workload ids have their own sequence from 1 (the real explorer's workloads and
  *    pool reservations are separate collections).
  *  - sign/delete and sign/provision take {"tid","signature","epoch"} and answer 201
@@ -46,7 +46,7 @@
  *    that is no longer deployed (next_action > 3) is 400. A quorum_min of 0 counts
  *    as 1. When the distinct delete signatures reach the quorum, next_action
  *    becomes 4 and the workload is then deleted at once: next_action 6, units
- *    deactivated, and a provisioned 0-db workload removed by its node's agent. Provision signatures are stored and have no
+ *    deactivated, and a provisioned workload removed by its node's agent. Provision signatures are stored and have no
  *    further effect (there is no sign step before deploy in the local grid).
  *  - A pool running dry deletes (next_action 6, units deactivated) every deployed
  *    workload of that pool using a resource that is exhausted (cus = 0 and cu > 0,
@@ -765,8 +765,7 @@ void sim_workloads_post(gs_http_req_t *r, void *ud)
     }
     if (sim_registry_pool_activate(wls->ctx->registry, w->pool_id, w->id, w->cu, w->su, 0) == GS_OK)
         w->active = true;
-    if (w->type == 0)
-        sim_agents_provision(wls->ctx, w->doc);
+    sim_agents_provision(wls->ctx, w->doc); /* 0-db and container workloads */
     gs_http_reply_json(r, 201, json_pack("{s:I}", "reservation_id", (json_int_t)w->id));
 out:
     gs_buf_free(&q.p.ch);
@@ -851,8 +850,7 @@ static void delete_workload(struct sim_workloads *wls, workload_t *w)
     if (w->active && sim_registry_pool_deactivate(wls->ctx->registry, w->pool_id, w->id, w->cu,
                                                   w->su, 0) == GS_OK)
         w->active = false;
-    if (w->type == 0)
-        sim_agents_deprovision(wls->ctx, w->doc);
+    sim_agents_deprovision(wls->ctx, w->doc);
     set_next_action(w, SIM_NA_DELETED);
     gs_log(GS_LOG_INFO, "workloads: workload %lld deleted", (long long)w->id);
 }

@@ -1,0 +1,242 @@
+/* test_httpd.c — the HTTP server glue's hook before the routes and its deferred
+ * requests, over real sockets: the server runs on 127.0.0.1 (port 0) on a loop that the
+ * test's thread drives, each request is made by libcurl from a client thread
+ * (sim_http.h). Covers a hook answering or letting through, a request answered later
+ * from a timer, a client that gives up during the delay (HTTP/2, where h2o disposes
+ * the request at once: the timer must be cancelled, never fire on freed memory), and a
+ * server closed with a delayed request pending (answered at once, then a clean close).
+ * Every test ends with uv_loop_close() == 0. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "sim_http.h"
+
+#define DELAY_MS 400
+
+typedef struct {
+    uv_loop_t loop;
+    uv_async_t wake;
+    gs_httpd_t *srv;
+    sim_http_t http;
+    uint64_t delay_ms; /* what the hook defers by; 0: it answers or passes at once */
+    int due, gone;     /* deferred callbacks run with a request / without */
+    bool closed;
+} fixture_t;
+
+static void hello(gs_http_req_t *r, void *ud)
+{
+    (void)ud;
+    gs_http_reply_json(r, 200, json_pack("{s:s}", "hello", "world"));
+}
+
+static const gs_http_route_t routes[] = {
+    {"GET", "/hello", hello, 0},
+    {"GET", "/blocked/hello", hello, 0},
+    {NULL},
+};
+
+static void on_due(gs_http_req_t *r, void *arg)
+{
+    fixture_t *f = arg;
+    if (r == NULL) {
+        f->gone++;
+        return;
+    }
+    f->due++;
+    gs_http_dispatch(r);
+}
+
+/* /blocked/... gets 503 from the hook; the rest goes on, after delay_ms when set. */
+static bool hook(gs_http_req_t *r, void *arg)
+{
+    fixture_t *f = arg;
+    if (strncmp(gs_http_req_path(r), "/blocked/", 9) == 0) {
+        gs_http_reply_error(r, 503, "blocked by the hook");
+        return true;
+    }
+    if (f->delay_ms == 0)
+        return false;
+    assert_int_equal(gs_http_defer(r, f->delay_ms, on_due, f), GS_OK);
+    return true;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    gs_diag_t diag = {{0}};
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(uv_async_init(&f->loop, &f->wake, sim_http_on_wake), 0);
+    if (gs_httpd_start(&f->loop, "127.0.0.1", 0, routes, NULL, &f->srv, &diag) != GS_OK)
+        fail_msg("server start: %s", diag.msg);
+    gs_httpd_set_hook(f->srv, hook, f);
+    f->http = (sim_http_t){&f->loop, &f->wake, gs_httpd_port(f->srv)};
+    *state = f;
+    return 0;
+}
+
+static void on_closed(void *arg)
+{
+    ((fixture_t *)arg)->closed = true;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    if (!f->closed)
+        gs_httpd_close(f->srv, on_closed, f);
+    uv_close((uv_handle_t *)&f->wake, NULL);
+    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+    assert_true(f->closed);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    free(f);
+    return 0;
+}
+
+/* ---- a client that can speak HTTP/2 and give up early ---- */
+
+typedef struct {
+    int port;
+    const char *path;
+    bool http2;
+    long timeout_ms;
+    CURLcode rc;
+    long status;
+    uint64_t elapsed_ms;
+} fetch_t;
+
+static size_t ignore_body(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+static void fetch_main(void *arg)
+{
+    fetch_t *q = arg;
+    char url[128];
+    CURL *c = curl_easy_init();
+    uint64_t t0 = uv_hrtime();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", q->port, q->path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ignore_body);
+    if (q->http2)
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    q->rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
+    curl_easy_cleanup(c);
+    q->elapsed_ms = (uv_hrtime() - t0) / 1000000u;
+}
+
+static fetch_t fetch(fixture_t *f, const char *path, bool http2, long timeout_ms)
+{
+    fetch_t q = {.port = f->http.port, .path = path, .http2 = http2, .timeout_ms = timeout_ms};
+    sim_run_client(&f->http, fetch_main, &q);
+    return q;
+}
+
+/* ---- tests ---- */
+
+static void test_httpd_hook_answers_or_lets_the_route_answer(void **state)
+{
+    fixture_t *f = *state;
+    json_t *j = NULL;
+    assert_int_equal(sim_http_request(&f->http, "GET", "/hello", NULL, NULL, &j, NULL), 200);
+    assert_string_equal(gs_json_str(j, "hello"), "world");
+    json_decref(j);
+    assert_int_equal(sim_http_request(&f->http, "GET", "/blocked/hello", NULL, NULL, &j, NULL),
+                     503);
+    assert_string_equal(gs_json_str(j, "error"), "blocked by the hook");
+    json_decref(j);
+    /* Let through, the route table still answers 404 and 405. */
+    assert_int_equal(sim_http_request(&f->http, "GET", "/nope", NULL, NULL, NULL, NULL), 404);
+    assert_int_equal(sim_http_request(&f->http, "POST", "/hello", NULL, "", NULL, NULL), 405);
+}
+
+static void test_httpd_deferred_request_is_answered_after_its_delay(void **state)
+{
+    fixture_t *f = *state;
+    fetch_t q;
+    f->delay_ms = DELAY_MS;
+    q = fetch(f, "/hello", false, 10000);
+    assert_int_equal(q.rc, CURLE_OK);
+    assert_int_equal(q.status, 200);
+    assert_true(q.elapsed_ms >= DELAY_MS);
+    q = fetch(f, "/hello", true, 10000);
+    assert_int_equal(q.rc, CURLE_OK);
+    assert_int_equal(q.status, 200);
+    assert_true(q.elapsed_ms >= DELAY_MS);
+    assert_int_equal(f->due, 2);
+    assert_int_equal(f->gone, 0);
+}
+
+static void test_httpd_client_gone_during_delay_cancels_the_timer(void **state)
+{
+    fixture_t *f = *state;
+    fetch_t q;
+    f->delay_ms = 60000;
+    q = fetch(f, "/hello", true, 200);
+    assert_int_equal(q.rc, CURLE_OPERATION_TIMEDOUT);
+    for (int i = 0; i < 100 && f->gone == 0; i++)
+        sim_http_run_for(&f->loop, 10);
+    assert_int_equal(f->gone, 1); /* cancelled with the request, long before its delay */
+    assert_int_equal(f->due, 0);
+    f->delay_ms = 0; /* and the server still answers */
+    q = fetch(f, "/hello", true, 10000);
+    assert_int_equal(q.status, 200);
+}
+
+static void close_server(uv_timer_t *t)
+{
+    fixture_t *f = t->data;
+    gs_httpd_close(f->srv, on_closed, f);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_httpd_close_answers_pending_deferred_requests_at_once(void **state)
+{
+    fixture_t *f = *state;
+    uv_timer_t t;
+    fetch_t q;
+    f->delay_ms = 60000;
+    uv_timer_init(&f->loop, &t);
+    t.data = f;
+    uv_timer_start(&t, close_server, DELAY_MS, 0);
+    q = fetch(f, "/hello", false, 10000);
+    assert_int_equal(q.rc, CURLE_OK);
+    assert_int_equal(q.status, 200);
+    assert_true(q.elapsed_ms < 5000);
+    assert_int_equal(f->due, 1);
+    for (int i = 0; i < 500 && !f->closed; i++)
+        sim_http_run_for(&f->loop, 10);
+    assert_true(f->closed);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_httpd_hook_answers_or_lets_the_route_answer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_deferred_request_is_answered_after_its_delay,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_client_gone_during_delay_cancels_the_timer,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_close_answers_pending_deferred_requests_at_once,
+                                        setup, teardown),
+    };
+    signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not a signal */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
