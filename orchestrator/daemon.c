@@ -2,8 +2,7 @@
  * admin token, and a clean stop on SIGTERM/SIGINT (a second signal exits at once).
  * On start it prints one JSON line {"gridstord": URL, "token_file": PATH} so that
  * scripts and tests find it when it listens on port 0. */
-#include "orchestrator.h"
-#include "payments.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -16,18 +15,7 @@
 
 #include <uv.h>
 
-#define TOKEN_BYTES 32
-
-typedef struct {
-    uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
-    gs_daemon_config_t cfg;
-    gs_httpd_t *http;
-    gs_store_t *store;
-    char token[2 * TOKEN_BYTES + 1];
-    int signals;
-    uint64_t requests, refused;
-} daemon_t;
+typedef gs_daemon_t daemon_t;
 
 static void usage(FILE *out)
 {
@@ -46,7 +34,7 @@ static void usage(FILE *out)
 static int load_token(daemon_t *d, gs_diag_t *diag)
 {
     const char *path = d->cfg.admin_token_file;
-    unsigned char raw[TOKEN_BYTES];
+    unsigned char raw[GS_DAEMON_TOKEN_BYTES];
     struct stat st;
     gs_buf_t text;
     int err;
@@ -76,7 +64,7 @@ static int load_token(daemon_t *d, gs_diag_t *diag)
 }
 
 /* Whether the request carries "Authorization: Bearer <token>"; answers 401 if not. */
-static bool authorized(daemon_t *d, gs_http_req_t *r)
+bool gs_daemon_authorized(daemon_t *d, gs_http_req_t *r)
 {
     char header[256];
     size_t len = strlen(d->token);
@@ -98,10 +86,16 @@ static bool authorized(daemon_t *d, gs_http_req_t *r)
 static void on_health(gs_http_req_t *r, void *ud)
 {
     daemon_t *d = ud;
+    json_t *grid =
+        json_pack("{s:b, s:I, s:I}", "ready", d->view.ready, "nodes",
+                  (json_int_t)d->view.grid.n_nodes, "read_at", (json_int_t)d->view.read_at);
     d->requests++;
+    if (d->view.error[0])
+        json_object_set_new(grid, "error", json_string(d->view.error));
     gs_http_reply_json(r, 200,
-                       json_pack("{s:s, s:s, s:i}", "status", "ok", "version", GS_VERSION, "schema",
-                                 gs_store_schema_version(d->store)));
+                       json_pack("{s:s, s:s, s:i, s:b, s:o}", "status", "ok", "version", GS_VERSION,
+                                 "schema", gs_store_schema_version(d->store), "identity",
+                                 d->have_identity, "grid", grid));
 }
 
 static void on_metrics(gs_http_req_t *r, void *ud)
@@ -134,46 +128,37 @@ static void on_metrics(gs_http_req_t *r, void *ud)
     gs_buf_free(&out);
 }
 
-static void on_list(gs_http_req_t *r, void *ud)
-{
-    daemon_t *d = ud;
-    json_t *list;
-    d->requests++;
-    if (!authorized(d, r))
-        return;
-    if ((list = gs_store_deployments(d->store)) == NULL) {
-        gs_http_reply_error(r, 500, "the state database cannot be read; see the daemon's log");
-        return;
-    }
-    gs_http_reply_json(r, 200, json_pack("{s:o}", "deployments", list));
-}
-
-static void on_get(gs_http_req_t *r, void *ud)
-{
-    daemon_t *d = ud;
-    const char *name = gs_http_req_param(r, 0);
-    json_t *dep;
-    d->requests++;
-    if (!authorized(d, r))
-        return;
-    if ((dep = gs_store_deployment(d->store, name)) == NULL) {
-        gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
-        return;
-    }
-    json_object_set_new(dep, "sessions", gs_store_sessions(d->store, name));
-    json_object_set_new(dep, "events", gs_store_events(d->store, name, 50));
-    gs_http_reply_json(r, 200, dep);
-}
-
 static const gs_http_route_t routes[] = {
     {"GET", "/health", on_health, 0},
     {"GET", "/metrics", on_metrics, 0},
-    {"GET", "/api/v1/deployments", on_list, 0},
-    {"GET", "/api/v1/deployments/{}", on_get, 0},
+    {"GET", "/api/v1/deployments", gs_api_list, 0},
+    {"POST", "/api/v1/deployments", gs_api_create, GS_SPEC_MAX_BYTES},
+    {"GET", "/api/v1/deployments/{}", gs_api_get, 0},
+    {"GET", "/api/v1/signandpay/{}", gs_signandpay_document, 0},
+    {"GET", "/api/v1/signandpay/{}/qr.png", gs_signandpay_qr_png, 0},
+    {"GET", "/api/v1/signandpay/{}/qr.svg", gs_signandpay_qr_svg, 0},
+    {"POST", "/api/v1/signandpay/{}/callback", gs_signandpay_callback, GS_CALLBACK_MAX_BODY},
     {NULL, NULL, NULL, 0},
 };
 
 /* ---- start and stop ------------------------------------------------------------------------ */
+
+/* The install's identity, when `gridstor init` made one (deployments need it). */
+static int load_identity(daemon_t *d, gs_diag_t *diag)
+{
+    char path[1200];
+    int err;
+    snprintf(path, sizeof path, "%s/identity.json", d->cfg.data_dir);
+    err = gs_identity_load(&d->identity, path, diag);
+    if (err == GS_ENOENT) {
+        gs_log(GS_LOG_WARN, "no identity in %s: run `gridstor init`; deployments wait for it",
+               d->cfg.data_dir);
+        memset(diag, 0, sizeof *diag);
+        return GS_OK;
+    }
+    d->have_identity = err == GS_OK;
+    return err;
+}
 
 static int start(daemon_t *d, gs_diag_t *diag)
 {
@@ -185,9 +170,21 @@ static int start(daemon_t *d, gs_diag_t *diag)
         return err;
     chmod(d->cfg.data_dir, 0700); /* the identity and the token live here */
     snprintf(path, sizeof path, "%s/state.db", d->cfg.data_dir);
-    if ((err = gs_store_open(path, &d->store, diag)) != GS_OK || (err = load_token(d, diag)))
+    if ((err = gs_store_open(path, &d->store, diag)) != GS_OK || (err = load_token(d, diag)) ||
+        (err = load_identity(d, diag)) || (err = gs_http_client_new(&d->loop, &d->client, diag)))
         return err;
-    return gs_httpd_start(&d->loop, host, port, routes, d, &d->http, diag);
+    gs_gridview_start(d);
+    gs_deployer_start(d);
+    if ((err = gs_httpd_start(&d->loop, host, port, routes, d, &d->http, diag)) != GS_OK)
+        return err;
+    if (d->cfg.public_url_derived) { /* the port really bound, when listen asked for any */
+        char url[300];
+        snprintf(url, sizeof url, "http://%s:%d", host, gs_httpd_port(d->http));
+        free(d->cfg.public_url);
+        if ((d->cfg.public_url = gs_strdup(url)) == NULL)
+            return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    }
+    return GS_OK;
 }
 
 static void announce(const daemon_t *d)
@@ -217,6 +214,10 @@ static void stop(daemon_t *d)
 {
     gs_httpd_t *http = d->http;
     d->http = NULL;
+    gs_gridview_close(d);
+    gs_deployer_close(d);
+    gs_http_client_close(d->client, NULL, NULL);
+    d->client = NULL;
     if (http != NULL)
         gs_httpd_close(http, on_http_closed, d);
     else
@@ -298,6 +299,7 @@ int gs_daemon_main(int argc, char **argv)
     gs_store_close(d->store);
     gs_daemon_config_free(&d->cfg);
     sodium_memzero(d->token, sizeof d->token);
+    gs_identity_clear(&d->identity);
     free(d);
     return rc;
 }

@@ -80,7 +80,7 @@ int gs_store_event(gs_store_t *s, const char *deployment, const char *level, con
 /* The newest `limit` events, oldest first: [{"id","time","level","message"}]. */
 json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit);
 
-/* {"id","deployment","idx","document_json","data_to_sign","amount","memo","state",
+/* {"id","deployment","idx","document" (its exact text),"data_to_sign","amount","memo","state",
  *  "txid","signer"} or NULL. */
 json_t *gs_store_session(gs_store_t *s, const char *id);
 json_t *gs_store_sessions(gs_store_t *s, const char *deployment);
@@ -89,5 +89,25 @@ json_t *gs_store_sessions(gs_store_t *s, const char *deployment);
  * the deployment becomes paid when none of its sessions is open; all or nothing. */
 int gs_store_session_accept(gs_store_t *s, const char *id, const char *txid, const char *signer,
                             gs_diag_t *diag);
+
+/* The pools of a paid deployment, one row per plan pool (idx, farm_id), state 'new';
+ * rows that exist are kept (so it can be called again). */
+int gs_store_pools_init(gs_store_t *s, const char *deployment, const json_t *plan_pools,
+                        gs_diag_t *diag);
+/* [{"idx","farm_id","state","reservation_id","escrow_address","escrow_amount",
+ *   "pay_body","pay_txid"}] by idx. Pool states: new → reserved → paying → paid. */
+json_t *gs_store_pools(gs_store_t *s, const char *deployment);
+/* new → reserved, with what the explorer answered. GS_ERANGE when not new. */
+int gs_store_pool_reserved(gs_store_t *s, const char *deployment, int64_t idx,
+                           int64_t reservation_id, const char *escrow_address,
+                           uint64_t escrow_amount, gs_diag_t *diag);
+/* reserved → paying, recording the signed payment before it is sent. */
+int gs_store_pool_paying(gs_store_t *s, const char *deployment, int64_t idx, const char *pay_body,
+                         const char *pay_txid, gs_diag_t *diag);
+/* Any other compare-and-set of a pool's state (paying → paid, reserved → new, ...). */
+int gs_store_pool_set_state(gs_store_t *s, const char *deployment, int64_t idx, const char *from,
+                            const char *to, gs_diag_t *diag);
+/* [{"name","owner","plan_json"}] of the deployments in a state, oldest first. */
+json_t *gs_store_deployments_in(gs_store_t *s, const char *state);
 
 #endif

@@ -57,6 +57,18 @@ static const char *const migrations[] = {
     "  level TEXT NOT NULL,"
     "  message TEXT NOT NULL);"
     "CREATE INDEX events_by_deployment ON events(deployment, id);",
+    /* 2: the deployment's capacity pools, as the deployer reserves and pays them */
+    "CREATE TABLE pools ("
+    "  deployment TEXT NOT NULL REFERENCES deployments(name) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  farm_id INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'new',"
+    "  reservation_id INTEGER,"
+    "  escrow_address TEXT,"
+    "  escrow_amount INTEGER,"
+    "  pay_body TEXT,"
+    "  pay_txid TEXT UNIQUE,"
+    "  PRIMARY KEY (deployment, idx));",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -333,7 +345,7 @@ json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit)
 json_t *gs_store_session(gs_store_t *s, const char *id)
 {
     return first_row(rows(s,
-                          "SELECT id, deployment, idx, document AS document_json, data_to_sign, "
+                          "SELECT id, deployment, idx, document, data_to_sign, "
                           "amount, memo, state, txid, signer FROM sessions WHERE id = ?",
                           "t", id));
 }
@@ -383,4 +395,84 @@ int gs_store_session_accept(gs_store_t *s, const char *id, const char *txid, con
         err = settle_deployment(s, id, diag);
     exec(s, err == GS_OK ? "COMMIT;" : "ROLLBACK;", NULL);
     return err;
+}
+
+/* ---- pools ------------------------------------------------------------------------------ */
+
+int gs_store_pools_init(gs_store_t *s, const char *deployment, const json_t *plan_pools,
+                        gs_diag_t *diag)
+{
+    size_t i;
+    json_t *p;
+    int err = exec(s, "BEGIN IMMEDIATE;", diag);
+    json_array_foreach(plan_pools, i, p)
+    {
+        int64_t farm = 0;
+        gs_json_int(p, "farm_id", &farm);
+        if (err == GS_OK)
+            err = run(s, diag, NULL,
+                      "INSERT OR IGNORE INTO pools(deployment, idx, farm_id) VALUES (?, ?, ?)",
+                      "tii", deployment, (int64_t)i, farm);
+    }
+    exec(s, err == GS_OK ? "COMMIT;" : "ROLLBACK;", NULL);
+    return err;
+}
+
+json_t *gs_store_pools(gs_store_t *s, const char *deployment)
+{
+    return rows(s,
+                "SELECT idx, farm_id, state, reservation_id, escrow_address, escrow_amount, "
+                "pay_body, pay_txid FROM pools WHERE deployment = ? ORDER BY idx",
+                "t", deployment);
+}
+
+/* The answer to a pool's compare-and-set: GS_ERANGE when no row was in `from`. */
+static int pool_step(const char *deployment, int64_t idx, const char *from, int changes,
+                     gs_diag_t *diag)
+{
+    if (changes == 0)
+        return gs_diag_set(diag, GS_ERANGE, "pool %lld of %s is not %s", (long long)idx, deployment,
+                           from);
+    return GS_OK;
+}
+
+int gs_store_pool_reserved(gs_store_t *s, const char *deployment, int64_t idx,
+                           int64_t reservation_id, const char *escrow_address,
+                           uint64_t escrow_amount, gs_diag_t *diag)
+{
+    int changes = 0,
+        err = run(s, diag, &changes,
+                  "UPDATE pools SET state = 'reserved', reservation_id = ?, escrow_address = ?, "
+                  "escrow_amount = ?, pay_body = NULL, pay_txid = NULL "
+                  "WHERE deployment = ? AND idx = ? AND state = 'new'",
+                  "ititi", reservation_id, escrow_address, (int64_t)escrow_amount, deployment, idx);
+    return err ? err : pool_step(deployment, idx, "new", changes, diag);
+}
+
+int gs_store_pool_paying(gs_store_t *s, const char *deployment, int64_t idx, const char *pay_body,
+                         const char *pay_txid, gs_diag_t *diag)
+{
+    int changes = 0, err = run(s, diag, &changes,
+                               "UPDATE pools SET state = 'paying', pay_body = ?, pay_txid = ? "
+                               "WHERE deployment = ? AND idx = ? AND state = 'reserved'",
+                               "ttti", pay_body, pay_txid, deployment, idx);
+    return err ? err : pool_step(deployment, idx, "reserved", changes, diag);
+}
+
+int gs_store_pool_set_state(gs_store_t *s, const char *deployment, int64_t idx, const char *from,
+                            const char *to, gs_diag_t *diag)
+{
+    int changes = 0,
+        err = run(s, diag, &changes,
+                  "UPDATE pools SET state = ? WHERE deployment = ? AND idx = ? AND state = ?",
+                  "ttit", to, deployment, idx, from);
+    return err ? err : pool_step(deployment, idx, from, changes, diag);
+}
+
+json_t *gs_store_deployments_in(gs_store_t *s, const char *state)
+{
+    return rows(s,
+                "SELECT name, owner, plan AS plan_json FROM deployments WHERE state = ? "
+                "ORDER BY created, name",
+                "t", state);
 }

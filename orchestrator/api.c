@@ -1,0 +1,209 @@
+/* api.c — gridstord's deployments API (admin token): list, one deployment, and a new
+ * deployment from a spec: planned on the current grid view, split into signandpay
+ * documents paying this install's wallet, stored with its sessions before it is
+ * answered. docs/api.md describes the shapes. */
+#include "daemon.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DOCS 64 /* signandpay documents of one deployment */
+
+void gs_api_list(gs_http_req_t *r, void *ud)
+{
+    gs_daemon_t *d = ud;
+    json_t *list;
+    if (!gs_daemon_authorized(d, r))
+        return;
+    if ((list = gs_store_deployments(d->store)) == NULL) {
+        gs_http_reply_error(r, 500, "the state database cannot be read; see the daemon's log");
+        return;
+    }
+    gs_http_reply_json(r, 200, json_pack("{s:o}", "deployments", list));
+}
+
+/* {"id","amount","tft","state","link","document","qr_png","qr_svg"} for each session. */
+static json_t *session_links(const gs_daemon_t *d, json_t *sessions)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(sessions, i, s)
+    {
+        char url[1200], tft[32];
+        const char *id = gs_json_str(s, "id");
+        int64_t amount = 0;
+        gs_json_int(s, "amount", &amount);
+        gs_format_tft((uint64_t)amount, tft, sizeof tft);
+        json_object_set_new(s, "tft", json_string(tft));
+        snprintf(url, sizeof url, "%s/api/v1/signandpay/%s", d->cfg.public_url, id);
+        json_object_set_new(s, "document", json_string(url));
+        {
+            char link[1300];
+            snprintf(link, sizeof link, "threebot://signandpay/#%s", url);
+            json_object_set_new(s, "link", json_string(link));
+        }
+        snprintf(url, sizeof url, "%s/api/v1/signandpay/%s/qr.png", d->cfg.public_url, id);
+        json_object_set_new(s, "qr_png", json_string(url));
+        snprintf(url, sizeof url, "%s/api/v1/signandpay/%s/qr.svg", d->cfg.public_url, id);
+        json_object_set_new(s, "qr_svg", json_string(url));
+    }
+    return sessions;
+}
+
+/* The deployment's pools without the signed payment body. */
+static json_t *pools_of(gs_daemon_t *d, const char *name)
+{
+    json_t *pools = gs_store_pools(d->store, name), *p;
+    size_t i;
+    json_array_foreach(pools, i, p) json_object_del(p, "pay_body");
+    return pools;
+}
+
+void gs_api_get(gs_http_req_t *r, void *ud)
+{
+    gs_daemon_t *d = ud;
+    const char *name = gs_http_req_param(r, 0);
+    json_t *dep;
+    if (!gs_daemon_authorized(d, r))
+        return;
+    if ((dep = gs_store_deployment(d->store, name)) == NULL) {
+        gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
+        return;
+    }
+    json_object_set_new(dep, "sessions", session_links(d, gs_store_sessions(d->store, name)));
+    json_object_set_new(dep, "pools", pools_of(d, name));
+    json_object_set_new(dep, "events", gs_store_events(d->store, name, 50));
+    gs_http_reply_json(r, 200, dep);
+}
+
+/* ---- a new deployment ---------------------------------------------------------------------- */
+
+typedef struct {
+    gs_spec_t spec;
+    gs_topology_t topo;
+    gs_plan_t plan;
+    gs_store_session_t *sessions;
+    char **texts; /* DataToSign and memo of each document, owned here */
+    gs_diag_t diag;
+    int status; /* the HTTP status of a refusal */
+} create_t;
+
+static int refuse(create_t *c, int status, int err)
+{
+    c->status = status;
+    return err;
+}
+
+/* The session rows of the plan's documents. */
+static int sessions_of(create_t *c)
+{
+    size_t n = c->plan.n_docs;
+    c->sessions = calloc(n ? n : 1, sizeof *c->sessions);
+    c->texts = calloc(2 * n + 1, sizeof *c->texts);
+    if (c->sessions == NULL || c->texts == NULL)
+        return refuse(c, 500, gs_diag_set(&c->diag, GS_ENOMEM, "out of memory"));
+    for (size_t i = 0; i < n; i++) {
+        json_t *doc = json_loads(c->plan.docs[i].json, 0, NULL);
+        const char *dts = gs_json_str(doc, "DataToSign");
+        const char *memo = gs_json_str(json_object_get(doc, "Payment"), "Memo");
+        c->texts[2 * i] = dts ? gs_strdup(dts) : NULL;
+        c->texts[2 * i + 1] = memo ? gs_strdup(memo) : NULL;
+        json_decref(doc);
+        if (c->texts[2 * i] == NULL || c->texts[2 * i + 1] == NULL)
+            return refuse(c, 500, gs_diag_set(&c->diag, GS_ENOMEM, "a document is malformed"));
+        c->sessions[i] = (gs_store_session_t){
+            .id = c->plan.docs[i].session,
+            .document = c->plan.docs[i].json,
+            .data_to_sign = c->texts[2 * i],
+            .amount = c->plan.docs[i].amount,
+            .memo = c->texts[2 * i + 1],
+        };
+    }
+    return GS_OK;
+}
+
+static int plan_spec(gs_daemon_t *d, create_t *c, const char *body, size_t len)
+{
+    gs_doc_opts_t opts = {.qr_limit = (size_t)d->cfg.qr_limit,
+                          .destination = d->identity.address,
+                          .callback_base = d->cfg.public_url};
+    int err;
+    if ((err = gs_spec_parse(body, len, "spec", &c->spec, &c->diag)) != GS_OK)
+        return refuse(c, err == GS_ENOMEM ? 500 : err == GS_ETOOBIG ? 413 : 400, err);
+    if ((err = gs_topology_load(c->spec.topology, &c->topo, &c->diag)) != GS_OK)
+        return refuse(c, 400, err);
+    if (!d->have_identity)
+        return refuse(c, 409,
+                      gs_diag_set(&c->diag, GS_EINVAL,
+                                  "this install has no identity yet: run `gridstor init` "
+                                  "and restart gridstord"));
+    if (!d->view.ready)
+        return refuse(c, 503,
+                      gs_diag_set(&c->diag, GS_EGRID,
+                                  "the grid has not been read yet%s%s; retry shortly",
+                                  d->view.error[0] ? ": " : "", d->view.error));
+    if ((err = gs_plan_build(&c->spec, &c->topo, &d->view.grid, gs_rng_random_seed(), &c->plan,
+                             &c->diag)) != GS_OK)
+        return refuse(c, err == GS_EPLACEMENT ? 422 : 500, err);
+    if ((err = gs_plan_split(&c->plan, &opts, &c->diag)) != GS_OK)
+        return refuse(c, err == GS_ETOOBIG ? 422 : 500, err);
+    if (c->plan.n_docs > MAX_DOCS)
+        return refuse(c, 422,
+                      gs_diag_set(&c->diag, GS_EINVAL, "the plan needs %zu documents; at most %d",
+                                  c->plan.n_docs, MAX_DOCS));
+    return sessions_of(c);
+}
+
+static int store_plan(gs_daemon_t *d, create_t *c, const char *body, size_t len)
+{
+    json_t *pj = gs_plan_to_json(&c->plan);
+    char *plan_text = pj ? gs_json_dumps(pj) : NULL, *spec_text = strndup(body, len);
+    int err = plan_text && spec_text ? GS_OK : gs_diag_set(&c->diag, GS_ENOMEM, "out of memory");
+    if (err == GS_OK)
+        err = gs_store_deployment_add(d->store, c->plan.name, c->plan.owner, spec_text, plan_text,
+                                      c->sessions, c->plan.n_docs, &c->diag);
+    if (err != GS_OK)
+        refuse(c, err == GS_EINVAL ? 409 : 500, err);
+    json_decref(pj);
+    free(plan_text);
+    free(spec_text);
+    return err;
+}
+
+static json_t *created_answer(gs_daemon_t *d, const create_t *c)
+{
+    char total[32];
+    json_t *notes = json_array();
+    gs_format_tft(c->plan.total, total, sizeof total);
+    for (size_t i = 0; i < c->plan.notes.n; i++)
+        json_array_append_new(notes, json_string(c->plan.notes.items[i]));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "name", c->plan.name, "owner",
+                     c->plan.owner, "state", "awaiting_payment", "total", total, "total_stropes",
+                     (json_int_t)c->plan.total, "sessions",
+                     session_links(d, gs_store_sessions(d->store, c->plan.name)), "notes", notes);
+}
+
+void gs_api_create(gs_http_req_t *r, void *ud)
+{
+    gs_daemon_t *d = ud;
+    create_t c = {.status = 500};
+    size_t len = 0;
+    const char *body;
+    if (!gs_daemon_authorized(d, r))
+        return;
+    body = gs_http_req_body(r, &len);
+    if (plan_spec(d, &c, body, len) == GS_OK && store_plan(d, &c, body, len) == GS_OK) {
+        gs_store_event(d->store, c.plan.name, "info", "plan stored; show the QR codes to the owner",
+                       NULL);
+        gs_http_reply_json(r, 201, created_answer(d, &c));
+    } else {
+        gs_http_reply_error(r, c.status, "%s", c.diag.msg);
+    }
+    for (size_t i = 0; c.texts && i < 2 * c.plan.n_docs; i++)
+        free(c.texts[i]);
+    free(c.texts);
+    free(c.sessions);
+    gs_plan_free(&c.plan);
+    gs_spec_free(&c.spec);
+}

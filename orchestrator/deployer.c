@@ -1,0 +1,420 @@
+/* deployer.c — takes a paid deployment through its capacity pools on the grid:
+ * reserve each pool (signed by the install), pay each escrow from the install's
+ * wallet, and wait until the explorer says paid; then the deployment is escrows_paid.
+ *
+ * One grid call is in flight at a time, started from a timer tick. Every step reads
+ * the state database, and whatever must not happen twice is recorded before it is
+ * done: a payment is signed with the wallet's next sequence number and stored (body
+ * and transaction id) before it is sent, so a daemon killed at any point either finds
+ * it on the chain or sends the very same transaction again, which the chain applies at
+ * most once. Reserving is not idempotent on the explorer, but an unpaid reservation
+ * costs nothing and expires; a lost one is simply made again. */
+#include "daemon.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS         500
+#define GRID_TIMEOUT_MS 20000
+#define GS_CRASH_ENV    "GRIDSTORD_CRASH_AT" /* tests: exit at a named point */
+
+typedef struct op op_t;
+typedef void (*op_done_cb)(op_t *op, long status, json_t *answer, const char *error);
+
+struct op {
+    gs_daemon_t *d;
+    char name[128];
+    int64_t idx;
+    op_done_cb done;
+    json_t *pool; /* the pool row the step is about */
+};
+
+/* Tests kill the daemon at named points to prove it resumes. */
+static void crash_point(const char *point)
+{
+    const char *at = getenv(GS_CRASH_ENV);
+    if (at != NULL && strcmp(at, point) == 0) {
+        gs_log(GS_LOG_WARN, "crashing at %s as %s asks", point, GS_CRASH_ENV);
+        _Exit(99);
+    }
+}
+
+static void event(gs_daemon_t *d, const char *name, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void event(gs_daemon_t *d, const char *name, const char *level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gs_store_event(d->store, name, level, msg, NULL);
+}
+
+/* ---- one grid call at a time ------------------------------------------------------------ */
+
+static void op_free(op_t *op)
+{
+    op->d->deployer_busy--;
+    json_decref(op->pool);
+    free(op);
+}
+
+static void on_answer(gs_http_response_t *resp, const char *error, void *ud)
+{
+    op_t *op = ud;
+    json_t *j = NULL;
+    if (error == NULL)
+        j = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+    op->done(op, resp->status, j, error);
+    json_decref(j);
+    op_free(op);
+}
+
+static void call(op_t *op, const char *method, const char *base, const char *path, const char *body)
+{
+    char url[1200];
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    gs_http_request_t rq = {.method = method,
+                            .url = url,
+                            .headers = headers,
+                            .body = body,
+                            .body_len = body ? strlen(body) : 0,
+                            .timeout_ms = GRID_TIMEOUT_MS};
+    snprintf(url, sizeof url, "%s%s", base, path);
+    if (gs_http_send(op->d->client, &rq, on_answer, op, NULL) != GS_OK)
+        op_free(op);
+}
+
+static op_t *op_new(gs_daemon_t *d, const char *name, const json_t *pool, op_done_cb done)
+{
+    op_t *op = calloc(1, sizeof *op);
+    if (op == NULL)
+        return NULL;
+    op->d = d;
+    snprintf(op->name, sizeof op->name, "%s", name);
+    op->pool = json_deep_copy(pool);
+    gs_json_int(pool, "idx", &op->idx);
+    op->done = done;
+    d->deployer_busy++;
+    return op;
+}
+
+/* ---- reserving a pool --------------------------------------------------------------------- */
+
+static void on_reserved(op_t *op, long status, json_t *ans, const char *error)
+{
+    json_t *esc = json_object_get(ans, "escrow_information");
+    const char *address = gs_json_str(esc, "address");
+    int64_t rid = 0, amount = 0;
+    if (error != NULL || status != 201 || !gs_json_int(ans, "reservation_id", &rid) ||
+        address == NULL || !gs_json_int(esc, "amount", &amount) || amount <= 0) {
+        event(op->d, op->name, "warn", "reserving pool %" PRId64 " failed (%s%ld%s%s); retrying",
+              op->idx, error ? error : "HTTP ", error ? 0L : status,
+              gs_json_str(ans, "error") ? ": " : "",
+              gs_json_str(ans, "error") ? gs_json_str(ans, "error") : "");
+        return;
+    }
+    crash_point("after_reserve");
+    if (gs_store_pool_reserved(op->d->store, op->name, op->idx, rid, address, (uint64_t)amount,
+                               NULL) == GS_OK) {
+        char tft[32];
+        gs_format_tft((uint64_t)amount, tft, sizeof tft);
+        event(op->d, op->name, "info",
+              "pool %" PRId64 " reserved: reservation %" PRId64 ", escrow %s TFT", op->idx, rid,
+              tft);
+    }
+}
+
+/* The plan's pool idx as a gs_plan_pool_t (for its reservation body). */
+static json_t *reservation_body(gs_daemon_t *d, const json_t *plan_pool)
+{
+    gs_plan_pool_t p = {0};
+    json_t *nodes = json_object_get(plan_pool, "node_ids"), *v, *body;
+    int64_t cus = 0, sus = 0;
+    size_t i;
+    char sig[129], *text;
+    gs_json_int(plan_pool, "farm_id", &p.farm_id);
+    gs_json_int(plan_pool, "cus", &cus);
+    gs_json_int(plan_pool, "sus", &sus);
+    p.cus = (uint64_t)cus;
+    p.sus = (uint64_t)sus;
+    json_array_foreach(nodes, i, v) gs_strlist_push(&p.node_ids, json_string_value(v));
+    body = gs_pool_reservation(&p, 0, d->identity.tid);
+    gs_strlist_free(&p.node_ids);
+    if (body == NULL)
+        return NULL;
+    text = (char *)gs_json_str(body, "json"); /* signed raw, as the explorer checks it */
+    gs_sign_hex(&d->identity, text, strlen(text), sig);
+    json_object_set_new(body, "customer_signature", json_string(sig));
+    return body;
+}
+
+static void reserve(gs_daemon_t *d, const char *name, const json_t *plan, const json_t *pool)
+{
+    int64_t idx = 0;
+    json_t *body;
+    char *text;
+    op_t *op;
+    gs_json_int(pool, "idx", &idx);
+    body = reservation_body(d, json_array_get(json_object_get(plan, "pools"), (size_t)idx));
+    text = body ? gs_json_dumps(body) : NULL;
+    json_decref(body);
+    if (text != NULL && (op = op_new(d, name, pool, on_reserved)) != NULL)
+        call(op, "POST", d->cfg.explorer, "/reservations/pools", text);
+    free(text);
+}
+
+/* ---- paying an escrow --------------------------------------------------------------------- */
+
+static void on_paid_tx(op_t *op, long status, json_t *ans, const char *error)
+{
+    const char *txid = gs_json_str(op->pool, "pay_txid");
+    (void)ans;
+    if (error == NULL && (status == 201 || status == 409))
+        return; /* sent (or sent before: 409 means the sequence is used); confirm next tick */
+    if (error == NULL && status == 402) {
+        event(op->d, op->name, "warn",
+              "the wallet %s cannot pay the escrow of pool %" PRId64 "; fund it",
+              op->d->identity.address, op->idx);
+        return;
+    }
+    event(op->d, op->name, "warn", "sending payment %s failed (%s%ld); retrying", txid,
+          error ? error : "HTTP ", error ? 0L : status);
+}
+
+/* Signs the escrow payment with the wallet's next sequence, records it, then sends it. */
+static void on_account(op_t *op, long status, json_t *ans, const char *error)
+{
+    gs_daemon_t *d = op->d;
+    int64_t sequence = 0, rid = 0, amount = 0;
+    char memo[32], txid[65], *body;
+    unsigned char hash[32];
+    json_t *wrapped;
+    const char *text;
+    op_t *send;
+    if (error != NULL || status != 200 || !gs_json_int(ans, "sequence", &sequence))
+        return; /* the chain is not answering: next tick */
+    gs_json_int(op->pool, "reservation_id", &rid);
+    gs_json_int(op->pool, "escrow_amount", &amount);
+    snprintf(memo, sizeof memo, "p-%" PRId64, rid);
+    body = gs_chain_payment(&d->identity, gs_json_str(op->pool, "escrow_address"), (uint64_t)amount,
+                            memo, (uint64_t)sequence);
+    wrapped = body ? json_loads(body, 0, NULL) : NULL;
+    text = gs_json_str(wrapped, "json");
+    if (text != NULL) {
+        crypto_generichash(hash, sizeof hash, (const unsigned char *)text, strlen(text), NULL, 0);
+        sodium_bin2hex(txid, sizeof txid, hash, sizeof hash);
+        crash_point("before_pay_recorded");
+        if (gs_store_pool_paying(d->store, op->name, op->idx, body, txid, NULL) == GS_OK) {
+            crash_point("after_pay_recorded");
+            event(d, op->name, "info",
+                  "paying the escrow of reservation %" PRId64 " (transaction %s)", rid, txid);
+            /* sent from here, right after recording it */
+            if ((send = op_new(d, op->name, op->pool, on_paid_tx)) != NULL) {
+                json_object_set_new(send->pool, "pay_txid", json_string(txid));
+                call(send, "POST", d->cfg.chain, "/transactions", body);
+            }
+        }
+    }
+    json_decref(wrapped);
+    free(body);
+}
+
+/* Before paying: a reservation that expired unpaid (the daemon was down for long) is
+ * made again instead. */
+static void on_unpaid_status(op_t *op, long status, json_t *ans, const char *error)
+{
+    char path[128];
+    op_t *next;
+    if (error != NULL || status != 200)
+        return;
+    if (json_is_true(json_object_get(ans, "canceled"))) {
+        if (gs_store_pool_set_state(op->d->store, op->name, op->idx, "reserved", "new", NULL) ==
+            GS_OK)
+            event(op->d, op->name, "warn",
+                  "the reservation of pool %" PRId64 " expired unpaid (%s); reserving again",
+                  op->idx, gs_json_str(ans, "cause") ? gs_json_str(ans, "cause") : "");
+        return;
+    }
+    if ((next = op_new(op->d, op->name, op->pool, on_account)) == NULL)
+        return;
+    snprintf(path, sizeof path, "/accounts/%s", op->d->identity.address);
+    call(next, "GET", op->d->cfg.chain, path, NULL);
+}
+
+static void payment_status(gs_daemon_t *d, const char *name, const json_t *pool, op_done_cb cb)
+{
+    char path[128];
+    int64_t rid = 0;
+    op_t *op = op_new(d, name, pool, cb);
+    if (op == NULL)
+        return;
+    gs_json_int(pool, "reservation_id", &rid);
+    snprintf(path, sizeof path, "/reservations/pools/payment/%" PRId64, rid);
+    call(op, "GET", d->cfg.explorer, path, NULL);
+}
+
+static void pay(gs_daemon_t *d, const char *name, const json_t *pool)
+{
+    payment_status(d, name, pool, on_unpaid_status);
+}
+
+/* ---- confirming a payment ------------------------------------------------------------------ */
+
+static void on_payment_status(op_t *op, long status, json_t *ans, const char *error)
+{
+    if (error != NULL || status != 200)
+        return;
+    if (json_is_true(json_object_get(ans, "paid")) &&
+        json_is_true(json_object_get(ans, "released")) &&
+        gs_store_pool_set_state(op->d->store, op->name, op->idx, "paying", "paid", NULL) == GS_OK)
+        event(op->d, op->name, "info", "pool %" PRId64 " paid and released", op->idx);
+    else if (json_is_true(json_object_get(ans, "canceled"))) {
+        char reason[512];
+        snprintf(reason, sizeof reason,
+                 "the explorer canceled the paid reservation of pool %" PRId64 ": %s", op->idx,
+                 gs_json_str(ans, "cause") ? gs_json_str(ans, "cause") : "");
+        gs_store_deployment_transition(op->d->store, op->name, gs_json_str(op->pool, "dep_state"),
+                                       "failed", reason, NULL);
+        event(op->d, op->name, "error", "%s", reason);
+    }
+}
+
+/* The recorded payment sent again because the chain did not have it. 409 now means its
+ * sequence number went to another payment of the wallet, so this one can never apply
+ * and it is safe to sign a new one. */
+static void on_resent_tx(op_t *op, long status, json_t *ans, const char *error)
+{
+    if (error == NULL && status == 409 &&
+        gs_store_pool_set_state(op->d->store, op->name, op->idx, "paying", "reserved", NULL) ==
+            GS_OK) {
+        event(op->d, op->name, "warn",
+              "payment %s lost its sequence number to another payment; signing it again",
+              gs_json_str(op->pool, "pay_txid"));
+        return;
+    }
+    on_paid_tx(op, status, ans, error);
+}
+
+/* The recorded payment: on the chain already? Then ask the explorer; else send it again. */
+static void on_tx_lookup(op_t *op, long status, json_t *ans, const char *error)
+{
+    gs_daemon_t *d = op->d;
+    op_t *next;
+    (void)ans;
+    if (error != NULL || (status != 200 && status != 404))
+        return;
+    if (status == 404) { /* never arrived: the very same transaction again */
+        if ((next = op_new(d, op->name, op->pool, on_resent_tx)) != NULL)
+            call(next, "POST", d->cfg.chain, "/transactions", gs_json_str(op->pool, "pay_body"));
+        return;
+    }
+    payment_status(d, op->name, op->pool, on_payment_status);
+}
+
+static void confirm(gs_daemon_t *d, const char *name, const json_t *pool)
+{
+    char path[128];
+    op_t *op = op_new(d, name, pool, on_tx_lookup);
+    if (op == NULL)
+        return;
+    snprintf(path, sizeof path, "/transactions/%s", gs_json_str(pool, "pay_txid"));
+    call(op, "GET", d->cfg.chain, path, NULL);
+}
+
+/* ---- the tick ------------------------------------------------------------------------------- */
+
+/* Moves the deployment on when its pools allow: paid → pools_reserved once none is new,
+ * pools_reserved → escrows_paid once all are paid. */
+static bool settle(gs_daemon_t *d, const char *name, const char *state, size_t n, size_t fresh,
+                   size_t paid)
+{
+    if (strcmp(state, "paid") == 0 && fresh == 0 &&
+        gs_store_deployment_transition(d->store, name, "paid", "pools_reserved", NULL, NULL) ==
+            GS_OK) {
+        event(d, name, "info", "every pool is reserved: %zu pool%s", n, n == 1 ? "" : "s");
+        return true;
+    }
+    if (strcmp(state, "pools_reserved") == 0 && paid == n &&
+        gs_store_deployment_transition(d->store, name, "pools_reserved", "escrows_paid", NULL,
+                                       NULL) == GS_OK) {
+        event(d, name, "info", "every escrow is paid");
+        return true;
+    }
+    return false;
+}
+
+/* The next step of one deployment in state `state`; true when one was started or it moved
+ * on. Pools go in order, one call at a time (payments use sequence numbers). */
+static bool advance(gs_daemon_t *d, const json_t *dep, const char *state)
+{
+    const char *name = gs_json_str(dep, "name");
+    json_t *plan = json_object_get(dep, "plan_json"), *pools, *p;
+    size_t i, paid = 0, fresh = 0, n;
+    bool started = false;
+    if (gs_store_pools_init(d->store, name, json_object_get(plan, "pools"), NULL) != GS_OK)
+        return false;
+    pools = gs_store_pools(d->store, name);
+    n = json_array_size(pools);
+    json_array_foreach(pools, i, p)
+    {
+        const char *ps = gs_json_str(p, "state");
+        paid += strcmp(ps, "paid") == 0;
+        fresh += strcmp(ps, "new") == 0;
+    }
+    json_array_foreach(pools, i, p)
+    {
+        const char *ps = gs_json_str(p, "state");
+        json_object_set_new(p, "dep_state", json_string(state));
+        if (strcmp(ps, "new") == 0)
+            reserve(d, name, plan, p);
+        else if (strcmp(ps, "reserved") == 0 && strcmp(state, "pools_reserved") == 0)
+            pay(d, name, p);
+        else if (strcmp(ps, "paying") == 0)
+            confirm(d, name, p);
+        else
+            continue;
+        started = true;
+        break;
+    }
+    json_decref(pools);
+    return started || settle(d, name, state, n, fresh, paid);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    gs_daemon_t *d = t->data;
+    json_t *deps;
+    size_t i;
+    json_t *dep;
+    if (d->deployer_busy || !d->have_identity || d->cfg.explorer == NULL || d->cfg.chain == NULL)
+        return;
+    for (int k = 0; k < 2 && d->deployer_busy == 0; k++) {
+        static const char *const states[] = {"paid", "pools_reserved"};
+        deps = gs_store_deployments_in(d->store, states[k]);
+        json_array_foreach(deps, i, dep)
+        {
+            if (advance(d, dep, states[k]))
+                break;
+        }
+        json_decref(deps);
+    }
+}
+
+void gs_deployer_start(gs_daemon_t *d)
+{
+    uv_timer_init(&d->loop, &d->deployer_timer);
+    d->deployer_timer.data = d;
+    uv_timer_start(&d->deployer_timer, on_tick, TICK_MS, TICK_MS);
+}
+
+void gs_deployer_close(gs_daemon_t *d)
+{
+    if (d->deployer_timer.data != NULL)
+        uv_close((uv_handle_t *)&d->deployer_timer, NULL);
+}

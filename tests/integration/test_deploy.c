@@ -1,0 +1,403 @@
+/* test_deploy.c — the sign-and-pay journey through real processes: gridstor-sim (the
+ * grid, chain, login directory), `gridstor init`, gridstord, and the app stand-in
+ * (`gridstor-sim app scan`). A spec posted to gridstord becomes a deployment with
+ * signandpay sessions whose document, link and QR code (decoded by zbar) agree; the
+ * app's signed and paid callback is accepted once and settles the deployment; every
+ * kind of bad callback is refused with its status and changes nothing. */
+#define _XOPEN_SOURCE 700 /* setenv, nanosleep */
+#include "process.h"
+#include "simproc.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ALICE "alice.3bot"
+
+typedef struct {
+    ts_sim_t sim;
+    pid_t gridstord;
+    char url[128], auth[160], app_dir[128], config[128];
+} fixture_t;
+
+static fixture_t fx;
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Runs a command (argv) in the scratch folder; returns its exit status, *out its stdout
+ * and stderr together when out is not NULL. */
+static int run(const char *const *argv, gs_buf_t *out)
+{
+    ts_proc_t p;
+    int status;
+    ts_run(fx.sim.dir, argv, &p);
+    status = p.status;
+    if (out != NULL) {
+        gs_buf_init(out, 1 << 20);
+        gs_buf_append(out, p.out.data ? p.out.data : "", p.out.len);
+        gs_buf_append(out, p.err.data ? p.err.data : "", p.err.len + 1); /* and a NUL */
+    }
+    ts_proc_free(&p);
+    return status;
+}
+
+static void must_run(const char *const *argv)
+{
+    gs_buf_t out;
+    int status = run(argv, &out);
+    if (status != 0)
+        fail_msg("%s %s exited %d: %s", argv[0], argv[1], status, out.data);
+    gs_buf_free(&out);
+}
+
+static void start_gridstord(void)
+{
+    const char *argv[] = {ts_env("GS_GRIDSTORD"), "--config", fx.config, NULL};
+    char line[1024], token[128] = "", path[256];
+    json_t *j;
+    FILE *f;
+    fx.gridstord = ts_spawn_server(argv, line, sizeof line, 10000);
+    assert_non_null(j = json_loads(line, 0, NULL));
+    snprintf(fx.url, sizeof fx.url, "%s", gs_json_str(j, "gridstord"));
+    snprintf(path, sizeof path, "%s", gs_json_str(j, "token_file"));
+    json_decref(j);
+    assert_non_null(f = fopen(path, "r"));
+    assert_non_null(fgets(token, sizeof token, f));
+    fclose(f);
+    snprintf(fx.auth, sizeof fx.auth, "Authorization: Bearer %s", token);
+}
+
+/* Until gridstord has read the grid (its first read starts at once). */
+static void wait_for_grid(void)
+{
+    for (int i = 0; i < 200; i++) {
+        json_t *h = NULL;
+        bool ready = false;
+        if (ts_http("GET", fx.url, "/health", NULL, NULL, 5000, &h) == 200)
+            ready = json_is_true(json_object_get(json_object_get(h, "grid"), "ready"));
+        json_decref(h);
+        if (ready)
+            return;
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    fail_msg("gridstord did not read the grid within 20 s");
+}
+
+static int group_setup(void **state)
+{
+    char text[1024];
+    (void)state;
+    ts_sim_start(&fx.sim, NULL);
+    snprintf(fx.config, sizeof fx.config, "%s/gridstord.yaml", fx.sim.dir);
+    snprintf(text, sizeof text,
+             "listen: 127.0.0.1:0\ndata_dir: %s/data\nexplorer: %s\nchain: %s\nlogin: %s\n",
+             fx.sim.dir, fx.sim.explorer, fx.sim.chain, fx.sim.login);
+    write_text(fx.config, text);
+    {
+        const char *init[] = {ts_env("GS_GRIDSTOR"), "init", "--config", fx.config, "--name",
+                              "install.3bot",        NULL};
+        must_run(init);
+    }
+    snprintf(fx.app_dir, sizeof fx.app_dir, "%s/app", fx.sim.dir);
+    {
+        const char *app_new[] = {ts_env("GS_SIM"), "app",        "new",     "--as",       ALICE,
+                                 "--login",        fx.sim.login, "--chain", fx.sim.chain, "--dir",
+                                 fx.app_dir,       NULL};
+        const char *bob_new[] = {ts_env("GS_SIM"), "app",     "new",        "--as",
+                                 "bob.3bot",       "--login", fx.sim.login, "--chain",
+                                 fx.sim.chain,     "--dir",   fx.app_dir,   NULL};
+        must_run(app_new);
+        must_run(bob_new);
+    }
+    start_gridstord();
+    wait_for_grid();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    assert_int_equal(ts_stop_server(fx.gridstord, 10000), 0);
+    ts_sim_stop(&fx.sim);
+    return 0;
+}
+
+/* POSTs a spec; returns the status, *out the answer. */
+static long post_spec(const char *spec, json_t **out)
+{
+    const char *headers[] = {fx.auth, "Content-Type: application/yaml", NULL};
+    return ts_http("POST", fx.url, "/api/v1/deployments", spec, headers, 10000, out);
+}
+
+/* A deployment of the default topology named name, owned by alice; its first session's
+ * link into link. */
+static void deploy(const char *name, char link[512])
+{
+    char spec[256];
+    json_t *ans = NULL, *s;
+    snprintf(spec, sizeof spec, "name: %s\nowner: %s\n", name, ALICE);
+    assert_int_equal(post_spec(spec, &ans), 201);
+    s = json_array_get(json_object_get(ans, "sessions"), 0);
+    assert_non_null(s);
+    snprintf(link, 512, "%s", gs_json_str(s, "link"));
+    json_decref(ans);
+}
+
+static const char *state_of(const char *name, char *buf, size_t len)
+{
+    char path[128];
+    const char *headers[] = {fx.auth, NULL};
+    json_t *d = NULL;
+    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
+    assert_int_equal(ts_http("GET", fx.url, path, NULL, headers, 5000, &d), 200);
+    snprintf(buf, len, "%s", gs_json_str(d, "state"));
+    json_decref(d);
+    return buf;
+}
+
+/* Polls the deployment until it is in `want` (at most 30 s). */
+static void wait_state(const char *name, const char *want)
+{
+    char buf[64];
+    for (int i = 0; i < 300; i++) {
+        if (strcmp(state_of(name, buf, sizeof buf), want) == 0)
+            return;
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    fail_msg("%s stayed %s, never %s", name, buf, want);
+}
+
+/* Every pool of the deployment paid on the chain exactly once: one payment with memo
+ * p-<reservation id> of the escrow's amount, and the explorer says paid. */
+static void assert_escrows_paid_once(const char *name)
+{
+    char path[256];
+    const char *headers[] = {fx.auth, NULL};
+    json_t *dep = NULL, *pools, *p;
+    size_t i;
+    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
+    assert_int_equal(ts_http("GET", fx.url, path, NULL, headers, 5000, &dep), 200);
+    pools = json_object_get(dep, "pools");
+    assert_true(json_array_size(pools) > 0);
+    json_array_foreach(pools, i, p)
+    {
+        int64_t rid = 0, amount = 0;
+        json_t *payments = NULL, *status = NULL;
+        assert_string_equal(gs_json_str(p, "state"), "paid");
+        assert_true(gs_json_int(p, "reservation_id", &rid));
+        assert_true(gs_json_int(p, "escrow_amount", &amount));
+        snprintf(path, sizeof path, "/accounts/%s/payments?memo=p-%lld",
+                 gs_json_str(p, "escrow_address"), (long long)rid);
+        assert_int_equal(ts_http("GET", fx.sim.chain, path, NULL, NULL, 5000, &payments), 200);
+        assert_int_equal(json_array_size(payments), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(payments, 0), "amount")),
+                         amount);
+        snprintf(path, sizeof path, "/reservations/pools/payment/%lld", (long long)rid);
+        assert_int_equal(ts_http("GET", fx.sim.explorer, path, NULL, NULL, 5000, &status), 200);
+        assert_true(json_is_true(json_object_get(status, "paid")));
+        json_decref(status);
+        json_decref(payments);
+    }
+    json_decref(dep);
+}
+
+/* `gridstor-sim app scan --as who [flag] what`; returns its exit status, *out what it said. */
+static int scan(const char *who, const char *flag, const char *flag_arg, const char *what,
+                gs_buf_t *out)
+{
+    const char *argv[12] = {ts_env("GS_SIM"), "app", "scan", "--as", who, "--dir", fx.app_dir};
+    size_t n = 7;
+    if (flag)
+        argv[n++] = flag;
+    if (flag_arg)
+        argv[n++] = flag_arg;
+    argv[n++] = what;
+    argv[n] = NULL;
+    return run(argv, out);
+}
+
+static void test_a_deployment_shows_one_document_three_ways(void **state)
+{
+    const char *headers[] = {fx.auth, NULL};
+    json_t *ans = NULL, *s, *doc = NULL, *dep = NULL;
+    char doc_path[512], png[256], cmd[1200];
+    gs_buf_t decoded;
+    (void)state;
+    assert_int_equal(post_spec("name: shown\nowner: " ALICE "\n", &ans), 201);
+    assert_string_equal(gs_json_str(ans, "state"), "awaiting_payment");
+    s = json_array_get(json_object_get(ans, "sessions"), 0);
+    assert_non_null(strstr(gs_json_str(s, "link"), "threebot://signandpay/#http://127.0.0.1:"));
+    /* the document the link points at, byte for byte what the QR code holds */
+    snprintf(doc_path, sizeof doc_path, "%s", strstr(gs_json_str(s, "document"), "/api/v1/"));
+    assert_int_equal(ts_http("GET", fx.url, doc_path, NULL, NULL, 5000, &doc), 200);
+    assert_non_null(strstr(gs_json_str(doc, "DataToSign"), "deployment: shown"));
+    /* the raw bytes of the document and of the QR code, decoded by zbar */
+    snprintf(png, sizeof png, "%s/shown", fx.sim.dir);
+    snprintf(cmd, sizeof cmd, "curl -sf -o '%s.png' '%s' && curl -sf -o '%s.json' '%s'", png,
+             gs_json_str(s, "qr_png"), png, gs_json_str(s, "document"));
+    assert_int_equal(system(cmd), 0);
+    {
+        char raw_path[300 + 256];
+        gs_buf_t raw;
+        const char *zbar[] = {ts_env("GS_ZBARIMG"), "--raw", "-q", "-Sbinary", cmd, NULL};
+        snprintf(cmd, sizeof cmd, "%s.png", png);
+        snprintf(raw_path, sizeof raw_path, "%s.json", png);
+        gs_buf_init(&raw, 1 << 16);
+        assert_int_equal(gs_file_read(raw_path, 1 << 16, &raw, NULL), GS_OK);
+        assert_int_equal(run(zbar, &decoded), 0);
+        assert_true(decoded.len > raw.len);
+        assert_memory_equal(decoded.data, raw.data, raw.len); /* then zbar's newline */
+        gs_buf_free(&raw);
+        gs_buf_free(&decoded);
+    }
+    assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/shown", NULL, headers, 5000, &dep),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(dep, "sessions")), 1);
+    json_decref(dep);
+    json_decref(doc);
+    json_decref(ans);
+}
+
+static void test_bad_specs_are_refused_with_what_to_fix(void **state)
+{
+    json_t *ans = NULL;
+    (void)state;
+    assert_int_equal(post_spec("name: shown\nowner: " ALICE "\n", &ans), 409); /* taken */
+    assert_non_null(strstr(gs_json_str(ans, "error"), "exists already"));
+    json_decref(ans);
+    assert_int_equal(post_spec("name: x\nownr: " ALICE "\n", &ans), 400);
+    assert_non_null(strstr(gs_json_str(ans, "error"), "spec:2:1: ownr"));
+    json_decref(ans);
+    assert_int_equal(post_spec("name: huge\nowner: " ALICE "\nzdb:\n  size: 100TiB\n", &ans), 422);
+    json_decref(ans);
+    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments", "name: y\nowner: a.3bot\n",
+                             NULL, 5000, NULL),
+                     401);
+    assert_int_equal(ts_http("GET", fx.url, "/api/v1/signandpay/000000000000000000000000", NULL,
+                             NULL, 5000, NULL),
+                     404);
+}
+
+static void test_the_app_signs_and_pays_once(void **state)
+{
+    char link[512], buf[64], saved[256];
+    gs_buf_t out;
+    (void)state;
+    deploy("paid", link);
+    snprintf(saved, sizeof saved, "%s/paid-callback.json", fx.sim.dir);
+    if (scan(ALICE, "--save", saved, link, &out) != 0)
+        fail_msg("app scan: %s", out.data);
+    gs_buf_free(&out);
+    /* the phone sends the same body again: fine, nothing twice */
+    assert_int_equal(scan(ALICE, "--replay", saved, link, &out), 0);
+    gs_buf_free(&out);
+    wait_state("paid", "escrows_paid");
+    assert_escrows_paid_once("paid");
+    (void)buf;
+}
+
+/* Waits for the child to exit by itself; its exit status, or -1 after timeout_ms. */
+static int exit_status_within(pid_t pid, int timeout_ms)
+{
+    int status;
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    }
+    return -1;
+}
+
+/* gridstord killed at a point of the deployer, then started again: the deployment ends
+ * with every escrow paid exactly once. */
+static void crash_and_resume(const char *name, const char *point)
+{
+    char link[512];
+    gs_buf_t out;
+    assert_int_equal(ts_stop_server(fx.gridstord, 10000), 0);
+    setenv("GRIDSTORD_CRASH_AT", point, 1);
+    start_gridstord();
+    unsetenv("GRIDSTORD_CRASH_AT");
+    wait_for_grid();
+    deploy(name, link);
+    if (scan(ALICE, NULL, NULL, link, &out) != 0)
+        fail_msg("app scan: %s", out.data);
+    gs_buf_free(&out);
+    assert_int_equal(exit_status_within(fx.gridstord, 30000), 99); /* it crashed there */
+    start_gridstord();
+    wait_for_grid();
+    wait_state(name, "escrows_paid");
+    assert_escrows_paid_once(name);
+}
+
+static void test_a_killed_daemon_resumes_and_pays_once(void **state)
+{
+    (void)state;
+    crash_and_resume("crash1", "after_reserve");
+    crash_and_resume("crash2", "before_pay_recorded");
+    crash_and_resume("crash3", "after_pay_recorded");
+}
+
+static void test_bad_callbacks_change_nothing(void **state)
+{
+    static const struct {
+        const char *who, *flag, *says;
+    } cases[] = {
+        {ALICE, "--wrong-key", "403"}, {ALICE, "--sign-other", "403"},
+        {ALICE, "--short-pay", "402"}, {ALICE, "--wrong-memo", "402"},
+        {ALICE, "--no-pay", "40"},     {"bob.3bot", NULL, "403"},
+    };
+    char link[512], buf[64], saved[256];
+    gs_buf_t out;
+    (void)state;
+    deploy("refused", link);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int status = scan(cases[i].who, cases[i].flag, NULL, link, &out);
+        if (status != 3 || strstr(out.data, cases[i].says) == NULL)
+            fail_msg("case %zu (%s): exit %d: %s", i, cases[i].flag ? cases[i].flag : cases[i].who,
+                     status, out.data);
+        gs_buf_free(&out);
+        assert_string_equal(state_of("refused", buf, sizeof buf), "awaiting_payment");
+    }
+    /* a callback accepted for one session replayed to another one */
+    snprintf(saved, sizeof saved, "%s/paid-callback.json", fx.sim.dir);
+    assert_int_equal(scan(ALICE, "--replay", saved, link, &out), 3);
+    gs_buf_free(&out);
+    assert_string_equal(state_of("refused", buf, sizeof buf), "awaiting_payment");
+    /* and malformed bodies straight to the callback */
+    {
+        char path[256];
+        snprintf(path, sizeof path, "%s/callback", strstr(link, "/api/v1/signandpay/"));
+        assert_int_equal(ts_http("POST", fx.url, path, "{", NULL, 5000, NULL), 400);
+        assert_int_equal(ts_http("POST", fx.url, path, "{\"DoubleName\":1}", NULL, 5000, NULL),
+                         400);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_deployment_shows_one_document_three_ways),
+        cmocka_unit_test(test_bad_specs_are_refused_with_what_to_fix),
+        cmocka_unit_test(test_the_app_signs_and_pays_once),
+        cmocka_unit_test(test_bad_callbacks_change_nothing),
+        cmocka_unit_test(test_a_killed_daemon_resumes_and_pays_once),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
