@@ -107,3 +107,19 @@ long ts_http(const char *method, const char *base, const char *path, const char 
     curl_easy_cleanup(c);
     return status;
 }
+
+long ts_http_get_raw(const char *url, gs_buf_t *out)
+{
+    CURL *c = curl_easy_init();
+    long status = 0;
+    assert_non_null(c);
+    gs_buf_init(out, 1 << 24);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status;
+}

@@ -35,4 +35,7 @@ const char *ts_sim_zdb(const ts_sim_t *s, const char *node_id);
 long ts_http(const char *method, const char *base, const char *path, const char *body,
              const char *const *headers, long timeout_ms, json_t **out);
 
+/* GET url; *out gets the raw answer (gs_buf_free it). Returns the status (0: no answer). */
+long ts_http_get_raw(const char *url, gs_buf_t *out);
+
 #endif
