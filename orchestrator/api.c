@@ -51,6 +51,15 @@ static json_t *session_links(const gs_daemon_t *d, json_t *sessions)
     return sessions;
 }
 
+/* Whether the daemon will move the deployment no further by itself: deployed, failed,
+ * or escrows_paid, where this version's deployer stops (posting the workloads is the
+ * next step to build). */
+static bool settled(const char *state)
+{
+    return strcmp(state, "deployed") == 0 || strcmp(state, "failed") == 0 ||
+           strcmp(state, "escrows_paid") == 0;
+}
+
 /* The deployment's pools without the signed payment body. */
 static json_t *pools_of(gs_daemon_t *d, const char *name)
 {
@@ -73,6 +82,7 @@ void gs_api_get(gs_http_req_t *r, void *ud)
     }
     json_object_set_new(dep, "sessions", session_links(d, gs_store_sessions(d->store, name)));
     json_object_set_new(dep, "pools", pools_of(d, name));
+    json_object_set_new(dep, "done", json_boolean(settled(gs_json_str(dep, "state"))));
     json_object_set_new(dep, "events", gs_store_events(d->store, name, 50));
     gs_http_reply_json(r, 200, dep);
 }

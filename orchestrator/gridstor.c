@@ -12,6 +12,9 @@ typedef struct {
 
 static const command_t commands[] = {
     {"init", gs_cli_init, "create this install's identity and wallet (once)"},
+    {"deploy", gs_cli_deploy, "deploy a spec through gridstord: QR codes, then progress"},
+    {"status", gs_cli_status, "a deployment's state, pools and recent events"},
+    {"list", gs_cli_list, "the deployments gridstord keeps"},
     {"plan", gs_cli_plan, "turn a deployment spec into a plan and QR codes to sign and pay"},
 };
 

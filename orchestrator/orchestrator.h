@@ -11,11 +11,18 @@ enum {
     GS_EXIT_FAILURE = 1,   /* anything else: writing files, out of memory */
     GS_EXIT_USAGE = 2,     /* bad spec or arguments */
     GS_EXIT_PLACEMENT = 3, /* the placement cannot be satisfied */
-    GS_EXIT_GRID = 4,      /* the grid or a node file cannot be read */
+    GS_EXIT_GRID = 4,      /* the grid, a node file or gridstord cannot be read */
+    GS_EXIT_REFUSED = 5,   /* gridstord refused: token, a name in use, no identity */
+    GS_EXIT_FAILED = 6,    /* the deployment failed */
+    GS_EXIT_TIMEOUT = 7,   /* still not done when --timeout ran out */
 };
 
 /* `gridstor plan ...`; argv[0] is "plan". Returns an exit status. */
 int gs_cli_plan(int argc, char **argv);
+/* `gridstor deploy SPEC`, `status NAME`, `list`: through gridstord. Exit statuses. */
+int gs_cli_deploy(int argc, char **argv);
+int gs_cli_status(int argc, char **argv);
+int gs_cli_list(int argc, char **argv);
 /* `gridstor init ...`: the install's identity. Returns an exit status. */
 int gs_cli_init(int argc, char **argv);
 

@@ -19,15 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define ALICE "alice.3bot"
 
+extern char **environ;
+
 typedef struct {
     ts_sim_t sim;
     pid_t gridstord;
-    char url[128], auth[160], app_dir[128], config[128];
+    char url[128], auth[160], app_dir[128], config[128], token_file[256];
 } fixture_t;
 
 static fixture_t fx;
@@ -76,6 +80,7 @@ static void start_gridstord(void)
     assert_non_null(j = json_loads(line, 0, NULL));
     snprintf(fx.url, sizeof fx.url, "%s", gs_json_str(j, "gridstord"));
     snprintf(path, sizeof path, "%s", gs_json_str(j, "token_file"));
+    snprintf(fx.token_file, sizeof fx.token_file, "%s", path);
     json_decref(j);
     assert_non_null(f = fopen(path, "r"));
     assert_non_null(fgets(token, sizeof token, f));
@@ -389,6 +394,109 @@ static void test_bad_callbacks_change_nothing(void **state)
     }
 }
 
+/* `gridstor ARGS...` with the connection to gridstord; its exit status, *out its output. */
+static int __attribute__((sentinel)) cli(gs_buf_t *out, ...)
+{
+    const char *argv[16] = {ts_env("GS_GRIDSTOR")};
+    size_t n = 1;
+    va_list ap;
+    va_start(ap, out);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 11;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n++] = "--url";
+    argv[n++] = fx.url;
+    argv[n++] = "--token-file";
+    argv[n++] = fx.token_file;
+    argv[n] = NULL;
+    return run(argv, out);
+}
+
+/* Starts argv with its stdout and stderr into path. */
+static pid_t spawn_to_file(const char *const *argv, const char *path)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+/* The first "link: ..." line the command writes into path (within 20 s). */
+static const char *wait_for_link(const char *path)
+{
+    static char link[512];
+    for (int i = 0; i < 200; i++) {
+        gs_buf_t text;
+        const char *at;
+        gs_buf_init(&text, 1 << 22);
+        if (gs_file_read(path, 1 << 22, &text, NULL) == GS_OK && text.data != NULL &&
+            (at = strstr(text.data, "link: ")) != NULL && strchr(at, '\n') != NULL) {
+            snprintf(link, sizeof link, "%.*s", (int)(strchr(at, '\n') - at - 6), at + 6);
+            gs_buf_free(&text);
+            return link;
+        }
+        gs_buf_free(&text);
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    fail_msg("gridstor deploy showed no link within 20 s");
+    return NULL;
+}
+
+static void test_the_cli_deploys_and_follows(void **state)
+{
+    char spec[256], line[4096], link[512];
+    const char *argv[] = {ts_env("GS_GRIDSTOR"), "deploy",      spec,        "--url", fx.url,
+                          "--token-file",        fx.token_file, "--timeout", "60",    NULL};
+    gs_buf_t out;
+    pid_t pid;
+    (void)state;
+    snprintf(spec, sizeof spec, "%s/cli.yaml", fx.sim.dir);
+    write_text(spec, "name: cli\nowner: " ALICE "\n");
+    /* deploy prints the QR codes and follows, into a file; the app pays meanwhile */
+    snprintf(line, sizeof line, "%s/deploy.out", fx.sim.dir);
+    pid = spawn_to_file(argv, line);
+    snprintf(link, sizeof link, "%s", wait_for_link(line));
+    assert_int_equal(scan(ALICE, NULL, NULL, link, &out), 0);
+    gs_buf_free(&out);
+    assert_int_equal(exit_status_within(pid, 60000), 0);
+    {
+        gs_buf_t shown;
+        gs_buf_init(&shown, 1 << 22);
+        assert_int_equal(gs_file_read(line, 1 << 22, &shown, NULL), GS_OK);
+        assert_non_null(strstr(shown.data, "cli: 1 document to sign and pay"));
+        assert_non_null(strstr(shown.data, "\xe2\x96")); /* the QR code's half blocks */
+        assert_non_null(strstr(shown.data, "every escrow is paid"));
+        assert_non_null(strstr(shown.data, "cli is escrows_paid"));
+        gs_buf_free(&shown);
+    }
+    assert_int_equal(cli(&out, "list", NULL), 0);
+    assert_non_null(strstr(out.data, "escrows_paid"));
+    gs_buf_free(&out);
+    /* each kind of failure has its exit status */
+    assert_int_equal(cli(&out, "deploy", spec, "--no-wait", NULL), 5); /* name in use */
+    assert_non_null(strstr(out.data, "exists already"));
+    gs_buf_free(&out);
+    write_text(spec, "name: cli2\nowner: " ALICE "\nzdb:\n  size: 100TiB\n");
+    assert_int_equal(cli(&out, "deploy", spec, "--no-wait", NULL), 3);
+    gs_buf_free(&out);
+    write_text(spec, "name: cli3\nowner: [x]\n");
+    assert_int_equal(cli(&out, "deploy", spec, NULL), 2);
+    gs_buf_free(&out);
+    assert_int_equal(cli(&out, "status", "nope", NULL), 5);
+    gs_buf_free(&out);
+    {
+        const char *bad[] = {ts_env("GS_GRIDSTOR"), "list",        "--url", "http://127.0.0.1:1",
+                             "--token-file",        fx.token_file, NULL};
+        assert_int_equal(run(bad, &out), 4);
+        assert_non_null(strstr(out.data, "is gridstord running?"));
+        gs_buf_free(&out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_the_app_signs_and_pays_once),
         cmocka_unit_test(test_bad_callbacks_change_nothing),
         cmocka_unit_test(test_a_killed_daemon_resumes_and_pays_once),
+        cmocka_unit_test(test_the_cli_deploys_and_follows),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
