@@ -10,17 +10,39 @@
 
 #define MAX_DOCS 64 /* signandpay documents of one deployment */
 
+/* The list answer, rebuilt only when the store was written since (reads far outnumber
+ * writes: dashboards and scripts poll it). */
+static bool list_text(gs_daemon_t *d)
+{
+    uint64_t gen = gs_store_generation(d->store);
+    json_t *list, *answer;
+    char *text;
+    if (d->list_cache.text != NULL && d->list_cache.generation == gen)
+        return true;
+    if ((list = gs_store_deployments(d->store)) == NULL)
+        return false;
+    answer = json_pack("{s:o}", "deployments", list);
+    text = answer ? gs_json_dumps(answer) : NULL;
+    json_decref(answer);
+    if (text == NULL)
+        return false;
+    free(d->list_cache.text);
+    d->list_cache.text = text;
+    d->list_cache.len = strlen(text);
+    d->list_cache.generation = gen;
+    return true;
+}
+
 void gs_api_list(gs_http_req_t *r, void *ud)
 {
     gs_daemon_t *d = ud;
-    json_t *list;
     if (!gs_daemon_authorized(d, r))
         return;
-    if ((list = gs_store_deployments(d->store)) == NULL) {
+    if (!list_text(d)) {
         gs_http_reply_error(r, 500, "the state database cannot be read; see the daemon's log");
         return;
     }
-    gs_http_reply_json(r, 200, json_pack("{s:o}", "deployments", list));
+    gs_http_reply(r, 200, "application/json", d->list_cache.text, d->list_cache.len);
 }
 
 /* {"id","amount","tft","state","link","document","qr_png","qr_svg"} for each session. */

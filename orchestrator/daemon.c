@@ -300,6 +300,7 @@ int gs_daemon_main(int argc, char **argv)
     gs_daemon_config_free(&d->cfg);
     sodium_memzero(d->token, sizeof d->token);
     gs_identity_clear(&d->identity);
+    free(d->list_cache.text);
     free(d);
     return rc;
 }

@@ -24,6 +24,11 @@ typedef struct {
     bool have_identity;
     int signals;
     uint64_t requests, refused;
+    struct {
+        char *text; /* GET /api/v1/deployments as last built */
+        size_t len;
+        uint64_t generation; /* the store's generation it was built at */
+    } list_cache;
     uv_timer_t deployer_timer;
     int deployer_busy; /* grid calls of the deployer in flight */
     /* the grid as last read (gridview.c) */

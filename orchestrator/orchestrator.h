@@ -67,6 +67,9 @@ typedef struct {
 int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag);
 void gs_store_close(gs_store_t *s);
 int gs_store_schema_version(gs_store_t *s);
+/* A number that changes with every write through this handle: an answer built from the
+ * store stays valid while it does not change. */
+uint64_t gs_store_generation(const gs_store_t *s);
 
 /* A new deployment awaiting payment, with its sessions, in one transaction. GS_EINVAL
  * when the name is taken. */

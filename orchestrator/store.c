@@ -18,6 +18,7 @@
 
 struct gs_store {
     sqlite3 *db;
+    uint64_t generation; /* bumped by every write, for readers' caches */
 };
 
 /* Migration N (1-based) brings user_version from N-1 to N. Never edit one that
@@ -158,6 +159,11 @@ void gs_store_close(gs_store_t *s)
     free(s);
 }
 
+uint64_t gs_store_generation(const gs_store_t *s)
+{
+    return s->generation;
+}
+
 int gs_store_schema_version(gs_store_t *s)
 {
     int v = -1;
@@ -202,6 +208,7 @@ static int run(gs_store_t *s, gs_diag_t *diag, int *changes, const char *sql, co
         return db_error(s, diag, "preparing a statement");
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
+    s->generation++;
     if (rc == SQLITE_CONSTRAINT)
         return gs_diag_set(diag, GS_EINVAL, "state database: %s", sqlite3_errmsg(s->db));
     if (rc != SQLITE_DONE)

@@ -9,7 +9,7 @@ PACKAGES="
 build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 libuv1-dev libh2o-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
 libsqlite3-dev libssl-dev libsodium-dev libqrencode-dev libpng-dev libisal-dev
-libzstd-dev libcmocka-dev zbar-tools libzbar-dev redis-server redis-tools
+libzstd-dev libcmocka-dev zbar-tools libzbar-dev redis-server redis-tools wrk
 "
 
 missing=""
