@@ -18,10 +18,20 @@
  *  - Capacity: size GiB of hru (hdd) or sru (ssd) is added to the node's reserved
  *    resources while the namespace exists.
  *  - Container workloads (type 1) are run by containers.c; other types are left
- *    alone (the explorer refuses them). */
+ *    alone (the explorer refuses them).
+ *  - With a state store (store.h), each node has a record "node" (keyed by node_id:
+ *    {"down_since", "zdb_port"}), written when it goes down or up and when its 0-db
+ *    starts. A restarted sim reads them back: nodes that were down stay down, and
+ *    each 0-db listens on its former port again when that port is free (else on a
+ *    new one, and the results of its 0-db workloads are reported anew with it).
+ *    Every result change is saved with its workload (sim_workloads_save_doc). The
+ *    nodes' reserved capacity is not saved: sim_agents_restore rebuilds it from the
+ *    deployed workloads. */
 #include "agents.h"
 #include "containers.h"
 #include "registry.h"
+#include "store.h"
+#include "workloads.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +45,7 @@
 struct sim_agents {
     sim_ctx_t *ctx;
     gs_zdb_server_t **zdbs; /* one per world node, NULL when it never started */
+    int *ports;             /* the port each node's 0-db had before a restart, or 0 */
     struct sim_containers *containers;
     size_t n;
     char admin[33];
@@ -63,10 +74,49 @@ static int start_node(struct sim_agents *a, size_t i, const char *state_dir, gs_
     cfg.index_dir = index;
     cfg.mode = GS_ZDB_MIXED;
     cfg.admin = a->admin;
-    if ((err = gs_zdb_server_start(a->ctx->loop, &cfg, &a->zdbs[i], diag)) != GS_OK)
+    cfg.port = a->ports[i];
+    err = gs_zdb_server_start(a->ctx->loop, &cfg, &a->zdbs[i], diag);
+    if (err != GS_OK && cfg.port != 0) {
+        gs_log(GS_LOG_INFO, "agents: node %s: port %d is taken, its 0-db moves", n->node_id,
+               cfg.port);
+        cfg.port = 0;
+        err = gs_zdb_server_start(a->ctx->loop, &cfg, &a->zdbs[i], diag);
+    }
+    if (err != GS_OK)
         return err;
     if (n->down_since != 0)
         gs_zdb_server_down(a->zdbs[i]);
+    return GS_OK;
+}
+
+/* ---- persistence (store.h) ---- */
+
+static void save_node(sim_ctx_t *ctx, const sim_node_t *n)
+{
+    gs_zdb_server_t *z = sim_agents_zdb(ctx->agents, (size_t)(n - ctx->world.nodes));
+    json_t *doc;
+    if (ctx->store == NULL)
+        return;
+    doc = json_pack("{s:I, s:i}", "down_since", (json_int_t)n->down_since, "zdb_port",
+                    z ? gs_zdb_server_port(z) : 0);
+    sim_store_put(ctx->store, "node", n->node_id, doc);
+    json_decref(doc);
+}
+
+static int load_node(const char *key, const json_t *doc, void *arg, gs_diag_t *diag)
+{
+    struct sim_agents *a = arg;
+    sim_node_t *n = sim_world_node(&a->ctx->world, key);
+    int64_t down_since = -1, port = -1;
+    if (n == NULL) {
+        gs_log(GS_LOG_WARN, "state database: node %.64s is not in this world; ignored", key);
+        return GS_OK;
+    }
+    if (!gs_json_int(doc, "down_since", &down_since) || !gs_json_int(doc, "zdb_port", &port) ||
+        down_since < 0 || port < 0 || port > 65535)
+        return gs_diag_set(diag, GS_EPARSE, "state database: bad node record %.64s", key);
+    n->down_since = down_since;
+    a->ports[n - a->ctx->world.nodes] = (int)port;
     return GS_OK;
 }
 
@@ -76,17 +126,29 @@ int sim_agents_start(sim_ctx_t *ctx, const char *state_dir, gs_diag_t *diag)
     unsigned char secret[16];
     int err = GS_OK;
     ctx->agents = a;
-    if (a == NULL || (a->zdbs = calloc(ctx->world.n_nodes + 1, sizeof *a->zdbs)) == NULL)
+    if (a == NULL || (a->zdbs = calloc(ctx->world.n_nodes + 1, sizeof *a->zdbs)) == NULL ||
+        (a->ports = calloc(ctx->world.n_nodes + 1, sizeof *a->ports)) == NULL)
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
     a->ctx = ctx;
     a->n = ctx->world.n_nodes;
     randombytes_buf(secret, sizeof secret);
     gs_hex(secret, sizeof secret, a->admin);
+    err = sim_store_each(ctx->store, "node", load_node, a, diag);
     for (size_t i = 0; i < a->n && err == GS_OK; i++)
         err = start_node(a, i, state_dir, diag);
     if (err == GS_OK)
         err = sim_containers_new(ctx, state_dir, &a->containers, diag);
+    sim_store_begin(ctx->store);
+    for (size_t i = 0; i < a->n && err == GS_OK; i++)
+        save_node(ctx, &ctx->world.nodes[i]);
+    sim_store_commit(ctx->store);
     return err;
+}
+
+void sim_agents_kill_containers(const struct sim_agents *a)
+{
+    if (a != NULL && a->containers != NULL)
+        sim_containers_kill_all(a->containers);
 }
 
 static void on_zdb_closed(void *ud)
@@ -96,9 +158,17 @@ static void on_zdb_closed(void *ud)
     void *cb_ud = a->ud;
     if (--a->closing > 0)
         return;
+    free(a->ports);
     free(a->zdbs);
     free(a);
     cb(cb_ud);
+}
+
+static void on_containers_closed(void *ud)
+{
+    struct sim_agents *a = ud;
+    a->containers = NULL;
+    on_zdb_closed(a);
 }
 
 void sim_agents_close(sim_ctx_t *ctx, gs_zdb_closed_cb cb, void *ud)
@@ -114,7 +184,7 @@ void sim_agents_close(sim_ctx_t *ctx, gs_zdb_closed_cb cb, void *ud)
     a->closing = 1; /* held until every server was asked to close */
     if (a->containers != NULL) {
         a->closing++;
-        sim_containers_close(a->containers, on_zdb_closed, a);
+        sim_containers_close(a->containers, on_containers_closed, a);
     }
     for (size_t i = 0; a->zdbs && i < a->n; i++) {
         if (a->zdbs[i] == NULL)
@@ -134,6 +204,7 @@ int sim_node_set_down(sim_ctx_t *ctx, sim_node_t *node, bool down, gs_diag_t *di
     struct sim_containers *cs = ctx->agents ? ctx->agents->containers : NULL;
     bool was_down = node->down_since != 0;
     int err = GS_OK;
+    sim_store_begin(ctx->store);
     if (down) {
         if (!was_down)
             node->down_since = sim_now(&ctx->world);
@@ -141,13 +212,15 @@ int sim_node_set_down(sim_ctx_t *ctx, sim_node_t *node, bool down, gs_diag_t *di
             gs_zdb_server_down(z);
         if (cs)
             sim_containers_node_down(cs, i);
-        return GS_OK;
+    } else {
+        node->down_since = 0;
+        if (z && !gs_zdb_server_is_up(z))
+            err = gs_zdb_server_up(z, diag);
+        if (cs && was_down)
+            sim_containers_node_up(cs, i);
     }
-    node->down_since = 0;
-    if (z && !gs_zdb_server_is_up(z))
-        err = gs_zdb_server_up(z, diag);
-    if (cs && was_down)
-        sim_containers_node_up(cs, i);
+    save_node(ctx, node);
+    sim_store_commit(ctx->store);
     return err;
 }
 
@@ -286,6 +359,7 @@ void sim_agents_set_result(sim_ctx_t *ctx, json_t *doc, const sim_node_t *n, int
                        state, "message", message, "epoch", (json_int_t)sim_now(&ctx->world),
                        "node_id", n ? n->node_id : "");
     json_object_set_new(doc, "result", result);
+    sim_workloads_save_doc(ctx, doc);
 }
 
 static int64_t type_of(const json_t *doc)
@@ -332,4 +406,34 @@ void sim_agents_deprovision(sim_ctx_t *ctx, json_t *doc)
     *capacity_of(z.node, &z) -= (double)z.size;
     sim_agents_set_result(ctx, doc, z.node, 2, "",
                           json_incref(json_object_get(result, "data_json")));
+}
+
+/* A provisioned 0-db workload read back at start: its namespace is still in the node's
+ * 0-db data; its capacity is reserved again, and its result reported anew when the
+ * 0-db listens on another port than the result says. */
+static void restore_zdb(sim_ctx_t *ctx, json_t *doc)
+{
+    json_t *result = json_object_get(doc, "result");
+    gs_diag_t diag = {{0}};
+    int64_t state = 0, port = 0;
+    zdb_workload_t z;
+    if (!gs_json_int(result, "state", &state) || state != 1 ||
+        read_doc(ctx, doc, &z, &diag) != GS_OK || z.zdb == NULL)
+        return;
+    *capacity_of(z.node, &z) += (double)z.size;
+    gs_json_int(json_object_get(result, "data_json"), "Port", &port);
+    if (port != gs_zdb_server_port(z.zdb))
+        sim_agents_set_result(ctx, doc, z.node, 1, "",
+                              json_pack("{s:s, s:[s], s:i}", "Namespace", z.ns, "IPs", "127.0.0.1",
+                                        "Port", gs_zdb_server_port(z.zdb)));
+}
+
+void sim_agents_restore(sim_ctx_t *ctx, json_t *doc)
+{
+    if (ctx->agents == NULL)
+        return;
+    if (type_of(doc) == 1)
+        sim_containers_restore(ctx->agents->containers, doc);
+    else if (type_of(doc) == 0)
+        restore_zdb(ctx, doc);
 }

@@ -37,6 +37,14 @@ void sim_agents_provision(sim_ctx_t *ctx, json_t *doc);
  * agent never provisioned. */
 void sim_agents_deprovision(sim_ctx_t *ctx, json_t *doc);
 
+/* A deployed workload read back from the state store at start (workloads.c): the
+ * node's agent takes it up again as a rebooted node would: a 0-db namespace's capacity
+ * is reserved again, a container started again (when its node is up). */
+void sim_agents_restore(sim_ctx_t *ctx, json_t *doc);
+/* SIGKILLs every container process group of a (ctx->agents, also while closing until
+ * sim_agents_close's callback; NULL is fine) at once, for a sim that must exit now. */
+void sim_agents_kill_containers(const struct sim_agents *a);
+
 /* Takes node down (its 0-db refuses connections, its container processes are killed,
  * down_since = now) or up again (its containers start again, as a rebooted node
  * redeploys its workloads). */

@@ -1,7 +1,8 @@
 /* chain.c — the local grid's payment chain: TFT accounts keyed by ed25519 public keys,
  * balances in stropes, a faucet, signed payments with a memo, and lookups. It is kept in
- * memory as two flat tables of records (accounts, transactions), the shape SQLite
- * tables will take when the chain is persisted.
+ * memory as two flat tables of records (accounts, transactions); with a state store
+ * (store.h) every change is written through as records "account" (keyed by address:
+ * {"balance","sequence"}) and "tx" (keyed by id: TX below), read back at start.
  *
  * HTTP API (JSON in and out; every error answer is {"error": TEXT} and changes nothing)
  *
@@ -48,6 +49,7 @@
 #include "chain.h"
 #include "ctx.h"
 #include "http_util.h"
+#include "store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,7 @@ struct sim_chain {
     gs_buf_t txs;      /* tx_t records, in the order applied */
     sim_chain_clock_cb clock;
     void *clock_arg;
+    sim_store_t *store; /* NULL: in memory only */
 };
 
 /* Why a transaction was refused, with its HTTP status and error code. */
@@ -175,6 +178,86 @@ static tx_rc_t table_error(int err, const char *table, size_t max, gs_diag_t *di
     return TX_NOMEM;
 }
 
+/* ---- persistence ---------------------------------------------------------------------------- */
+
+static json_t *tx_json(const tx_t *tx);
+
+static void save_account(const sim_chain_t *c, const account_t *a)
+{
+    json_t *doc = json_pack("{s:I, s:I}", "balance", (json_int_t)a->balance, "sequence",
+                            (json_int_t)a->next_sequence);
+    sim_store_put(c->store, "account", a->address, doc);
+    json_decref(doc);
+}
+
+static void save_tx(const sim_chain_t *c, const tx_t *tx)
+{
+    json_t *doc = tx_json(tx);
+    sim_store_put(c->store, "tx", tx->id, doc);
+    json_decref(doc);
+}
+
+static int load_account(const char *key, const json_t *doc, void *arg, gs_diag_t *diag)
+{
+    sim_chain_t *c = arg;
+    int64_t balance = -1, sequence = 0;
+    account_t *a;
+    int err;
+    if (!sim_chain_address_valid(key) || !gs_json_int(doc, "balance", &balance) ||
+        !gs_json_int(doc, "sequence", &sequence) || balance < 0 || sequence < 1)
+        return gs_diag_set(diag, GS_EPARSE, "state database: bad account %.64s", key);
+    if ((err = ensure_account(c, key, &a)) != GS_OK)
+        return gs_diag_set(diag, err, "state database: too many accounts");
+    a->balance = (uint64_t)balance;
+    a->next_sequence = (uint64_t)sequence;
+    return GS_OK;
+}
+
+/* Copies string member key of doc into out (size bytes); false when absent or longer. */
+static bool copy_str(const json_t *doc, const char *key, char *out, size_t size)
+{
+    const char *v = gs_json_str(doc, key);
+    if (v == NULL || strlen(v) >= size)
+        return false;
+    memcpy(out, v, strlen(v) + 1);
+    return true;
+}
+
+static int load_tx(const char *key, const json_t *doc, void *arg, gs_diag_t *diag)
+{
+    sim_chain_t *c = arg;
+    int64_t amount = 0, sequence = 0;
+    const char *text = gs_json_str(doc, "json");
+    tx_t tx;
+    memset(&tx, 0, sizeof tx);
+    if (!copy_str(doc, "id", tx.id, sizeof tx.id) ||
+        !copy_str(doc, "from", tx.from, sizeof tx.from) ||
+        !copy_str(doc, "to", tx.to, sizeof tx.to) ||
+        !copy_str(doc, "memo", tx.memo, sizeof tx.memo) ||
+        !copy_str(doc, "signature", tx.signature, sizeof tx.signature) || text == NULL ||
+        !gs_json_int(doc, "amount", &amount) || !gs_json_int(doc, "sequence", &sequence) ||
+        !gs_json_int(doc, "time", &tx.time) || amount < 1 || sequence < 1)
+        return gs_diag_set(diag, GS_EPARSE, "state database: bad transaction %.64s", key);
+    tx.amount = (uint64_t)amount;
+    tx.sequence = (uint64_t)sequence;
+    if ((tx.text = strdup(text)) == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    if (gs_buf_append(&c->txs, &tx, sizeof tx) != GS_OK) {
+        free(tx.text);
+        return gs_diag_set(diag, GS_ETOOBIG, "state database: too many transactions");
+    }
+    return GS_OK;
+}
+
+int sim_chain_attach_store(sim_chain_t *c, struct sim_store *store, gs_diag_t *diag)
+{
+    int err = sim_store_each(store, "account", load_account, c, diag);
+    if (err == GS_OK)
+        err = sim_store_each(store, "tx", load_tx, c, diag);
+    c->store = store;
+    return err;
+}
+
 /* ---- the chain ------------------------------------------------------------------------------ */
 
 int sim_chain_new(sim_chain_t **out, gs_diag_t *diag)
@@ -235,6 +318,7 @@ int sim_chain_credit(sim_chain_t *c, const char *address, uint64_t amount, gs_di
         return err;
     }
     a->balance += amount;
+    save_account(c, a);
     return GS_OK;
 }
 
@@ -377,6 +461,11 @@ static tx_rc_t commit(sim_chain_t *c, tx_t *tx, const char *text, size_t len, gs
     from = find_account(c, tx->from); /* exists: it had the funds */
     from->balance -= tx->amount;
     from->next_sequence++;
+    sim_store_begin(c->store);
+    save_tx(c, tx);
+    save_account(c, from);
+    save_account(c, to);
+    sim_store_commit(c->store);
     return TX_OK;
 }
 

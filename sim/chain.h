@@ -27,6 +27,10 @@ typedef int64_t (*sim_chain_clock_cb)(void *arg);
 
 int sim_chain_new(sim_chain_t **out, gs_diag_t *diag);
 void sim_chain_free(sim_chain_t *c);
+struct sim_store;
+/* Reads the accounts and transactions saved in store back, then writes every change
+ * through to it (store.h; NULL keeps the chain in memory only). Before any change. */
+int sim_chain_attach_store(sim_chain_t *c, struct sim_store *store, gs_diag_t *diag);
 /* Sets the clock (without one, transactions carry time 0). */
 void sim_chain_set_clock(sim_chain_t *c, sim_chain_clock_cb now, void *arg);
 /* True for 64 lowercase hex characters. */

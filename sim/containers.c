@@ -31,7 +31,11 @@
  *  - A node going down kills its containers and leaves their results as they were
  *    (a node that is down reports nothing); coming up it starts every container
  *    workload of the node that is not deleted again, including those that had exited,
- *    as a rebooted node redeploys its workloads, and reports their results anew. */
+ *    as a rebooted node redeploys its workloads, and reports their results anew.
+ *  - A sim restarted on the same state folder does the same for every deployed
+ *    container workload it reads back (sim_containers_restore), once its node is up.
+ *  - A sim that must exit at once (a second signal) SIGKILLs every process group it
+ *    started (sim_containers_kill_all), so no container outlives it. */
 #define _POSIX_C_SOURCE 200809L /* kill, O_CLOEXEC */
 #include "containers.h"
 #include "registry.h"
@@ -68,16 +72,18 @@ struct proc {
     uv_process_t process;
     uv_timer_t grace;
     struct sim_containers *cs;
-    container_t *c; /* NULL once the container no longer waits for it */
-    int open;       /* handles not closed yet */
-    bool stopping;  /* stopped by the agent, not ended by itself */
+    proc_t *prev, *next; /* cs->all */
+    container_t *c;      /* NULL once the container no longer waits for it */
+    int open;            /* handles not closed yet */
+    bool stopping;       /* stopped by the agent, not ended by itself */
 };
 
 struct sim_containers {
     sim_ctx_t *ctx;
     char *state_dir;
     container_t *list;
-    size_t procs; /* processes whose handles are not closed yet */
+    proc_t *all;  /* every process whose handles are not closed yet */
+    size_t procs; /* how many */
     bool closing;
     gs_zdb_closed_cb cb;
     void *ud;
@@ -124,6 +130,12 @@ static void on_proc_closed(uv_handle_t *h)
     struct sim_containers *cs = p->cs;
     if (--p->open > 0)
         return;
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        cs->all = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
     free(p);
     if (--cs->procs == 0 && cs->closing)
         finish_close(cs);
@@ -318,6 +330,10 @@ static int spawn(struct sim_containers *cs, container_t *c, const sim_flist_t *f
     p->cs = cs;
     p->open = 2;
     p->process.data = p->grace.data = p;
+    p->next = cs->all;
+    if (cs->all != NULL)
+        cs->all->prev = p;
+    cs->all = p;
     cs->procs++;
     uv_timer_init(cs->ctx->loop, &p->grace);
     if ((rc = uv_spawn(cs->ctx->loop, &p->process, &o)) != 0) {
@@ -456,6 +472,26 @@ void sim_containers_deprovision(struct sim_containers *cs, json_t *doc)
         cs->ctx, doc, node_of(cs, c), 2, "",
         json_incref(json_object_get(json_object_get(doc, "result"), "data_json")));
     container_free(c);
+}
+
+void sim_containers_restore(struct sim_containers *cs, json_t *doc)
+{
+    gs_diag_t diag = {{0}};
+    container_t *c = container_new(cs, doc, &diag);
+    if (c == NULL) {
+        sim_agents_set_result(cs->ctx, doc, NULL, 0, diag.msg, NULL);
+        return;
+    }
+    c->next = cs->list;
+    cs->list = c;
+    if (node_of(cs, c)->down_since == 0)
+        report_started(cs, c, start(cs, c, &diag), &diag);
+}
+
+void sim_containers_kill_all(const struct sim_containers *cs)
+{
+    for (const proc_t *p = cs->all; p != NULL; p = p->next)
+        signal_group(p, SIGKILL);
 }
 
 void sim_containers_node_down(struct sim_containers *cs, size_t node)

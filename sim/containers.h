@@ -22,6 +22,11 @@ void sim_containers_close(struct sim_containers *cs, gs_zdb_closed_cb cb, void *
 void sim_containers_provision(struct sim_containers *cs, json_t *doc);
 /* The workload was deleted: its process is stopped, its capacity released, result 2. */
 void sim_containers_deprovision(struct sim_containers *cs, json_t *doc);
+/* A deployed container workload read back from the state store at start: taken up
+ * again as a rebooted node would (started, result anew, when its node is up). */
+void sim_containers_restore(struct sim_containers *cs, json_t *doc);
+/* SIGKILLs every process group the containers started (for an exit at once). */
+void sim_containers_kill_all(const struct sim_containers *cs);
 /* World node `node` went down (its processes are killed) or came up again (its
  * containers start again). */
 void sim_containers_node_down(struct sim_containers *cs, size_t node);

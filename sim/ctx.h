@@ -10,6 +10,7 @@ struct sim_agents;
 struct sim_chain;
 struct sim_login;
 struct sim_registry;
+struct sim_store;
 struct sim_workloads;
 
 typedef struct sim_ctx {
@@ -20,6 +21,7 @@ typedef struct sim_ctx {
     struct sim_registry *registry;   /* the explorer's phonebook and pools (registry.h) */
     struct sim_workloads *workloads; /* the explorer's workloads (workloads.h) */
     struct sim_agents *agents;       /* the node agents and their 0-db servers (agents.h) */
+    struct sim_store *store;         /* the durable state (store.h), NULL without one */
 } sim_ctx_t;
 
 #endif

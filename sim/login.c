@@ -1,6 +1,7 @@
 /* login.c — the local grid's login directory: 3Bot names and their ed25519 public
  * keys, answered the way the Threefold login service answers them. In memory, as one
- * flat table of records (the shape an SQLite table will take).
+ * flat table of records; with a state store (store.h) each name is also written
+ * through as a record "login" (keyed by name: {"pk": HEX}), read back at start.
  *
  * HTTP API (JSON in and out; every error answer is {"error": TEXT} and changes nothing)
  *
@@ -23,6 +24,7 @@
 #include "login.h"
 #include "ctx.h"
 #include "http_util.h"
+#include "store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +43,8 @@ typedef struct {
 } user_t;
 
 struct sim_login {
-    gs_buf_t users; /* user_t records, in the order registered */
+    gs_buf_t users;     /* user_t records, in the order registered */
+    sim_store_t *store; /* NULL: in memory only */
 };
 
 static size_t n_users(const sim_login_t *l)
@@ -88,6 +91,34 @@ void sim_login_free(sim_login_t *l)
     free(l);
 }
 
+static void save_user(const sim_login_t *l, const user_t *u)
+{
+    char hex[2 * KEY_LEN + 1];
+    json_t *doc;
+    if (l->store == NULL)
+        return;
+    gs_hex(u->pk, KEY_LEN, hex);
+    doc = json_pack("{s:s}", "pk", hex);
+    sim_store_put(l->store, "login", u->name, doc);
+    json_decref(doc);
+}
+
+static int load_user(const char *key, const json_t *doc, void *arg, gs_diag_t *diag)
+{
+    const char *hex = gs_json_str(doc, "pk");
+    unsigned char pk[KEY_LEN];
+    if (hex == NULL || !sim_hex_decode(hex, pk, sizeof pk))
+        return gs_diag_set(diag, GS_EPARSE, "state database: bad login %.64s", key);
+    return sim_login_register(arg, key, pk, diag);
+}
+
+int sim_login_attach_store(sim_login_t *l, struct sim_store *store, gs_diag_t *diag)
+{
+    int err = sim_store_each(store, "login", load_user, l, diag);
+    l->store = store;
+    return err;
+}
+
 int sim_login_register(sim_login_t *l, const char *name, const unsigned char pk[32],
                        gs_diag_t *diag)
 {
@@ -105,6 +136,8 @@ int sim_login_register(sim_login_t *l, const char *name, const unsigned char pk[
     memcpy(u.name, name, strlen(name) + 1);
     memcpy(u.pk, pk, KEY_LEN);
     err = gs_buf_append(&l->users, &u, sizeof u);
+    if (err == GS_OK)
+        save_user(l, &u);
     if (err == GS_ETOOBIG)
         return gs_diag_set(diag, err, "the login directory is full (%d names)", MAX_USERS);
     return err ? gs_diag_set(diag, err, "out of memory") : GS_OK;

@@ -16,6 +16,10 @@ bool sim_login_name_valid(const char *name);
 
 int sim_login_new(sim_login_t **out, gs_diag_t *diag);
 void sim_login_free(sim_login_t *l);
+struct sim_store;
+/* Reads the names saved in store back, then writes every new name through to it
+ * (store.h; NULL keeps the directory in memory only). Before any registration. */
+int sim_login_attach_store(sim_login_t *l, struct sim_store *store, gs_diag_t *diag);
 /* Registers name (a 3Bot name like alice.3bot) with a 32-byte public key;
  * GS_EINVAL when the name is taken by another key or malformed (registering it
  * again with the same key is fine), GS_ETOOBIG when the directory is full. */

@@ -46,9 +46,16 @@
  *  - Pools follow tfexplorer's Pool: syncing subtracts active units times the seconds
  *    since last_updated and clamps at 0; empty_at = last_updated + the smallest of
  *    left/active over the resources in use, truncated, INT64_MAX when none is. GETs
- *    sync the counters but keep empty_at, as the real explorer does. */
+ *    sync the counters but keep empty_at, as the real explorer does.
+ *  - Caps: at most 100000 phonebook users and 100000 pool reservations (so as many
+ *    pools); beyond, 503 {"error": "... full"}, as the chain answers.
+ *  - With a state store (store.h) every change is written through as records "user",
+ *    "escrow" (with its secret key), "reservation" and "pool", keyed by id (tid for
+ *    an escrow), and read back by sim_registry_load. A GET's counter sync is not
+ *    saved: it changes nothing a later sync would not compute again. */
 #include "registry.h"
 #include "http_util.h"
+#include "store.h"
 
 #include <errno.h>
 #include <math.h>
@@ -66,6 +73,8 @@
 #define POOL_MAX_NODES 1000
 #define POOL_MAX_UNITS 1000000000000000LL /* unit-seconds per reservation */
 #define MONTH_SECONDS  2592000ULL
+#define MAX_USERS      100000
+#define MAX_RES        100000
 
 typedef struct {
     int64_t id;
@@ -291,6 +300,67 @@ static double less_active(double active, double units)
     return v < 0.00001 ? 0 : v;
 }
 
+/* ---- persistence (store.h): write-through ------------------------------------------------- */
+
+static json_t *pool_json(const sim_pool_t *p);
+
+/* Saves doc (stolen) as record (kind, id). */
+static void put(const struct sim_registry *reg, const char *kind, int64_t id, json_t *doc)
+{
+    sim_store_put_id(reg->ctx->store, kind, id, doc);
+    json_decref(doc);
+}
+
+static void save_user(const struct sim_registry *reg, const user_t *u)
+{
+    if (reg->ctx->store != NULL)
+        put(reg, "user", u->id,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", u->name, "email", u->email,
+                      "pubkey", u->pubkey, "host", u->host, "description", u->description,
+                      "signature", u->signature));
+}
+
+static void save_escrow(const struct sim_registry *reg, const escrow_t *e)
+{
+    char sk[2 * crypto_sign_SECRETKEYBYTES + 1];
+    if (reg->ctx->store == NULL)
+        return;
+    gs_hex(e->sk, crypto_sign_SECRETKEYBYTES, sk);
+    put(reg, "escrow", e->tid, json_pack("{s:s, s:s}", "address", e->address, "sk", sk));
+    sodium_memzero(sk, sizeof sk);
+}
+
+static json_t *strlist_json(const gs_strlist_t *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->items[i]));
+    return a;
+}
+
+static void save_reservation(const struct sim_registry *reg, const reservation_t *res)
+{
+    if (reg->ctx->store != NULL)
+        put(reg, "reservation", res->id,
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:b, s:b, s:b}", "pool_id",
+                      (json_int_t)res->pool_id, "farm_id", (json_int_t)res->farm_id, "expiration",
+                      (json_int_t)res->expiration, "cus", (json_int_t)res->cus, "sus",
+                      (json_int_t)res->sus, "ipv4us", (json_int_t)res->ipv4us, "amount",
+                      (json_int_t)res->amount, "node_ids", strlist_json(&res->node_ids), "address",
+                      res->address, "paid", res->paid, "released", res->released, "canceled",
+                      res->canceled));
+}
+
+static void save_pool(const struct sim_registry *reg, const sim_pool_t *p)
+{
+    json_t *doc;
+    if (reg->ctx->store == NULL || p == NULL)
+        return;
+    doc = pool_json(p);
+    json_object_set_new(doc, "dry_seen", json_integer(p->dry_seen));
+    put(reg, "pool", p->id, doc);
+}
+
 /* ---- users -------------------------------------------------------------------------------- */
 
 static json_t *user_json(const user_t *u)
@@ -421,10 +491,14 @@ void sim_registry_post_user(gs_http_req_t *r, void *ud)
                             "host + description + pubkey");
     else if ((u = find_user_by_name(reg, q.name)) != NULL)
         gs_http_reply_error(r, 409, "user with same name exists (id %lld)", (long long)u->id);
+    else if (reg->n_users >= MAX_USERS)
+        gs_http_reply_error(r, 503, "the phonebook is full (%d users)", MAX_USERS);
     else if ((u = add_user(reg, &q)) == NULL)
         gs_http_reply_error(r, 500, "out of memory");
-    else
+    else {
+        save_user(reg, u);
         gs_http_reply_json(r, 201, user_json(u));
+    }
     json_decref(body);
 }
 
@@ -724,8 +798,10 @@ static void settle(struct sim_registry *reg, reservation_t *res)
     sim_pool_t *p = find_pool(reg, res->pool_id);
     gs_strlist_t nodes = {0};
     res->paid = true;
-    if (p == NULL || payout(reg, res) != GS_OK)
+    if (p == NULL || payout(reg, res) != GS_OK) {
+        save_reservation(reg, res);
         return;
+    }
     res->released = true;
     /* As the real planner: the reservation's node list replaces the pool's (it
      * includes every node of the pool, checked when it was made). */
@@ -739,6 +815,8 @@ static void settle(struct sim_registry *reg, reservation_t *res)
         gs_strlist_free(&nodes);
     }
     pool_add_capacity(p, sim_now(&reg->ctx->world), res->cus, res->sus, res->ipv4us);
+    save_reservation(reg, res);
+    save_pool(reg, p);
     gs_log(GS_LOG_INFO, "escrow: reservation %lld paid, pool %lld extended", (long long)res->id,
            (long long)p->id);
 }
@@ -781,8 +859,13 @@ static reservation_t *reserve(struct sim_registry *reg, const pool_req_t *q)
     }
     reg->n_res++;
     reg->next_reservation_id++;
+    sim_store_begin(reg->ctx->store);
+    save_escrow(reg, e);
+    save_reservation(reg, res);
+    save_pool(reg, find_pool(reg, res->pool_id));
     if (res->amount == 0)
         settle(reg, res);
+    sim_store_commit(reg->ctx->store);
     return res;
 }
 
@@ -813,6 +896,8 @@ void sim_registry_post_pool(gs_http_req_t *r, void *ud)
         return;
     if (!check_pool_request(reg, body, &q, &f))
         gs_http_reply_error(r, f.status, "%s", f.diag.msg);
+    else if (reg->n_res >= MAX_RES)
+        gs_http_reply_error(r, 503, "the pool reservations are full (%d)", MAX_RES);
     else if ((res = reserve(reg, &q)) == NULL)
         gs_http_reply_error(r, 500, "out of memory");
     else
@@ -903,10 +988,13 @@ static void watch_reservation(struct sim_registry *reg, reservation_t *res, int6
         return;
     memo_of(res->id, memo);
     if (sim_chain_received(reg->ctx->chain, res->address, memo) >= res->amount) {
+        sim_store_begin(reg->ctx->store);
         settle(reg, res);
+        sim_store_commit(reg->ctx->store);
     } else if (now >= res->expiration) {
         res->canceled = true;
         res->cause = "payment timeout";
+        save_reservation(reg, res);
         gs_log(GS_LOG_INFO, "escrow: reservation %lld canceled: payment timeout",
                (long long)res->id);
     }
@@ -918,8 +1006,11 @@ static void watch_pool(struct sim_registry *reg, sim_pool_t *p, int64_t now)
         return;
     p->dry_seen = p->empty_at;
     pool_sync(p, now);
+    sim_store_begin(reg->ctx->store);
+    save_pool(reg, p);
     if (reg->dry_cb)
         reg->dry_cb(reg->ctx, p, reg->dry_arg);
+    sim_store_commit(reg->ctx->store);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1019,6 +1110,157 @@ void sim_registry_free(struct sim_registry *reg)
     free(reg);
 }
 
+/* ---- persistence (store.h): the load at start -------------------------------------------- */
+
+static int bad_record(gs_diag_t *diag, const char *kind, const char *key)
+{
+    return gs_diag_set(diag, GS_EPARSE, "state database: bad %s record %.32s", kind, key);
+}
+
+static int load_user(const char *key, const json_t *doc, void *arg, gs_diag_t *diag)
+{
+    struct sim_registry *reg = arg;
+    user_req_t q = {.name = gs_json_str(doc, "name"),
+                    .email = gs_json_str(doc, "email"),
+                    .pubkey = gs_json_str(doc, "pubkey"),
+                    .host = gs_json_str(doc, "host"),
+                    .description = gs_json_str(doc, "description"),
+                    .signature = gs_json_str(doc, "signature")};
+    int64_t id = strtoll(key, NULL, 10);
+    user_t *u;
+    if (!q.name || !q.email || !q.pubkey || !q.host || !q.description || !q.signature ||
+        !sim_hex_decode(q.pubkey, q.pk, sizeof q.pk) || id < 1)
+        return bad_record(diag, "user", key);
+    if (reg->n_users >= MAX_USERS || (u = add_user(reg, &q)) == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "state database: cannot load user %lld", (long long)id);
+    u->id = id;
+    return GS_OK;
+}
+
+static int load_escrow(const char *key, const json_t *doc, void *arg, gs_diag_t *diag)
+{
+    struct sim_registry *reg = arg;
+    const char *address = gs_json_str(doc, "address"), *sk = gs_json_str(doc, "sk");
+    int64_t tid = strtoll(key, NULL, 10);
+    escrow_t *e;
+    if (address == NULL || sk == NULL || !sim_chain_address_valid(address))
+        return bad_record(diag, "escrow", key);
+    if ((e = escrow_for(reg, tid)) == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    memcpy(e->address, address, SIM_ADDRESS_LEN + 1);
+    if (!sim_hex_decode(sk, e->sk, crypto_sign_SECRETKEYBYTES))
+        return bad_record(diag, "escrow", key);
+    return GS_OK;
+}
+
+static const char *escrow_address(const struct sim_registry *reg, const char *address)
+{
+    for (size_t i = 0; address && i < reg->n_escrows; i++)
+        if (strcmp(reg->escrows[i]->address, address) == 0)
+            return reg->escrows[i]->address;
+    return NULL;
+}
+
+static bool read_units(const json_t *doc, uint64_t *cus, uint64_t *sus, uint64_t *ipv4us,
+                       uint64_t *amount)
+{
+    int64_t v[4] = {-1, -1, -1, -1};
+    bool ok = gs_json_int(doc, "cus", &v[0]) && gs_json_int(doc, "sus", &v[1]) &&
+              gs_json_int(doc, "ipv4us", &v[2]) && gs_json_int(doc, "amount", &v[3]);
+    *cus = (uint64_t)v[0];
+    *sus = (uint64_t)v[1];
+    *ipv4us = (uint64_t)v[2];
+    *amount = (uint64_t)v[3];
+    return ok && v[0] >= 0 && v[1] >= 0 && v[2] >= 0 && v[3] >= 0;
+}
+
+static int load_reservation(const char *key, const json_t *doc, void *arg, gs_diag_t *diag)
+{
+    struct sim_registry *reg = arg;
+    reservation_t *list = grow(reg->reservations, reg->n_res, &reg->cap_res, sizeof *list), *res;
+    if (list == NULL || reg->n_res >= MAX_RES)
+        return gs_diag_set(diag, GS_ENOMEM, "state database: cannot load reservation %.32s", key);
+    reg->reservations = list;
+    res = memset(&list[reg->n_res], 0, sizeof *res);
+    res->id = strtoll(key, NULL, 10);
+    res->address = escrow_address(reg, gs_json_str(doc, "address"));
+    if (res->id < 1 || res->address == NULL || !gs_json_int(doc, "pool_id", &res->pool_id) ||
+        !gs_json_int(doc, "farm_id", &res->farm_id) ||
+        !gs_json_int(doc, "expiration", &res->expiration) ||
+        !read_units(doc, &res->cus, &res->sus, &res->ipv4us, &res->amount) ||
+        copy_nodes(json_object_get(doc, "node_ids"), &res->node_ids) != GS_OK)
+        return bad_record(diag, "reservation", key);
+    res->paid = json_is_true(json_object_get(doc, "paid"));
+    res->released = json_is_true(json_object_get(doc, "released"));
+    res->canceled = json_is_true(json_object_get(doc, "canceled"));
+    res->cause = res->canceled ? "payment timeout" : "";
+    reg->n_res++;
+    if (res->id >= reg->next_reservation_id)
+        reg->next_reservation_id = res->id + 1;
+    return GS_OK;
+}
+
+static bool read_pool_numbers(const json_t *doc, sim_pool_t *p)
+{
+    return gs_json_num(doc, "cus", &p->cus) && gs_json_num(doc, "sus", &p->sus) &&
+           gs_json_num(doc, "ipv4us", &p->ipv4us) && gs_json_num(doc, "active_cu", &p->active_cu) &&
+           gs_json_num(doc, "active_su", &p->active_su) &&
+           gs_json_num(doc, "active_ipv4", &p->active_ipv4) &&
+           gs_json_int(doc, "last_updated", &p->last_updated) &&
+           gs_json_int(doc, "empty_at", &p->empty_at) &&
+           gs_json_int(doc, "dry_seen", &p->dry_seen) &&
+           gs_json_int(doc, "customer_tid", &p->customer_tid) &&
+           gs_json_int(doc, "sponsor_tid", &p->sponsor_tid);
+}
+
+static int pool_workloads(sim_pool_t *p, const json_t *ids)
+{
+    size_t i;
+    const json_t *v;
+    if (!json_is_array(ids))
+        return GS_EPARSE;
+    p->cap_workloads = json_array_size(ids);
+    if (p->cap_workloads &&
+        (p->workload_ids = calloc(p->cap_workloads, sizeof *p->workload_ids)) == NULL)
+        return GS_ENOMEM;
+    json_array_foreach(ids, i, v)
+    {
+        p->workload_ids[p->n_workloads++] = json_integer_value(v);
+    }
+    return GS_OK;
+}
+
+static int load_pool(const char *key, const json_t *doc, void *arg, gs_diag_t *diag)
+{
+    struct sim_registry *reg = arg;
+    sim_pool_t *pools = grow(reg->pools, reg->n_pools, &reg->cap_pools, sizeof *pools), *p;
+    if (pools == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    reg->pools = pools;
+    p = memset(&pools[reg->n_pools], 0, sizeof *p);
+    reg->n_pools++; /* freed with the registry even when half read */
+    if (!gs_json_int(doc, "pool_id", &p->id) || !read_pool_numbers(doc, p) ||
+        copy_nodes(json_object_get(doc, "node_ids"), &p->node_ids) != GS_OK ||
+        pool_workloads(p, json_object_get(doc, "active_workload_ids")) != GS_OK)
+        return bad_record(diag, "pool", key);
+    return GS_OK;
+}
+
+int sim_registry_load(sim_ctx_t *ctx, gs_diag_t *diag)
+{
+    static const struct {
+        const char *kind;
+        sim_store_each_cb cb;
+    } kinds[] = {{"user", load_user},
+                 {"escrow", load_escrow},
+                 {"reservation", load_reservation},
+                 {"pool", load_pool}};
+    int err = GS_OK;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0] && err == GS_OK; i++)
+        err = sim_store_each(ctx->store, kinds[i].kind, kinds[i].cb, ctx->registry, diag);
+    return err;
+}
+
 /* ---- for the workloads code and the tests ------------------------------------------------- */
 
 bool sim_registry_user_key(const struct sim_registry *reg, int64_t tid, unsigned char pk[32])
@@ -1082,6 +1324,7 @@ int sim_registry_pool_activate(struct sim_registry *reg, int64_t pool_id, int64_
     p->active_su += su;
     p->active_ipv4 += ipv4;
     pool_sync_expiration(p);
+    save_pool(reg, p);
     return GS_OK;
 }
 
@@ -1102,6 +1345,7 @@ int sim_registry_pool_deactivate(struct sim_registry *reg, int64_t pool_id, int6
     p->active_su = less_active(p->active_su, su);
     p->active_ipv4 = less_active(p->active_ipv4, ipv4);
     pool_sync_expiration(p);
+    save_pool(reg, p);
     return GS_OK;
 }
 

@@ -45,6 +45,10 @@ typedef void (*sim_pool_dry_cb)(sim_ctx_t *ctx, const sim_pool_t *pool, void *ar
 /* Creates the registry for ctx (its world, chain and loop; ctx must outlive it) in
  * *out, which is normally &ctx->registry. Free with sim_registry_free, or with sim_registry_close once started. */
 int sim_registry_new(sim_ctx_t *ctx, struct sim_registry **out, gs_diag_t *diag);
+/* Reads the phonebook, escrows, reservations and pools saved in ctx->store back
+ * (store.h; nothing without a store); every later change is written through to it.
+ * Before sim_registry_start. */
+int sim_registry_load(sim_ctx_t *ctx, gs_diag_t *diag);
 /* Starts the escrow and pool timer on ctx->loop (every SIM_ESCROW_TICK_MS). */
 void sim_registry_start(sim_ctx_t *ctx);
 /* Closes ctx->registry's handles and frees it in their close callback, then calls

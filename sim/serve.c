@@ -1,8 +1,10 @@
 /* serve.c — `gridstor-sim` with no command (or `serve`): the local grid on
  * loopback ports chosen at start, announced as one JSON line on stdout, until
- * SIGINT or SIGTERM (a second signal exits at once). The nodes' 0-db data lives in
- * the state folder (--state; by default a fresh folder under $TMPDIR or /tmp, removed
- * at exit because the sim made it). */
+ * SIGINT or SIGTERM (a second signal kills the containers' processes and exits at
+ * once). Everything the sim holds lives in the state folder (--state; by default a
+ * fresh folder under $TMPDIR or /tmp, removed at exit because the sim made it): the
+ * nodes' 0-db data, and the state database sim.db (store.h) that a sim started again
+ * on the same folder reads back, the simulated clock included. */
 #define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
 #include "admin.h"
 #include "agents.h"
@@ -12,6 +14,7 @@
 #include "login.h"
 #include "registry.h"
 #include "sim.h"
+#include "store.h"
 #include "workloads.h"
 
 #include <errno.h>
@@ -25,13 +28,18 @@
 
 #include <uv.h>
 
+#define CLOCK_SAVE_MS 200 /* real milliseconds between checks of the simulated clock */
+
 typedef struct {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
+    uv_timer_t clock_timer; /* saves the simulated clock (CLOCK_SAVE_MS) */
+    int64_t clock_saved;
     sim_ctx_t ctx;
-    gs_httpd_t *servers[4]; /* explorer, chain, login, admin */
-    sim_admin_t *admin;     /* the admin server's state */
-    int closing;            /* parts still closing */
+    gs_httpd_t *servers[4];    /* explorer, chain, login, admin */
+    sim_admin_t *admin;        /* the admin server's state */
+    struct sim_agents *agents; /* ctx->agents until they are closed, for a second signal */
+    int closing;               /* parts still closing */
     bool registry_started;
     const char *listen;
     const char *state; /* --state, or made_state */
@@ -52,8 +60,9 @@ static void usage(FILE *out)
                  "  --network NAME      prices divided by 1, 10 or 100 (default mainnet)\n"
                  "  --time-scale X      simulated seconds per real second (default 1)\n"
                  "  --listen ADDR       address to listen on (default 127.0.0.1)\n"
-                 "  --state DIR         the nodes' 0-db data (default: a new folder under\n"
-                 "                      $TMPDIR or /tmp, removed at exit)\n"
+                 "  --state DIR         the grid's state: the nodes' 0-db data and sim.db,\n"
+                 "                      read back when started again on it (default: a new\n"
+                 "                      folder under $TMPDIR or /tmp, removed at exit)\n"
                  "  --grid FILE         the world from a YAML grid file (farms, nodes, seed,\n"
                  "                      network, flists) instead of --seed, --farms,\n"
                  "                      --nodes-per-farm and --network\n"
@@ -214,27 +223,90 @@ static void close_state(sim_t *sim)
     sim->made_state = NULL;
 }
 
-/* The world, the chain, the login directory, the registry and the node agents (every
- * node's 0-db server starts here), then one HTTP server per service, each on a port of
- * its own. */
+/* ---- the simulated clock in the state database ---------------------------------------------- */
+
+static void save_clock(sim_t *sim)
+{
+    int64_t now = sim_now(&sim->ctx.world);
+    json_t *doc = json_pack("{s:I}", "now", (json_int_t)now);
+    if (sim_store_put(sim->ctx.store, "clock", "now", doc) == GS_OK)
+        sim->clock_saved = now;
+    json_decref(doc);
+}
+
+/* Saves the clock once it moved by a simulated second or more. */
+static void on_clock_tick(uv_timer_t *t)
+{
+    sim_t *sim = t->data;
+    if (sim_now(&sim->ctx.world) != sim->clock_saved)
+        save_clock(sim);
+}
+
+/* The clock never goes back: it continues from the saved time when that is ahead of the
+ * one the world started with (the real time). */
+static int resume_clock(sim_t *sim, gs_diag_t *diag)
+{
+    json_t *doc = NULL;
+    int64_t saved = 0;
+    int err = sim_store_get(sim->ctx.store, "clock", "now", &doc, diag);
+    if (err == GS_OK && doc != NULL && !gs_json_int(doc, "now", &saved))
+        err = gs_diag_set(diag, GS_EPARSE, "state database: bad clock record");
+    json_decref(doc);
+    if (err == GS_OK && saved > sim_now(&sim->ctx.world))
+        sim_world_advance(&sim->ctx.world, saved - sim_now(&sim->ctx.world));
+    if (err == GS_OK)
+        save_clock(sim);
+    return err;
+}
+
+/* The state folder and its database, with the clock resumed. */
+static int open_store(sim_t *sim, gs_diag_t *diag)
+{
+    int err = open_state(sim, diag);
+    if (err == GS_OK)
+        err = sim_store_open(sim->state, &sim->ctx.store, diag);
+    return err == GS_OK ? resume_clock(sim, diag) : err;
+}
+
+/* The chain, the login directory, the registry and the workloads, each with what the
+ * state database holds for it. */
+static int start_explorer(sim_ctx_t *ctx, gs_diag_t *diag)
+{
+    int err = sim_chain_new(&ctx->chain, diag);
+    if (err == GS_OK) {
+        sim_chain_set_clock(ctx->chain, world_clock, &ctx->world);
+        err = sim_chain_attach_store(ctx->chain, ctx->store, diag);
+    }
+    if (err == GS_OK)
+        err = sim_login_new(&ctx->login, diag);
+    if (err == GS_OK)
+        err = sim_login_attach_store(ctx->login, ctx->store, diag);
+    if (err == GS_OK)
+        err = sim_registry_new(ctx, &ctx->registry, diag);
+    if (err == GS_OK)
+        err = sim_registry_load(ctx, diag);
+    if (err == GS_OK)
+        err = sim_workloads_new(ctx, &ctx->workloads, diag);
+    if (err == GS_OK)
+        sim_registry_on_pool_dry(ctx->registry, sim_workloads_on_pool_dry, NULL);
+    return err;
+}
+
+/* The world and its state, the explorer's parts, the node agents (every node's 0-db
+ * server starts here) taking up the deployed workloads, then one HTTP server per
+ * service, each on a port of its own. */
 static int start_services(sim_t *sim, const sim_world_opts_t *o, gs_diag_t *diag)
 {
     sim_ctx_t *ctx = &sim->ctx;
     int err = sim_world_generate(&ctx->world, o, diag);
     if (err == GS_OK)
-        err = sim_chain_new(&ctx->chain, diag);
-    if (err == GS_OK) {
-        sim_chain_set_clock(ctx->chain, world_clock, &ctx->world);
-        err = sim_login_new(&ctx->login, diag);
-    }
+        err = open_store(sim, diag);
     if (err == GS_OK)
-        err = sim_registry_new(ctx, &ctx->registry, diag);
+        err = start_explorer(ctx, diag);
     if (err == GS_OK)
-        err = sim_workloads_new(ctx, &ctx->workloads, diag);
-    if (err == GS_OK)
-        sim_registry_on_pool_dry(ctx->registry, sim_workloads_on_pool_dry, NULL);
-    if (err == GS_OK && (err = open_state(sim, diag)) == GS_OK)
         err = sim_agents_start(ctx, sim->state, diag);
+    if (err == GS_OK)
+        err = sim_workloads_load(ctx, diag);
     if (err == GS_OK)
         err = sim_admin_new(ctx, &sim->admin, diag);
     for (int i = 0; i < SRV_COUNT && err == GS_OK; i++)
@@ -257,10 +329,20 @@ static void on_part_closed(void *arg)
         return;
     uv_close((uv_handle_t *)&sim->sigint, NULL);
     uv_close((uv_handle_t *)&sim->sigterm, NULL);
+    uv_close((uv_handle_t *)&sim->clock_timer, NULL);
+}
+
+static void on_agents_closed(void *arg)
+{
+    sim_t *sim = arg;
+    sim->agents = NULL;
+    on_part_closed(sim);
 }
 
 static void stop_services(sim_t *sim)
 {
+    if (sim->ctx.store != NULL)
+        save_clock(sim);
     sim->closing = 1; /* held until every part was asked to close */
     for (int i = 0; i < SRV_COUNT; i++) {
         if (sim->servers[i] == NULL)
@@ -274,7 +356,8 @@ static void stop_services(sim_t *sim)
     }
     if (sim->ctx.agents) {
         sim->closing++;
-        sim_agents_close(&sim->ctx, on_part_closed, sim);
+        sim->agents = sim->ctx.agents;
+        sim_agents_close(&sim->ctx, on_agents_closed, sim);
     }
     on_part_closed(sim);
 }
@@ -287,6 +370,7 @@ static void free_services(sim_t *sim)
     sim_chain_free(sim->ctx.chain);
     sim_world_free(&sim->ctx.world);
     sim_admin_free(sim->admin);
+    sim_store_close(sim->ctx.store);
     close_state(sim);
 }
 
@@ -294,8 +378,10 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     sim_t *sim = h->data;
     (void)signum;
-    if (++sim->signals > 1)
+    if (++sim->signals > 1) {
+        sim_agents_kill_containers(sim->agents); /* what exit would leave running */
         exit(1);
+    }
     gs_log(GS_LOG_INFO, "stopping");
     stop_services(sim);
 }
@@ -351,9 +437,11 @@ int gs_sim_serve_main(int argc, char **argv)
     sim->ctx.loop = &sim->loop;
     uv_signal_init(&sim->loop, &sim->sigint);
     uv_signal_init(&sim->loop, &sim->sigterm);
-    sim->sigint.data = sim->sigterm.data = sim;
+    uv_timer_init(&sim->loop, &sim->clock_timer);
+    sim->sigint.data = sim->sigterm.data = sim->clock_timer.data = sim;
     rc = start_services(sim, &o, &diag);
     if (rc == GS_OK) {
+        uv_timer_start(&sim->clock_timer, on_clock_tick, CLOCK_SAVE_MS, CLOCK_SAVE_MS);
         uv_signal_start(&sim->sigint, on_signal, SIGINT);
         uv_signal_start(&sim->sigterm, on_signal, SIGTERM);
         announce(sim);

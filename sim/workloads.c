@@ -37,6 +37,12 @@
  *    activated on the pool at once; a 0-db workload is then provisioned by its node's
  *    agent (agents.h), which sets its result; a container workload is run by it as
  *    a process. Without agents (ctx->agents NULL) the result stays {}.
+ *  - At most 100000 workloads (those refused with 402 count too); beyond, 503
+ *    {"error": "... full"}, as the chain answers.
+ *  - With a state store (store.h) each workload is written through as a record
+ *    "workload" keyed by id whenever it or its result changes, and read back by
+ *    sim_workloads_load, which then has the node agents take their deployed workloads
+ *    up again (agents.h sim_agents_restore).
  *  - Workload ids have their own sequence from 1 (the real explorer's workloads and
  *    pool reservations are separate collections).
  *  - sign/delete and sign/provision take {"tid","signature","epoch"} and answer 201
@@ -58,6 +64,7 @@
 #include "agents.h"
 #include "explorer.h"
 #include "http_util.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -79,6 +86,7 @@
 #define CHALLENGE_MAX   (SIM_WORKLOADS_MAX_BODY * 2)
 #define ZDB_MAX_GIB     1000000
 #define FREE_ROOTFS_GB  50
+#define MAX_WORKLOADS   100000
 
 typedef struct {
     int64_t id, type, pool_id, customer_tid;
@@ -123,6 +131,86 @@ static void set_next_action(workload_t *w, int na)
 {
     w->next_action = na;
     json_object_set_new(w->doc, "next_action", json_integer(na));
+}
+
+/* ---- persistence (store.h) ----------------------------------------------------------------- */
+
+static void save(const struct sim_workloads *wls, const workload_t *w)
+{
+    json_t *rec;
+    if (wls->ctx->store == NULL)
+        return;
+    rec = json_pack("{s:I, s:I, s:I, s:f, s:f, s:b, s:s, s:O}", "type", (json_int_t)w->type,
+                    "pool_id", (json_int_t)w->pool_id, "customer_tid", (json_int_t)w->customer_tid,
+                    "cu", w->cu, "su", w->su, "active", w->active, "challenge", w->challenge, "doc",
+                    w->doc);
+    sim_store_put_id(wls->ctx->store, "workload", w->id, rec);
+    json_decref(rec);
+}
+
+void sim_workloads_save_doc(sim_ctx_t *ctx, const json_t *doc)
+{
+    int64_t id = 0;
+    const workload_t *w;
+    if (ctx->workloads == NULL || ctx->store == NULL || !gs_json_int(doc, "id", &id))
+        return;
+    if ((w = find(ctx->workloads, id)) != NULL && w->doc == doc)
+        save(ctx->workloads, w);
+}
+
+/* Room for one more workload; false when out of memory. */
+static bool make_room(struct sim_workloads *wls)
+{
+    size_t want = wls->cap ? wls->cap * 2 : 16;
+    workload_t *items;
+    if (wls->n < wls->cap)
+        return true;
+    if ((items = realloc(wls->items, want * sizeof *items)) == NULL)
+        return false;
+    wls->items = items;
+    wls->cap = want;
+    return true;
+}
+
+static int load_workload(const char *key, const json_t *rec, void *arg, gs_diag_t *diag)
+{
+    struct sim_workloads *wls = arg;
+    json_t *doc = json_object_get(rec, "doc");
+    const char *challenge = gs_json_str(rec, "challenge");
+    int64_t na = -1;
+    workload_t *w;
+    if (wls->n >= MAX_WORKLOADS || !make_room(wls))
+        return gs_diag_set(diag, GS_ENOMEM, "state database: cannot load workload %.32s", key);
+    w = memset(&wls->items[wls->n], 0, sizeof *w);
+    if (!json_is_object(doc) || challenge == NULL || !gs_json_int(doc, "id", &w->id) ||
+        !gs_json_int(doc, "next_action", &na) || na < SIM_NA_CREATE || na > SIM_NA_MIGRATED ||
+        !gs_json_int(rec, "type", &w->type) || !gs_json_int(rec, "pool_id", &w->pool_id) ||
+        !gs_json_int(rec, "customer_tid", &w->customer_tid) || !gs_json_num(rec, "cu", &w->cu) ||
+        !gs_json_num(rec, "su", &w->su))
+        return gs_diag_set(diag, GS_EPARSE, "state database: bad workload record %.32s", key);
+    if ((w->challenge = strdup(challenge)) == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    w->next_action = (int)na;
+    w->active = json_is_true(json_object_get(rec, "active"));
+    w->doc = json_incref(doc);
+    wls->n++;
+    if (w->id >= wls->next_id)
+        wls->next_id = w->id + 1;
+    return GS_OK;
+}
+
+int sim_workloads_load(sim_ctx_t *ctx, gs_diag_t *diag)
+{
+    struct sim_workloads *wls = ctx->workloads;
+    int err = sim_store_each(ctx->store, "workload", load_workload, wls, diag);
+    if (err != GS_OK)
+        return err;
+    sim_store_begin(ctx->store);
+    for (size_t i = 0; i < wls->n; i++)
+        if (wls->items[i].next_action == SIM_NA_DEPLOY)
+            sim_agents_restore(ctx, wls->items[i].doc);
+    sim_store_commit(ctx->store);
+    return GS_OK;
 }
 
 /* ---- HTTP signature auth (draft-cavage, tfexplorer mw/auth.go) ----------------------------- */
@@ -701,15 +789,10 @@ static bool check_workload(struct sim_workloads *wls, json_t *body, int64_t sign
 
 static workload_t *store(struct sim_workloads *wls, json_t *body, request_t *q, int na)
 {
-    workload_t *items = wls->items, *w;
-    if (wls->n == wls->cap) {
-        size_t want = wls->cap ? wls->cap * 2 : 16;
-        if ((items = realloc(wls->items, want * sizeof *items)) == NULL)
-            return NULL;
-        wls->items = items;
-        wls->cap = want;
-    }
-    w = &items[wls->n];
+    workload_t *w;
+    if (!make_room(wls))
+        return NULL;
+    w = &wls->items[wls->n];
     memset(w, 0, sizeof *w);
     if ((w->challenge = gs_buf_steal(&q->p.ch)) == NULL && (w->challenge = strdup("")) == NULL)
         return NULL;
@@ -754,18 +837,26 @@ void sim_workloads_post(gs_http_req_t *r, void *ud)
         gs_http_reply_error(r, f.status, "%s", f.diag.msg);
         goto out;
     }
+    if (wls->n >= MAX_WORKLOADS) {
+        gs_http_reply_error(r, 503, "the workloads are full (%d)", MAX_WORKLOADS);
+        goto out;
+    }
     carried = sim_registry_pool_can_carry(wls->ctx->registry, q.pool_id, q.p.cu, q.p.su, 0, 120);
     if ((w = store(wls, body, &q, carried ? SIM_NA_DEPLOY : SIM_NA_INVALID)) == NULL) {
         gs_http_reply_error(r, 500, "out of memory");
         goto out;
     }
     if (!carried) {
+        save(wls, w);
         gs_http_reply_error(r, 402, "pool needs additional capacity to support this workload");
         goto out;
     }
+    sim_store_begin(wls->ctx->store);
     if (sim_registry_pool_activate(wls->ctx->registry, w->pool_id, w->id, w->cu, w->su, 0) == GS_OK)
         w->active = true;
     sim_agents_provision(wls->ctx, w->doc); /* 0-db and container workloads */
+    save(wls, w);
+    sim_store_commit(wls->ctx->store);
     gs_http_reply_json(r, 201, json_pack("{s:I}", "reservation_id", (json_int_t)w->id));
 out:
     gs_buf_free(&q.p.ch);
@@ -852,6 +943,7 @@ static void delete_workload(struct sim_workloads *wls, workload_t *w)
         w->active = false;
     sim_agents_deprovision(wls->ctx, w->doc);
     set_next_action(w, SIM_NA_DELETED);
+    save(wls, w);
     gs_log(GS_LOG_INFO, "workloads: workload %lld deleted", (long long)w->id);
 }
 
@@ -943,6 +1035,8 @@ static void sign(gs_http_req_t *r, void *ud, const char *what)
     if (!add_signature(wls, w, body, what, &f)) {
         gs_http_reply_error(r, f.status, "%s", f.diag.msg);
     } else {
+        sim_store_begin(wls->ctx->store);
+        save(wls, w);
         if (strcmp(what, "delete") == 0) {
             json_int_t quorum = json_integer_value(
                 json_object_get(json_object_get(w->doc, "signing_request_delete"), "quorum_min"));
@@ -950,6 +1044,7 @@ static void sign(gs_http_req_t *r, void *ud, const char *what)
                 (size_t)(quorum > 1 ? quorum : 1))
                 delete_workload(wls, w);
         }
+        sim_store_commit(wls->ctx->store);
         gs_http_reply_json(r, 201, json_object());
     }
     json_decref(body);

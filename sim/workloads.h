@@ -29,6 +29,15 @@ enum {
 int sim_workloads_new(sim_ctx_t *ctx, struct sim_workloads **out, gs_diag_t *diag);
 void sim_workloads_free(struct sim_workloads *wls);
 
+/* Reads the workloads saved in ctx->store back (store.h; nothing without a store)
+ * and has the node agents take the deployed ones up again (sim_agents_restore);
+ * every later change is written through. After sim_agents_start and
+ * sim_registry_load, before the HTTP servers open. */
+int sim_workloads_load(sim_ctx_t *ctx, gs_diag_t *diag);
+/* Saves the workload whose stored document is doc, after its result changed outside
+ * a workloads handler (a container that exited, a node that came up again). */
+void sim_workloads_save_doc(sim_ctx_t *ctx, const json_t *doc);
+
 /* The registry's dry hook (sim_registry_on_pool_dry(reg, sim_workloads_on_pool_dry,
  * NULL)): deletes the pool's deployed workloads that use an exhausted resource. */
 void sim_workloads_on_pool_dry(sim_ctx_t *ctx, const sim_pool_t *pool, void *arg);
