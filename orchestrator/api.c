@@ -239,3 +239,41 @@ void gs_api_create(gs_http_req_t *r, void *ud)
     gs_plan_free(&c.plan);
     gs_spec_free(&c.spec);
 }
+
+/* ---- deleting -------------------------------------------------------------------------------- */
+
+/* What deleting a deployment in `state` does to the money already paid. */
+static const char *money_note(const char *state)
+{
+    if (strcmp(state, "awaiting_payment") == 0)
+        return "nothing was paid; its QR codes and links no longer work";
+    if (strcmp(state, "paid") == 0)
+        return "the owner's payment stays in this install's wallet; pools reserved but not paid "
+               "expire on their own";
+    return "its paid capacity pools stay on the grid, owned by this install, until they run "
+           "dry; nothing is refunded";
+}
+
+void gs_api_delete(gs_http_req_t *r, void *ud)
+{
+    gs_daemon_t *d = ud;
+    const char *name = gs_http_req_param(r, 0);
+    gs_diag_t diag = {{0}};
+    json_t *dep;
+    char state[64];
+    if (!gs_daemon_authorized(d, r))
+        return;
+    if ((dep = gs_store_deployment(d->store, name)) == NULL) {
+        gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
+        return;
+    }
+    snprintf(state, sizeof state, "%s", gs_json_str(dep, "state"));
+    json_decref(dep);
+    if (gs_store_deployment_delete(d->store, name, &diag) != GS_OK) {
+        gs_http_reply_error(r, 500, "%s", diag.msg);
+        return;
+    }
+    gs_http_reply_json(
+        r, 200,
+        json_pack("{s:s, s:s, s:s}", "deleted", name, "state", state, "money", money_note(state)));
+}

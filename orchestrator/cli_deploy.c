@@ -260,6 +260,26 @@ static int status_of(const conn_t *c, const char *name)
     return GS_EXIT_OK;
 }
 
+static int delete_deployment(const conn_t *c, const char *name)
+{
+    char path[256], why[1200];
+    json_t *ans;
+    long st;
+    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
+    if ((st = request(c, "DELETE", path, NULL, 0, &ans, why, sizeof why)) != 200) {
+        int rc = refused("delete", st, ans, why);
+        json_decref(ans);
+        return rc;
+    }
+    if (c->json)
+        print_json(ans);
+    else
+        printf("%s deleted (it was %s): %s\n", name, gs_json_str(ans, "state"),
+               gs_json_str(ans, "money"));
+    json_decref(ans);
+    return GS_EXIT_OK;
+}
+
 /* ---- arguments ------------------------------------------------------------------------------- */
 
 static void usage(FILE *out, const char *cmd)
@@ -345,6 +365,8 @@ static int run_cmd(int argc, char **argv, const char *cmd)
         return rc < 0 ? GS_EXIT_OK : rc;
     if (strcmp(cmd, "deploy") == 0)
         return deploy(&c, arg);
+    if (strcmp(cmd, "delete") == 0)
+        return delete_deployment(&c, arg);
     return status_of(&c, arg);
 }
 
@@ -361,4 +383,9 @@ int gs_cli_status(int argc, char **argv)
 int gs_cli_list(int argc, char **argv)
 {
     return run_cmd(argc, argv, "list");
+}
+
+int gs_cli_delete(int argc, char **argv)
+{
+    return run_cmd(argc, argv, "delete");
 }

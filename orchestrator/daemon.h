@@ -56,6 +56,7 @@ void gs_deployer_close(gs_daemon_t *d);
 void gs_api_list(gs_http_req_t *r, void *ud);
 void gs_api_get(gs_http_req_t *r, void *ud);
 void gs_api_create(gs_http_req_t *r, void *ud);
+void gs_api_delete(gs_http_req_t *r, void *ud);
 void gs_signandpay_document(gs_http_req_t *r, void *ud);
 void gs_signandpay_qr_png(gs_http_req_t *r, void *ud);
 void gs_signandpay_qr_svg(gs_http_req_t *r, void *ud);

@@ -15,6 +15,7 @@ static const command_t commands[] = {
     {"deploy", gs_cli_deploy, "deploy a spec through gridstord: QR codes, then progress"},
     {"status", gs_cli_status, "a deployment's state, pools and recent events"},
     {"list", gs_cli_list, "the deployments gridstord keeps"},
+    {"delete", gs_cli_delete, "forget a deployment and say what happens to what it paid"},
     {"plan", gs_cli_plan, "turn a deployment spec into a plan and QR codes to sign and pay"},
 };
 

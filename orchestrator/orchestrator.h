@@ -19,10 +19,11 @@ enum {
 
 /* `gridstor plan ...`; argv[0] is "plan". Returns an exit status. */
 int gs_cli_plan(int argc, char **argv);
-/* `gridstor deploy SPEC`, `status NAME`, `list`: through gridstord. Exit statuses. */
+/* `gridstor deploy SPEC`, `status NAME`, `list`, `delete NAME`: through gridstord. */
 int gs_cli_deploy(int argc, char **argv);
 int gs_cli_status(int argc, char **argv);
 int gs_cli_list(int argc, char **argv);
+int gs_cli_delete(int argc, char **argv);
 /* `gridstor init ...`: the install's identity. Returns an exit status. */
 int gs_cli_init(int argc, char **argv);
 

@@ -322,10 +322,14 @@ int gs_store_deployment_transition(gs_store_t *s, const char *name, const char *
 
 int gs_store_deployment_delete(gs_store_t *s, const char *name, gs_diag_t *diag)
 {
-    int changes = 0,
+    int changes = 0, err = exec(s, "BEGIN IMMEDIATE;", diag);
+    if (err == GS_OK)
         err = run(s, diag, &changes, "DELETE FROM deployments WHERE name = ?", "t", name);
     if (err == GS_OK && changes == 0)
-        return gs_diag_set(diag, GS_ENOENT, "no deployment named '%s'", name);
+        err = gs_diag_set(diag, GS_ENOENT, "no deployment named '%s'", name);
+    if (err == GS_OK) /* its sessions and pools go with it; the used payments stay used */
+        err = run(s, diag, NULL, "DELETE FROM events WHERE deployment = ?", "t", name);
+    exec(s, err == GS_OK ? "COMMIT;" : "ROLLBACK;", NULL);
     return err;
 }
 

@@ -497,6 +497,43 @@ static void test_the_cli_deploys_and_follows(void **state)
     }
 }
 
+static void test_delete_says_what_happens_to_the_money(void **state)
+{
+    const char *headers[] = {fx.auth, NULL};
+    json_t *ans = NULL, *dep = NULL, *s;
+    char doc[512];
+    gs_buf_t out;
+    (void)state;
+    /* an unpaid deployment: gone with its sessions, its links stop working */
+    assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/shown", NULL, headers, 5000, &dep),
+                     200);
+    s = json_array_get(json_object_get(dep, "sessions"), 0);
+    snprintf(doc, sizeof doc, "%s", strstr(gs_json_str(s, "document"), "/api/v1/"));
+    json_decref(dep);
+    assert_int_equal(ts_http("DELETE", fx.url, "/api/v1/deployments/shown", NULL, NULL, 5000, NULL),
+                     401);
+    assert_int_equal(
+        ts_http("DELETE", fx.url, "/api/v1/deployments/shown", NULL, headers, 5000, &ans), 200);
+    assert_string_equal(gs_json_str(ans, "state"), "awaiting_payment");
+    assert_non_null(strstr(gs_json_str(ans, "money"), "nothing was paid"));
+    json_decref(ans);
+    assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/shown", NULL, headers, 5000, NULL),
+                     404);
+    assert_int_equal(ts_http("GET", fx.url, doc, NULL, NULL, 5000, NULL), 404);
+    assert_int_equal(
+        ts_http("DELETE", fx.url, "/api/v1/deployments/shown", NULL, headers, 5000, NULL), 404);
+    /* a paid one, through the command line: its pools stay, nothing is refunded */
+    assert_int_equal(cli(&out, "delete", "paid", NULL), 0);
+    assert_non_null(strstr(out.data, "paid deleted (it was escrows_paid)"));
+    assert_non_null(strstr(out.data, "nothing is refunded"));
+    gs_buf_free(&out);
+    assert_int_equal(cli(&out, "delete", "paid", NULL), 5);
+    gs_buf_free(&out);
+    /* the name can be used again */
+    assert_int_equal(post_spec("name: shown\nowner: " ALICE "\n", &ans), 201);
+    json_decref(ans);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_bad_callbacks_change_nothing),
         cmocka_unit_test(test_a_killed_daemon_resumes_and_pays_once),
         cmocka_unit_test(test_the_cli_deploys_and_follows),
+        cmocka_unit_test(test_delete_says_what_happens_to_the_money),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
