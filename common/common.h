@@ -360,8 +360,11 @@ void gs_http_defer_now(gs_http_req_t *req);
 const char *gs_http_req_method(const gs_http_req_t *r); /* NUL-terminated copies */
 const char *gs_http_req_path(const gs_http_req_t *r);   /* without the query */
 const char *gs_http_req_param(const gs_http_req_t *r, size_t i);
-/* A query parameter, percent-decoded, copied into out; false when absent or too long. */
+/* A query parameter, percent-decoded, copied into out; false when absent or too long
+ * (gs_http_req_has_query tells them apart). A query string with a malformed %-escape is
+ * answered 400 before any route runs. */
 bool gs_http_req_query(const gs_http_req_t *r, const char *name, char *out, size_t outlen);
+bool gs_http_req_has_query(const gs_http_req_t *r, const char *name);
 bool gs_http_req_header(const gs_http_req_t *r, const char *name, char *out, size_t outlen);
 const char *gs_http_req_body(const gs_http_req_t *r, size_t *len);
 

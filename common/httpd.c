@@ -116,6 +116,22 @@ static const gs_http_route_t *route_for(gs_http_req_t *r, bool *path_known)
     return found;
 }
 
+static int hexval(char c);
+
+/* Every %-escape of the query string is followed by two hex digits. */
+static bool query_well_formed(const h2o_req_t *req)
+{
+    const char *p, *end;
+    if (req->query_at == SIZE_MAX)
+        return true;
+    p = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    for (; p < end; p++)
+        if (*p == '%' && (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0))
+            return false;
+    return true;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     handler_t *h = (handler_t *)self;
@@ -128,6 +144,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r->path = pool_strndup(req, req->path.base, path_len);
     if (path_len > 1 && r->path[path_len - 1] == '/')
         r->path[path_len - 1] = '\0';
+    if (!query_well_formed(req)) {
+        gs_http_reply_error(r, 400,
+                            "malformed query string: a %% must be followed by two hex "
+                            "digits");
+        return 0;
+    }
     if (h->server->hook == NULL || !h->server->hook(r, h->server->hook_arg))
         gs_http_dispatch(r);
     return 0;
@@ -212,6 +234,26 @@ bool gs_http_req_query(const gs_http_req_t *r, const char *name, char *out, size
         const char *eq = memchr(p, '=', (size_t)(stop - p));
         if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
             return decode(eq + 1, (size_t)(stop - eq - 1), out, outlen);
+        p = stop + 1;
+    }
+    return false;
+}
+
+bool gs_http_req_has_query(const gs_http_req_t *r, const char *name)
+{
+    const h2o_req_t *req = r->req;
+    size_t nlen = strlen(name);
+    const char *p, *end;
+    if (req->query_at == SIZE_MAX)
+        return false;
+    p = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
+            return true;
         p = stop + 1;
     }
     return false;

@@ -642,7 +642,7 @@ static void get_payments(gs_http_req_t *r, void *ud)
     if (address == NULL)
         return;
     by_memo = gs_http_req_query(r, "memo", memo, sizeof memo);
-    if (by_memo && strlen(memo) > SIM_MEMO_MAX)
+    if ((by_memo && strlen(memo) > SIM_MEMO_MAX) || (!by_memo && gs_http_req_has_query(r, "memo")))
         gs_http_reply_error(r, 400, "memo: at most %d bytes", SIM_MEMO_MAX);
     else
         gs_http_reply_json(r, 200, payments_json(chain_of(ud), address, by_memo ? memo : NULL));

@@ -97,6 +97,19 @@ static bool query_paging(gs_http_req_t *r, long *page, long *size)
     return true;
 }
 
+/* An optional text filter: absent is fine; given, it must be 1 to len-1 bytes (else 400). */
+static bool text_filter(gs_http_req_t *r, const char *name, char *out, size_t len)
+{
+    bool got = gs_http_req_query(r, name, out, len);
+    if (!got)
+        out[0] = '\0';
+    if (gs_http_req_has_query(r, name) && (!got || !out[0])) {
+        gs_http_reply_error(r, 400, "%s: must be 1 to %zu bytes when given", name, len - 1);
+        return false;
+    }
+    return true;
+}
+
 static bool parse_node_query(gs_http_req_t *r, node_query_t *q)
 {
     double farm = 0;
@@ -107,11 +120,9 @@ static bool parse_node_query(gs_http_req_t *r, node_query_t *q)
         !query_number(r, "sru", 0, 1e12, &q->sru) || !query_paging(r, &q->page, &q->size))
         return false;
     q->farm = (int64_t)farm;
-    if ((gs_http_req_query(r, "country", q->country, sizeof q->country) && !q->country[0]) ||
-        (gs_http_req_query(r, "city", q->city, sizeof q->city) && !q->city[0])) {
-        gs_http_reply_error(r, 400, "country and city must not be empty when given");
+    if (!text_filter(r, "country", q->country, sizeof q->country) ||
+        !text_filter(r, "city", q->city, sizeof q->city))
         return false;
-    }
     q->deleted = gs_http_req_query(r, "deleted", flag, sizeof flag) && strcmp(flag, "true") == 0;
     return true;
 }
@@ -175,12 +186,13 @@ static void get_farms(gs_http_req_t *r, void *ud)
 {
     sim_world_t *w = &((sim_ctx_t *)ud)->world;
     char name[128];
-    bool by_name = gs_http_req_query(r, "name", name, sizeof name);
+    bool by_name;
     long page, size;
     size_t matched = 0, first;
     json_t *out;
-    if (!query_paging(r, &page, &size))
+    if (!text_filter(r, "name", name, sizeof name) || !query_paging(r, &page, &size))
         return;
+    by_name = name[0] != '\0';
     out = json_array();
     first = (size_t)(page - 1) * (size_t)size;
     for (size_t i = 0; i < w->n_farms; i++) {

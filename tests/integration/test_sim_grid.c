@@ -141,6 +141,26 @@ static void test_sim_answers_bad_requests_in_the_explorers_shape(void **state)
     json_decref(body);
     assert_int_equal(get(&s, "/nothing/here", &body, NULL, 0), 404);
     json_decref(body);
+    /* a malformed %-escape, or a filter too long to hold, is refused, not ignored */
+    assert_int_equal(get(&s, "/nodes?country=%zz", &body, NULL, 0), 400);
+    assert_non_null(strstr(gs_json_str(body, "error"), "malformed query"));
+    json_decref(body);
+    {
+        char path[400] = "/farms?name=";
+        memset(path + strlen(path), 'a', 300);
+        assert_int_equal(get(&s, path, &body, NULL, 0), 400);
+        assert_non_null(strstr(gs_json_str(body, "error"), "name: must be 1 to"));
+        json_decref(body);
+    }
+    assert_int_equal(get(&s, "/nodes?city=", &body, NULL, 0), 400);
+    json_decref(body);
+    assert_int_equal(get_from(s.chain,
+                              "/accounts/"
+                              "00000000000000000000000000000000000000000000000000000000000000aa"
+                              "/payments?memo=%zz",
+                              &body, NULL, 0),
+                     400);
+    json_decref(body);
     sim_stop(&s);
 }
 
@@ -239,7 +259,7 @@ static void test_plan_exits_4_when_the_explorer_cannot_be_reached(void **state)
     ts_source_path("templates/examples/minimal.yaml", spec, sizeof spec);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", closed_port());
     {
-        const char *argv[] = {ts_env("GS_GRIDSTOR"),      "plan", spec, "--grid", url, "--out",
+        const char *argv[] = {ts_env("GS_GRIDSTOR"),        "plan", spec, "--grid", url, "--out",
                               "/nonexistent/never-written", NULL};
         ts_run("/", argv, &p);
     }
