@@ -219,9 +219,9 @@ static bool decode(const char *p, size_t n, char *out, size_t outlen)
     return true;
 }
 
-bool gs_http_req_query(const gs_http_req_t *r, const char *name, char *out, size_t outlen)
+/* The raw value of query parameter name (not decoded); false when absent. */
+static bool find_query(const h2o_req_t *req, const char *name, const char **val, size_t *len)
 {
-    const h2o_req_t *req = r->req;
     size_t nlen = strlen(name);
     const char *p, *end;
     if (req->query_at == SIZE_MAX)
@@ -232,31 +232,28 @@ bool gs_http_req_query(const gs_http_req_t *r, const char *name, char *out, size
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(stop - p));
-        if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
-            return decode(eq + 1, (size_t)(stop - eq - 1), out, outlen);
+        if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+            *val = eq + 1;
+            *len = (size_t)(stop - eq - 1);
+            return true;
+        }
         p = stop + 1;
     }
     return false;
 }
 
+bool gs_http_req_query(const gs_http_req_t *r, const char *name, char *out, size_t outlen)
+{
+    const char *val;
+    size_t len;
+    return find_query(r->req, name, &val, &len) && decode(val, len, out, outlen);
+}
+
 bool gs_http_req_has_query(const gs_http_req_t *r, const char *name)
 {
-    const h2o_req_t *req = r->req;
-    size_t nlen = strlen(name);
-    const char *p, *end;
-    if (req->query_at == SIZE_MAX)
-        return false;
-    p = req->path.base + req->query_at + 1;
-    end = req->path.base + req->path.len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
-            return true;
-        p = stop + 1;
-    }
-    return false;
+    const char *val;
+    size_t len;
+    return find_query(r->req, name, &val, &len);
 }
 
 bool gs_http_req_header(const gs_http_req_t *r, const char *name, char *out, size_t outlen)
