@@ -74,12 +74,34 @@ static json_t *session_links(const gs_daemon_t *d, json_t *sessions)
 }
 
 /* Whether the daemon will move the deployment no further by itself: deployed, failed,
- * or escrows_paid, where this version's deployer stops (posting the workloads is the
- * next step to build). */
+ * or workloads_posted, where this version's deployer stops (the gateway containers are
+ * the next step to build). */
 static bool settled(const char *state)
 {
     return strcmp(state, "deployed") == 0 || strcmp(state, "failed") == 0 ||
-           strcmp(state, "escrows_paid") == 0;
+           strcmp(state, "workloads_posted") == 0;
+}
+
+/* The deployment's 0-dbs: where each is and how it is doing; never its password. */
+static json_t *zdbs_of(gs_daemon_t *d, const char *name)
+{
+    json_t *wls = gs_store_workloads(d->store, name), *out = json_array(), *w;
+    size_t i;
+    json_array_foreach(wls, i, w)
+    {
+        json_t *data = json_object_get(json_object_get(w, "result_json"), "data_json");
+        json_t *z = json_pack("{s:O, s:O, s:O, s:O}", "idx", json_object_get(w, "idx"), "node_id",
+                              json_object_get(w, "node_id"), "state", json_object_get(w, "state"),
+                              "workload_id", json_object_get(w, "workload_id"));
+        if (gs_json_str(data, "Namespace") != NULL) {
+            json_object_set(z, "namespace", json_object_get(data, "Namespace"));
+            json_object_set(z, "ips", json_object_get(data, "IPs"));
+            json_object_set(z, "port", json_object_get(data, "Port"));
+        }
+        json_array_append_new(out, z);
+    }
+    json_decref(wls);
+    return out;
 }
 
 /* The deployment's pools without the signed payment body. */
@@ -104,6 +126,7 @@ void gs_api_get(gs_http_req_t *r, void *ud)
     }
     json_object_set_new(dep, "sessions", session_links(d, gs_store_sessions(d->store, name)));
     json_object_set_new(dep, "pools", pools_of(d, name));
+    json_object_set_new(dep, "zdbs", zdbs_of(d, name));
     json_object_set_new(dep, "done", json_boolean(settled(gs_json_str(dep, "state"))));
     json_object_set_new(dep, "events", gs_store_events(d->store, name, 50));
     gs_http_reply_json(r, 200, dep);
@@ -187,14 +210,43 @@ static int plan_spec(gs_daemon_t *d, create_t *c, const char *body, size_t len)
     return sessions_of(c);
 }
 
+/* The plan's 0-db i as a workload to post later: its explorer body without pool, epoch,
+ * password and signature, and a reference unique to this deployment (its first session
+ * id is random), by which a resumed deployer finds it on the explorer. */
+static int store_zdb_workload(gs_daemon_t *d, create_t *c, size_t i)
+{
+    gs_workload_ctx_t ctx = {.customer_tid = d->identity.tid};
+    json_t *w = gs_workload_zdb(&c->plan, i, &ctx);
+    char reference[64], *text = w ? gs_json_dumps(w) : NULL;
+    gs_store_workload_t row;
+    int err;
+    json_decref(w);
+    if (text == NULL)
+        return gs_diag_set(&c->diag, GS_ENOMEM, "out of memory");
+    snprintf(reference, sizeof reference, "gs-%s-zdb-%zu", c->plan.docs[0].session, i);
+    row = (gs_store_workload_t){.kind = "zdb",
+                                .idx = i,
+                                .node_id = c->plan.zdbs[i].node_id,
+                                .pool_idx = c->plan.zdbs[i].pool,
+                                .reference = reference,
+                                .template_json = text};
+    err = gs_store_workload_add(d->store, c->plan.name, &row, &c->diag);
+    free(text);
+    return err;
+}
+
 static int store_plan(gs_daemon_t *d, create_t *c, const char *body, size_t len)
 {
     json_t *pj = gs_plan_to_json(&c->plan);
     char *plan_text = pj ? gs_json_dumps(pj) : NULL, *spec_text = strndup(body, len);
     int err = plan_text && spec_text ? GS_OK : gs_diag_set(&c->diag, GS_ENOMEM, "out of memory");
-    if (err == GS_OK)
+    if (err == GS_OK && (err = gs_store_begin(d->store, &c->diag)) == GS_OK) {
         err = gs_store_deployment_add(d->store, c->plan.name, c->plan.owner, spec_text, plan_text,
                                       c->sessions, c->plan.n_docs, &c->diag);
+        for (size_t i = 0; i < c->plan.n_zdbs && err == GS_OK; i++)
+            err = store_zdb_workload(d, c, i);
+        gs_store_end(d->store, err == GS_OK, NULL);
+    }
     if (err != GS_OK)
         refuse(c, err == GS_EINVAL ? 409 : 500, err);
     json_decref(pj);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TICK_MS         500
 #define GRID_TIMEOUT_MS 20000
@@ -29,7 +30,8 @@ struct op {
     char name[128];
     int64_t idx;
     op_done_cb done;
-    json_t *pool; /* the pool row the step is about */
+    json_t *pool;        /* the pool (or workload) row the step is about */
+    uint64_t generation; /* the store's when the call started */
 };
 
 /* Tests kill the daemon at named points to prove it resumes. */
@@ -57,11 +59,19 @@ static void event(gs_daemon_t *d, const char *name, const char *level, const cha
 
 /* ---- one grid call at a time ------------------------------------------------------------ */
 
+static void on_tick(uv_timer_t *t);
+
+/* A finished call. When it recorded progress, the next step starts on the next loop turn
+ * instead of a tick later; failures and answers like "not yet" wait for the tick. */
 static void op_free(op_t *op)
 {
-    op->d->deployer_busy--;
+    gs_daemon_t *d = op->d;
+    bool progressed = gs_store_generation(d->store) != op->generation;
     json_decref(op->pool);
     free(op);
+    if (--d->deployer_busy == 0 && progressed && d->deployer_timer.data != NULL &&
+        !uv_is_closing((uv_handle_t *)&d->deployer_timer))
+        uv_timer_start(&d->deployer_timer, on_tick, 0, TICK_MS);
 }
 
 static void on_answer(gs_http_response_t *resp, const char *error, void *ud)
@@ -75,19 +85,30 @@ static void on_answer(gs_http_response_t *resp, const char *error, void *ud)
     op_free(op);
 }
 
-static void call(op_t *op, const char *method, const char *base, const char *path, const char *body)
+/* method base+path with a JSON body (or none) and extra header lines (NULL or a
+ * NULL-terminated list of at most 4); the answer goes to op->done. */
+static void call_with(op_t *op, const char *method, const char *base, const char *path,
+                      const char *body, const char *const *extra)
 {
     char url[1200];
-    const char *headers[] = {"Content-Type: application/json", NULL};
+    const char *headers[6] = {"Content-Type: application/json"};
     gs_http_request_t rq = {.method = method,
                             .url = url,
                             .headers = headers,
                             .body = body,
                             .body_len = body ? strlen(body) : 0,
+                            .max_body = 4 << 20,
                             .timeout_ms = GRID_TIMEOUT_MS};
+    for (size_t i = 0; extra && extra[i] && i < 4; i++)
+        headers[i + 1] = extra[i];
     snprintf(url, sizeof url, "%s%s", base, path);
     if (gs_http_send(op->d->client, &rq, on_answer, op, NULL) != GS_OK)
         op_free(op);
+}
+
+static void call(op_t *op, const char *method, const char *base, const char *path, const char *body)
+{
+    call_with(op, method, base, path, body, NULL);
 }
 
 static op_t *op_new(gs_daemon_t *d, const char *name, const json_t *pool, op_done_cb done)
@@ -100,6 +121,7 @@ static op_t *op_new(gs_daemon_t *d, const char *name, const json_t *pool, op_don
     op->pool = json_deep_copy(pool);
     gs_json_int(pool, "idx", &op->idx);
     op->done = done;
+    op->generation = gs_store_generation(d->store);
     d->deployer_busy++;
     return op;
 }
@@ -327,6 +349,236 @@ static void confirm(gs_daemon_t *d, const char *name, const json_t *pool)
     call(op, "GET", d->cfg.chain, path, NULL);
 }
 
+/* ---- posting the 0-db workloads --------------------------------------------------------- */
+
+/* The password sealed for the node (reference tfgrid-v2 §1.4): both ed25519 keys turned
+ * into curve25519, their shared secret hashed with BLAKE2b-256 into a SecretBox key;
+ * hex of the nonce followed by the box. */
+static bool seal_for_node(const gs_identity_t *id, const char *node_pk_hex, const char *password,
+                          char *out, size_t outlen)
+{
+    unsigned char node_pk[32], node_x[32], user_x[32], shared[32], key[32];
+    unsigned char box[crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 64];
+    size_t len = strlen(password), pklen = 0;
+    bool ok = len <= 64 &&
+              sodium_hex2bin(node_pk, sizeof node_pk, node_pk_hex, strlen(node_pk_hex), NULL,
+                             &pklen, NULL) == 0 &&
+              pklen == sizeof node_pk &&
+              crypto_sign_ed25519_pk_to_curve25519(node_x, node_pk) == 0 &&
+              crypto_sign_ed25519_sk_to_curve25519(user_x, id->sk) == 0 &&
+              crypto_scalarmult(shared, user_x, node_x) == 0 &&
+              outlen > 2 * (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len);
+    if (ok) {
+        crypto_generichash(key, sizeof key, shared, sizeof shared, NULL, 0);
+        randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+        crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)password,
+                              len, box, key);
+        sodium_bin2hex(out, outlen, box,
+                       crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len);
+    }
+    sodium_memzero(user_x, sizeof user_x);
+    sodium_memzero(shared, sizeof shared);
+    sodium_memzero(key, sizeof key);
+    return ok;
+}
+
+static const char *node_key(const gs_daemon_t *d, const char *node_id)
+{
+    for (size_t i = 0; i < d->view.grid.n_nodes; i++)
+        if (strcmp(d->view.grid.nodes[i].node_id, node_id) == 0)
+            return d->view.grid.nodes[i].public_key_hex;
+    return NULL;
+}
+
+static void fail_deployment(gs_daemon_t *d, const char *name, const char *from, const char *why)
+{
+    if (gs_store_deployment_transition(d->store, name, from, "failed", why, NULL) == GS_OK)
+        event(d, name, "error", "%s", why);
+}
+
+/* The explorer's answer to a posted workload. */
+static void on_workload_posted(op_t *op, long status, json_t *ans, const char *error)
+{
+    gs_store_workload_set_t set = {0};
+    char why[512];
+    if (error != NULL || status >= 500)
+        return; /* posting stays recorded: the next tick looks it up by reference */
+    if (status == 201 && gs_json_int(ans, "reservation_id", &set.workload_id)) {
+        if (gs_store_workload_step(op->d->store, op->name, "zdb", op->idx, "posting", "posted",
+                                   &set, NULL) == GS_OK)
+            event(op->d, op->name, "info", "0-db %" PRId64 " posted: workload %" PRId64, op->idx,
+                  set.workload_id);
+        return;
+    }
+    snprintf(why, sizeof why, "the explorer refused 0-db %" PRId64 " (HTTP %ld): %s", op->idx,
+             status, gs_json_str(ans, "error") ? gs_json_str(ans, "error") : "");
+    gs_store_workload_step(op->d->store, op->name, "zdb", op->idx, "posting", "failed", NULL, NULL);
+    fail_deployment(op->d, op->name, "escrows_paid", why);
+}
+
+static void post_workload(gs_daemon_t *d, const char *name, const json_t *w, const char *body)
+{
+    gs_http_signature_t sig;
+    const char *extra[4];
+    op_t *op = op_new(d, name, w, on_workload_posted);
+    if (op == NULL)
+        return;
+    gs_http_signature(&d->identity, (int64_t)time(NULL), &sig);
+    extra[0] = sig.authorization;
+    extra[1] = sig.date;
+    extra[2] = sig.threebot_id;
+    extra[3] = NULL;
+    call_with(op, "POST", d->cfg.explorer, "/reservations/workloads", body, extra);
+}
+
+/* Fills in the workload (pool, epoch, sealed password, reference), signs it, records it
+ * with its password, then posts it. */
+static void prepare_workload(gs_daemon_t *d, const char *name, const json_t *w, const json_t *pools)
+{
+    unsigned char raw[16], hash[32];
+    char password[33], sealed[256], sig[129], *body = NULL;
+    int64_t pool_idx = 0, rid = 0;
+    const char *pk = node_key(d, gs_json_str(w, "node_id"));
+    json_t *t = json_loads(gs_json_str(w, "template"), 0, NULL);
+    gs_store_workload_set_t set = {0};
+    int64_t idx = 0;
+    gs_json_int(w, "idx", &idx);
+    gs_json_int(w, "pool_idx", &pool_idx);
+    gs_json_int(json_array_get(pools, (size_t)pool_idx), "reservation_id", &rid);
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(password, sizeof password, raw, sizeof raw);
+    if (t == NULL || pk == NULL || rid == 0 ||
+        !seal_for_node(&d->identity, pk, password, sealed, sizeof sealed))
+        goto out; /* the node is not in the grid view yet, or the pool not reserved */
+    json_object_set_new(t, "pool_id", json_integer(rid));
+    json_object_set_new(t, "epoch", json_integer((json_int_t)time(NULL)));
+    json_object_set_new(t, "password", json_string(sealed));
+    json_object_set_new(t, "reference", json_string(gs_json_str(w, "reference")));
+    if (gs_workload_challenge_hash(t, NULL, 0, hash, NULL) != GS_OK)
+        goto out;
+    gs_sign_hex(&d->identity, hash, sizeof hash, sig);
+    json_object_set_new(t, "customer_signature", json_string(sig));
+    if ((body = gs_json_dumps(t)) == NULL)
+        goto out;
+    set.password = password;
+    set.body = body;
+    if (gs_store_workload_step(d->store, name, "zdb", idx, "new", "posting", &set, NULL) == GS_OK) {
+        crash_point("after_workload_recorded");
+        post_workload(d, name, w, body);
+    }
+out:
+    sodium_memzero(password, sizeof password);
+    json_decref(t);
+    free(body);
+}
+
+/* A workload recorded as posting: on the explorer already (found by its reference)? */
+static void on_workload_search(op_t *op, long status, json_t *ans, const char *error)
+{
+    size_t i;
+    json_t *w;
+    gs_store_workload_set_t set = {0};
+    if (error != NULL || status != 200 || !json_is_array(ans))
+        return;
+    json_array_foreach(ans, i, w)
+    {
+        const char *ref = gs_json_str(w, "reference");
+        if (ref && strcmp(ref, gs_json_str(op->pool, "reference")) == 0 &&
+            gs_json_int(w, "id", &set.workload_id)) {
+            gs_store_workload_step(op->d->store, op->name, "zdb", op->idx, "posting", "posted",
+                                   &set, NULL);
+            return;
+        }
+    }
+    /* never arrived: the very same signed workload again */
+    post_workload(op->d, op->name, op->pool, gs_json_str(op->pool, "body"));
+}
+
+static void search_workload(gs_daemon_t *d, const char *name, const json_t *w)
+{
+    char path[160];
+    op_t *op = op_new(d, name, w, on_workload_search);
+    if (op == NULL)
+        return;
+    snprintf(path, sizeof path, "/reservations/workloads?customer_tid=%" PRId64 "&size=1000",
+             d->identity.tid);
+    call(op, "GET", d->cfg.explorer, path, NULL);
+}
+
+/* A posted workload's result from its node. */
+static void on_workload_result(op_t *op, long status, json_t *ans, const char *error)
+{
+    json_t *result = json_object_get(ans, "result");
+    gs_store_workload_set_t set = {0};
+    int64_t state = -1;
+    char *text, why[512];
+    if (error != NULL || status != 200 || !gs_json_int(result, "state", &state) ||
+        gs_json_str(result, "workload_id") == NULL)
+        return; /* no result yet */
+    text = gs_json_dumps(result);
+    set.result_json = text;
+    if (state == 1 && gs_store_workload_step(op->d->store, op->name, "zdb", op->idx, "posted", "ok",
+                                             &set, NULL) == GS_OK)
+        event(op->d, op->name, "info", "0-db %" PRId64 " is ready on node %s", op->idx,
+              gs_json_str(op->pool, "node_id"));
+    else if (state != 1 && gs_store_workload_step(op->d->store, op->name, "zdb", op->idx, "posted",
+                                                  "failed", &set, NULL) == GS_OK) {
+        snprintf(why, sizeof why, "0-db %" PRId64 " failed on node %s: %s", op->idx,
+                 gs_json_str(op->pool, "node_id"),
+                 gs_json_str(result, "message") ? gs_json_str(result, "message") : "");
+        fail_deployment(op->d, op->name, "escrows_paid", why);
+    }
+    free(text);
+}
+
+static void poll_workload(gs_daemon_t *d, const char *name, const json_t *w)
+{
+    char path[96];
+    int64_t wid = 0;
+    op_t *op = op_new(d, name, w, on_workload_result);
+    if (op == NULL)
+        return;
+    gs_json_int(w, "workload_id", &wid);
+    snprintf(path, sizeof path, "/reservations/workloads/%" PRId64, wid);
+    call(op, "GET", d->cfg.explorer, path, NULL);
+}
+
+/* The next step of a deployment whose escrows are paid: its 0-db workloads in order. */
+static bool advance_workloads(gs_daemon_t *d, const json_t *dep)
+{
+    const char *name = gs_json_str(dep, "name");
+    json_t *wls = gs_store_workloads(d->store, name), *pools = gs_store_pools(d->store, name), *w;
+    size_t i, ok = 0, n = json_array_size(wls);
+    bool started = false;
+    json_array_foreach(wls, i, w)
+    {
+        const char *st = gs_json_str(w, "state");
+        if (strcmp(st, "ok") == 0) {
+            ok++;
+            continue;
+        }
+        if (strcmp(st, "new") == 0)
+            prepare_workload(d, name, w, pools);
+        else if (strcmp(st, "posting") == 0)
+            search_workload(d, name, w);
+        else if (strcmp(st, "posted") == 0)
+            poll_workload(d, name, w);
+        else
+            continue;
+        started = true;
+        break;
+    }
+    if (!started && ok == n &&
+        gs_store_deployment_transition(d->store, name, "escrows_paid", "workloads_posted", NULL,
+                                       NULL) == GS_OK) {
+        event(d, name, "info", "every 0-db is ready: %zu namespace%s", n, n == 1 ? "" : "s");
+        started = true;
+    }
+    json_decref(wls);
+    json_decref(pools);
+    return started;
+}
+
 /* ---- the tick ------------------------------------------------------------------------------- */
 
 /* Moves the deployment on when its pools allow: paid → pools_reserved once none is new,
@@ -394,12 +646,12 @@ static void on_tick(uv_timer_t *t)
     json_t *dep;
     if (d->deployer_busy || !d->have_identity || d->cfg.explorer == NULL || d->cfg.chain == NULL)
         return;
-    for (int k = 0; k < 2 && d->deployer_busy == 0; k++) {
-        static const char *const states[] = {"paid", "pools_reserved"};
+    for (int k = 0; k < 3 && d->deployer_busy == 0; k++) {
+        static const char *const states[] = {"paid", "pools_reserved", "escrows_paid"};
         deps = gs_store_deployments_in(d->store, states[k]);
         json_array_foreach(deps, i, dep)
         {
-            if (advance(d, dep, states[k]))
+            if (k < 2 ? advance(d, dep, states[k]) : advance_workloads(d, dep))
                 break;
         }
         json_decref(deps);

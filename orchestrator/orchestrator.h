@@ -68,8 +68,8 @@ typedef struct {
 int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag);
 void gs_store_close(gs_store_t *s);
 int gs_store_schema_version(gs_store_t *s);
-/* A number that changes with every write through this handle: an answer built from the
- * store stays valid while it does not change. */
+/* A number that changes with every write through this handle but events: an answer
+ * built from the store's state stays valid while it does not change. */
 uint64_t gs_store_generation(const gs_store_t *s);
 
 /* A new deployment awaiting payment, with its sessions, in one transaction. GS_EINVAL
@@ -118,6 +118,35 @@ int gs_store_pool_paying(gs_store_t *s, const char *deployment, int64_t idx, con
 /* Any other compare-and-set of a pool's state (paying → paid, reserved → new, ...). */
 int gs_store_pool_set_state(gs_store_t *s, const char *deployment, int64_t idx, const char *from,
                             const char *to, gs_diag_t *diag);
+/* Several changes as one: begin, then end with commit true (or false to undo them). */
+int gs_store_begin(gs_store_t *s, gs_diag_t *diag);
+int gs_store_end(gs_store_t *s, bool commit, gs_diag_t *diag);
+
+/* A workload of a deployment, as planned: its explorer body without pool, epoch,
+ * password and signature (the deployer fills those in). */
+typedef struct {
+    const char *kind; /* "zdb" */
+    size_t idx;       /* in the plan's zdbs */
+    const char *node_id;
+    size_t pool_idx;
+    const char *reference; /* unique: how a resumed deployer finds it on the explorer */
+    const char *template_json;
+} gs_store_workload_t;
+int gs_store_workload_add(gs_store_t *s, const char *deployment, const gs_store_workload_t *w,
+                          gs_diag_t *diag);
+/* [{"kind","idx","node_id","pool_idx","reference","template","state","password","body",
+ *   "workload_id","result_json"}]. States: new → posting → posted → ok | failed. */
+json_t *gs_store_workloads(gs_store_t *s, const char *deployment);
+/* What a step records (NULL / 0 members are left as they are). */
+typedef struct {
+    const char *password, *body, *result_json;
+    int64_t workload_id;
+} gs_store_workload_set_t;
+/* Compare-and-set of a workload's state with what comes with it; GS_ERANGE when not `from`. */
+int gs_store_workload_step(gs_store_t *s, const char *deployment, const char *kind, int64_t idx,
+                           const char *from, const char *to, const gs_store_workload_set_t *set,
+                           gs_diag_t *diag);
+
 /* [{"name","owner","plan_json"}] of the deployments in a state, oldest first. */
 json_t *gs_store_deployments_in(gs_store_t *s, const char *state);
 

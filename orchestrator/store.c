@@ -70,6 +70,21 @@ static const char *const migrations[] = {
     "  pay_body TEXT,"
     "  pay_txid TEXT UNIQUE,"
     "  PRIMARY KEY (deployment, idx));",
+    /* 3: the deployment's workloads, as the deployer posts them */
+    "CREATE TABLE workloads ("
+    "  deployment TEXT NOT NULL REFERENCES deployments(name) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL,"
+    "  node_id TEXT NOT NULL,"
+    "  pool_idx INTEGER NOT NULL,"
+    "  reference TEXT NOT NULL UNIQUE,"
+    "  template TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'new',"
+    "  password TEXT,"
+    "  body TEXT,"
+    "  workload_id INTEGER,"
+    "  result TEXT,"
+    "  PRIMARY KEY (deployment, kind, idx));",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -269,7 +284,7 @@ int gs_store_deployment_add(gs_store_t *s, const char *name, const char *owner, 
                             size_t n_sessions, gs_diag_t *diag)
 {
     int64_t now = (int64_t)time(NULL);
-    int err = exec(s, "BEGIN IMMEDIATE;", diag);
+    int err = exec(s, "SAVEPOINT deployment_add;", diag);
     if (err == GS_OK)
         err = run(s, diag, NULL,
                   "INSERT INTO deployments(name, owner, spec, plan, state, created, updated) "
@@ -288,7 +303,9 @@ int gs_store_deployment_add(gs_store_t *s, const char *name, const char *owner, 
                   "INSERT INTO events(deployment, time, level, message) VALUES (?, ?, 'info', "
                   "'planned: waiting for the owner to sign and pay')",
                   "ti", name, now);
-    exec(s, err == GS_OK ? "COMMIT;" : "ROLLBACK;", NULL);
+    if (err != GS_OK)
+        exec(s, "ROLLBACK TO deployment_add;", NULL);
+    exec(s, "RELEASE deployment_add;", NULL);
     return err;
 }
 
@@ -338,9 +355,12 @@ int gs_store_deployment_delete(gs_store_t *s, const char *name, gs_diag_t *diag)
 int gs_store_event(gs_store_t *s, const char *deployment, const char *level, const char *message,
                    gs_diag_t *diag)
 {
-    return run(s, diag, NULL,
-               "INSERT INTO events(deployment, time, level, message) VALUES (?, ?, ?, ?)", "titt",
-               deployment, (int64_t)time(NULL), level, message);
+    uint64_t generation = s->generation; /* events change no state a cache holds */
+    int err = run(s, diag, NULL,
+                  "INSERT INTO events(deployment, time, level, message) VALUES (?, ?, ?, ?)",
+                  "titt", deployment, (int64_t)time(NULL), level, message);
+    s->generation = generation;
+    return err;
 }
 
 json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit)
@@ -437,13 +457,14 @@ json_t *gs_store_pools(gs_store_t *s, const char *deployment)
                 "t", deployment);
 }
 
-/* The answer to a pool's compare-and-set: GS_ERANGE when no row was in `from`. */
-static int pool_step(const char *deployment, int64_t idx, const char *from, int changes,
-                     gs_diag_t *diag)
+/* The answer to a compare-and-set of a pool or workload: GS_ERANGE when no row was in
+ * `from`. */
+static int cas_result(const char *what, const char *deployment, int64_t idx, const char *from,
+                      int changes, gs_diag_t *diag)
 {
     if (changes == 0)
-        return gs_diag_set(diag, GS_ERANGE, "pool %lld of %s is not %s", (long long)idx, deployment,
-                           from);
+        return gs_diag_set(diag, GS_ERANGE, "%s %lld of %s is not %s", what, (long long)idx,
+                           deployment, from);
     return GS_OK;
 }
 
@@ -457,7 +478,7 @@ int gs_store_pool_reserved(gs_store_t *s, const char *deployment, int64_t idx,
                   "escrow_amount = ?, pay_body = NULL, pay_txid = NULL "
                   "WHERE deployment = ? AND idx = ? AND state = 'new'",
                   "ititi", reservation_id, escrow_address, (int64_t)escrow_amount, deployment, idx);
-    return err ? err : pool_step(deployment, idx, "new", changes, diag);
+    return err ? err : cas_result("pool", deployment, idx, "new", changes, diag);
 }
 
 int gs_store_pool_paying(gs_store_t *s, const char *deployment, int64_t idx, const char *pay_body,
@@ -467,7 +488,7 @@ int gs_store_pool_paying(gs_store_t *s, const char *deployment, int64_t idx, con
                                "UPDATE pools SET state = 'paying', pay_body = ?, pay_txid = ? "
                                "WHERE deployment = ? AND idx = ? AND state = 'reserved'",
                                "ttti", pay_body, pay_txid, deployment, idx);
-    return err ? err : pool_step(deployment, idx, "reserved", changes, diag);
+    return err ? err : cas_result("pool", deployment, idx, "reserved", changes, diag);
 }
 
 int gs_store_pool_set_state(gs_store_t *s, const char *deployment, int64_t idx, const char *from,
@@ -477,7 +498,7 @@ int gs_store_pool_set_state(gs_store_t *s, const char *deployment, int64_t idx, 
         err = run(s, diag, &changes,
                   "UPDATE pools SET state = ? WHERE deployment = ? AND idx = ? AND state = ?",
                   "ttit", to, deployment, idx, from);
-    return err ? err : pool_step(deployment, idx, from, changes, diag);
+    return err ? err : cas_result("pool", deployment, idx, from, changes, diag);
 }
 
 json_t *gs_store_deployments_in(gs_store_t *s, const char *state)
@@ -486,4 +507,55 @@ json_t *gs_store_deployments_in(gs_store_t *s, const char *state)
                 "SELECT name, owner, plan AS plan_json FROM deployments WHERE state = ? "
                 "ORDER BY created, name",
                 "t", state);
+}
+
+/* ---- transactions and workloads ----------------------------------------------------------- */
+
+int gs_store_begin(gs_store_t *s, gs_diag_t *diag)
+{
+    return exec(s, "SAVEPOINT several;", diag);
+}
+
+int gs_store_end(gs_store_t *s, bool commit, gs_diag_t *diag)
+{
+    if (commit)
+        return exec(s, "RELEASE several;", diag);
+    exec(s, "ROLLBACK TO several;", NULL);
+    return exec(s, "RELEASE several;", diag);
+}
+
+int gs_store_workload_add(gs_store_t *s, const char *deployment, const gs_store_workload_t *w,
+                          gs_diag_t *diag)
+{
+    return run(
+        s, diag, NULL,
+        "INSERT INTO workloads(deployment, kind, idx, node_id, pool_idx, reference, template) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "ttititt", deployment, w->kind, (int64_t)w->idx, w->node_id, (int64_t)w->pool_idx,
+        w->reference, w->template_json);
+}
+
+json_t *gs_store_workloads(gs_store_t *s, const char *deployment)
+{
+    return rows(s,
+                "SELECT kind, idx, node_id, pool_idx, reference, template, state, password, body, "
+                "workload_id, result AS result_json FROM workloads WHERE deployment = ? "
+                "ORDER BY kind DESC, idx",
+                "t", deployment);
+}
+
+int gs_store_workload_step(gs_store_t *s, const char *deployment, const char *kind, int64_t idx,
+                           const char *from, const char *to, const gs_store_workload_set_t *set,
+                           gs_diag_t *diag)
+{
+    int changes = 0,
+        err = run(s, diag, &changes,
+                  "UPDATE workloads SET state = ?, password = coalesce(?, password), "
+                  "body = coalesce(?, body), workload_id = coalesce(nullif(?, 0), workload_id), "
+                  "result = coalesce(?, result) "
+                  "WHERE deployment = ? AND kind = ? AND idx = ? AND state = ?",
+                  "tttitttit", to, set ? set->password : NULL, set ? set->body : NULL,
+                  set ? set->workload_id : 0, set ? set->result_json : NULL, deployment, kind, idx,
+                  from);
+    return err ? err : cas_result(kind, deployment, idx, from, changes, diag);
 }

@@ -4,7 +4,7 @@
 # gives this install an identity (`gridstor init`), starts gridstord, deploys the
 # example spec (`gridstor deploy`, which shows the QR code), lets the Threefold Connect
 # app stand-in scan it, sign and pay, and follows the deployment until its pools are
-# reserved and their escrows paid. Everything it starts is stopped at the end, and its
+# reserved, their escrows paid and the 0-db namespaces provisioned on the nodes. Everything it starts is stopped at the end, and its
 # scratch folder removed.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,6 +101,7 @@ wait "$deploy" || status=$?
 sed -n '/^\[/,$p' "$work/deploy.out"
 "$gridstor" status minimal --url "$url" --token-file "$token"
 echo
-echo "The pools are reserved and paid on the local grid; posting the 0-db and gateway"
-echo "workloads is the deployer's next step. The demo stops everything it started."
+echo "The pools are paid and the 0-db namespaces provisioned on the local grid's nodes;"
+echo "the gateway containers are the deployer's next step. The demo stops everything it"
+echo "started."
 exit "$status"

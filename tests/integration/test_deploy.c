@@ -157,7 +157,8 @@ static void deploy(const char *name, char link[512])
     char spec[256];
     json_t *ans = NULL, *s;
     snprintf(spec, sizeof spec, "name: %s\nowner: %s\n", name, ALICE);
-    assert_int_equal(post_spec(spec, &ans), 201);
+    if (post_spec(spec, &ans) != 201)
+        fail_msg("POST %s: %s", name, ans ? gs_json_str(ans, "error") : "(no answer)");
     s = json_array_get(json_object_get(ans, "sessions"), 0);
     assert_non_null(s);
     snprintf(link, 512, "%s", gs_json_str(s, "link"));
@@ -218,6 +219,14 @@ static void assert_escrows_paid_once(const char *name)
         assert_true(json_is_true(json_object_get(status, "paid")));
         json_decref(status);
         json_decref(payments);
+    }
+    /* and every 0-db is provisioned once, with where to reach it */
+    assert_int_equal(json_array_size(json_object_get(dep, "zdbs")), 22); /* 20 data, 2 meta */
+    json_array_foreach(json_object_get(dep, "zdbs"), i, p)
+    {
+        assert_string_equal(gs_json_str(p, "state"), "ok");
+        assert_non_null(gs_json_str(p, "namespace"));
+        assert_true(json_integer_value(json_object_get(p, "port")) > 0);
     }
     json_decref(dep);
 }
@@ -311,7 +320,7 @@ static void test_the_app_signs_and_pays_once(void **state)
     /* the phone sends the same body again: fine, nothing twice */
     assert_int_equal(scan(ALICE, "--replay", saved, link, &out), 0);
     gs_buf_free(&out);
-    wait_state("paid", "escrows_paid");
+    wait_state("paid", "workloads_posted");
     assert_escrows_paid_once("paid");
     (void)buf;
 }
@@ -346,7 +355,7 @@ static void crash_and_resume(const char *name, const char *point)
     assert_int_equal(exit_status_within(fx.gridstord, 30000), 99); /* it crashed there */
     start_gridstord();
     wait_for_grid();
-    wait_state(name, "escrows_paid");
+    wait_state(name, "workloads_posted");
     assert_escrows_paid_once(name);
 }
 
@@ -356,6 +365,7 @@ static void test_a_killed_daemon_resumes_and_pays_once(void **state)
     crash_and_resume("crash1", "after_reserve");
     crash_and_resume("crash2", "before_pay_recorded");
     crash_and_resume("crash3", "after_pay_recorded");
+    crash_and_resume("crash4", "after_workload_recorded");
 }
 
 static void test_bad_callbacks_change_nothing(void **state)
@@ -470,11 +480,12 @@ static void test_the_cli_deploys_and_follows(void **state)
         assert_non_null(strstr(shown.data, "cli: 1 document to sign and pay"));
         assert_non_null(strstr(shown.data, "\xe2\x96")); /* the QR code's half blocks */
         assert_non_null(strstr(shown.data, "every escrow is paid"));
-        assert_non_null(strstr(shown.data, "cli is escrows_paid"));
+        assert_non_null(strstr(shown.data, "every 0-db is ready"));
+        assert_non_null(strstr(shown.data, "cli is workloads_posted"));
         gs_buf_free(&shown);
     }
     assert_int_equal(cli(&out, "list", NULL), 0);
-    assert_non_null(strstr(out.data, "escrows_paid"));
+    assert_non_null(strstr(out.data, "workloads_posted"));
     gs_buf_free(&out);
     /* each kind of failure has its exit status */
     assert_int_equal(cli(&out, "deploy", spec, "--no-wait", NULL), 5); /* name in use */
@@ -524,7 +535,7 @@ static void test_delete_says_what_happens_to_the_money(void **state)
         ts_http("DELETE", fx.url, "/api/v1/deployments/shown", NULL, headers, 5000, NULL), 404);
     /* a paid one, through the command line: its pools stay, nothing is refunded */
     assert_int_equal(cli(&out, "delete", "paid", NULL), 0);
-    assert_non_null(strstr(out.data, "paid deleted (it was escrows_paid)"));
+    assert_non_null(strstr(out.data, "paid deleted (it was workloads_posted)"));
     assert_non_null(strstr(out.data, "nothing is refunded"));
     gs_buf_free(&out);
     assert_int_equal(cli(&out, "delete", "paid", NULL), 5);
