@@ -118,8 +118,16 @@ void gs_api_get(gs_http_req_t *r, void *ud)
     gs_daemon_t *d = ud;
     const char *name = gs_http_req_param(r, 0);
     json_t *dep;
+    char text[16], *end;
+    long events = 50;
     if (!gs_daemon_authorized(d, r))
         return;
+    if (gs_http_req_has_query(r, "events") &&
+        (!gs_http_req_query(r, "events", text, sizeof text) ||
+         (events = strtol(text, &end, 10)) < 1 || events > 1000 || *end != '\0')) {
+        gs_http_reply_error(r, 400, "events: give a number from 1 to 1000");
+        return;
+    }
     if ((dep = gs_store_deployment(d->store, name)) == NULL) {
         gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
         return;
@@ -128,7 +136,7 @@ void gs_api_get(gs_http_req_t *r, void *ud)
     json_object_set_new(dep, "pools", pools_of(d, name));
     json_object_set_new(dep, "zdbs", zdbs_of(d, name));
     json_object_set_new(dep, "done", json_boolean(settled(gs_json_str(dep, "state"))));
-    json_object_set_new(dep, "events", gs_store_events(d->store, name, 50));
+    json_object_set_new(dep, "events", gs_store_events(d->store, name, (int)events));
     gs_http_reply_json(r, 200, dep);
 }
 

@@ -282,6 +282,15 @@ static int delete_deployment(const conn_t *c, const char *name)
 
 /* ---- arguments ------------------------------------------------------------------------------- */
 
+static const char *synopsis(const char *cmd)
+{
+    static const char *const forms[] = {"deploy SPEC", "status NAME", "delete NAME", "list"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        if (strncmp(forms[i], cmd, strlen(cmd)) == 0)
+            return forms[i];
+    return cmd;
+}
+
 static void usage(FILE *out, const char *cmd)
 {
     fprintf(out,
@@ -292,9 +301,7 @@ static void usage(FILE *out, const char *cmd)
             "                    --config, else gridstor-data/admin.token)\n"
             "  --config FILE     gridstord's configuration, to find both\n"
             "  --json            print JSON for scripts\n",
-            strcmp(cmd, "deploy") == 0   ? "deploy SPEC"
-            : strcmp(cmd, "status") == 0 ? "status NAME"
-                                         : "list",
+            synopsis(cmd),
             strcmp(cmd, "deploy") == 0 ? "\n                [--no-wait] [--timeout SECONDS]" : "");
     if (strcmp(cmd, "deploy") == 0)
         fprintf(out, "  --no-wait         return once the QR codes are shown\n"

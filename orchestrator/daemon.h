@@ -30,7 +30,9 @@ typedef struct {
         uint64_t generation; /* the store's generation it was built at */
     } list_cache;
     uv_timer_t deployer_timer;
-    int deployer_busy; /* grid calls of the deployer in flight */
+    int deployer_busy;           /* grid calls of the deployer in flight */
+    int deployer_failures;       /* grid calls failed in a row (backoff) */
+    uint64_t deployer_resume_ms; /* no new call before this loop time */
     /* the grid as last read (gridview.c) */
     struct {
         gs_grid_t grid, *loading;

@@ -74,10 +74,32 @@ static void op_free(op_t *op)
         uv_timer_start(&d->deployer_timer, on_tick, 0, TICK_MS);
 }
 
+/* The grid did not answer, or answered with a server error: the deployer waits longer
+ * each time (500 ms doubling up to 32 s) so that a struggling explorer or chain is not
+ * hammered; any other answer resets the wait. */
+static void note_outcome(op_t *op, const char *error, long status)
+{
+    gs_daemon_t *d = op->d;
+    uint64_t wait_ms;
+    if (error == NULL && status < 500) {
+        d->deployer_failures = 0;
+        return;
+    }
+    if (error != NULL && strcmp(error, "canceled") == 0)
+        return; /* the daemon is stopping */
+    if (d->deployer_failures < 6)
+        d->deployer_failures++;
+    wait_ms = (uint64_t)TICK_MS << d->deployer_failures;
+    d->deployer_resume_ms = uv_now(&d->loop) + wait_ms;
+    event(d, op->name, "warn", "the grid did not answer well (%s%ld); trying again in %llu ms",
+          error ? error : "HTTP ", error ? 0L : status, (unsigned long long)wait_ms);
+}
+
 static void on_answer(gs_http_response_t *resp, const char *error, void *ud)
 {
     op_t *op = ud;
     json_t *j = NULL;
+    note_outcome(op, error, resp->status);
     if (error == NULL)
         j = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
     op->done(op, resp->status, j, error);
@@ -644,7 +666,8 @@ static void on_tick(uv_timer_t *t)
     json_t *deps;
     size_t i;
     json_t *dep;
-    if (d->deployer_busy || !d->have_identity || d->cfg.explorer == NULL || d->cfg.chain == NULL)
+    if (d->deployer_busy || !d->have_identity || d->cfg.explorer == NULL || d->cfg.chain == NULL ||
+        uv_now(&d->loop) < d->deployer_resume_ms)
         return;
     for (int k = 0; k < 3 && d->deployer_busy == 0; k++) {
         static const char *const states[] = {"paid", "pools_reserved", "escrows_paid"};

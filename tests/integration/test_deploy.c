@@ -499,6 +499,9 @@ static void test_the_cli_deploys_and_follows(void **state)
     gs_buf_free(&out);
     assert_int_equal(cli(&out, "status", "nope", NULL), 5);
     gs_buf_free(&out);
+    assert_int_equal(cli(&out, "delete", "--help", NULL), 0);
+    assert_non_null(strstr(out.data, "usage: gridstor delete NAME"));
+    gs_buf_free(&out);
     {
         const char *bad[] = {ts_env("GS_GRIDSTOR"), "list",        "--url", "http://127.0.0.1:1",
                              "--token-file",        fx.token_file, NULL};
@@ -545,6 +548,42 @@ static void test_delete_says_what_happens_to_the_money(void **state)
     json_decref(ans);
 }
 
+static void test_explorer_errors_are_retried(void **state)
+{
+    char link[512];
+    gs_buf_t out;
+    json_t *ans = NULL;
+    (void)state;
+    deploy("flaky", link);
+    /* the explorer fails its next reservation and workload calls, then recovers */
+    assert_int_equal(ts_http("POST", fx.sim.admin, "/explorer/fault",
+                             "{\"status\":503,\"count\":4,\"path\":\"/api/v1/reservations\"}", NULL,
+                             5000, &ans),
+                     200);
+    json_decref(ans);
+    if (scan(ALICE, NULL, NULL, link, &out) != 0)
+        fail_msg("app scan: %s", out.data);
+    gs_buf_free(&out);
+    wait_state("flaky", "workloads_posted");
+    assert_escrows_paid_once("flaky");
+    {
+        const char *headers[] = {fx.auth, NULL};
+        json_t *dep = NULL;
+        char *text;
+        assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/flaky?events=1000", NULL,
+                                 headers, 5000, &dep),
+                         200);
+        text = gs_json_dumps(json_object_get(dep, "events"));
+        if (strstr(text, "the grid did not answer well (HTTP 503)") == NULL)
+            fail_msg("no retry event in %.3000s", text);
+        free(text);
+        json_decref(dep);
+        assert_int_equal(
+            ts_http("GET", fx.url, "/api/v1/deployments/flaky?events=0", NULL, headers, 5000, NULL),
+            400);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_a_killed_daemon_resumes_and_pays_once),
         cmocka_unit_test(test_the_cli_deploys_and_follows),
         cmocka_unit_test(test_delete_says_what_happens_to_the_money),
+        cmocka_unit_test(test_explorer_errors_are_retried),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
