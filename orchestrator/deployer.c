@@ -148,6 +148,22 @@ static op_t *op_new(gs_daemon_t *d, const char *name, const json_t *pool, op_don
     return op;
 }
 
+/* GET base + the formatted path about row; the answer goes to cb. */
+static void __attribute__((format(printf, 6, 7)))
+get(gs_daemon_t *d, const char *name, const json_t *row, op_done_cb cb, const char *base,
+    const char *fmt, ...)
+{
+    char path[256];
+    va_list ap;
+    op_t *op = op_new(d, name, row, cb);
+    if (op == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    call(op, "GET", base, path, NULL);
+}
+
 /* ---- reserving a pool --------------------------------------------------------------------- */
 
 static void on_reserved(op_t *op, long status, json_t *ans, const char *error)
@@ -273,8 +289,6 @@ static void on_account(op_t *op, long status, json_t *ans, const char *error)
  * made again instead. */
 static void on_unpaid_status(op_t *op, long status, json_t *ans, const char *error)
 {
-    char path[128];
-    op_t *next;
     if (error != NULL || status != 200)
         return;
     if (json_is_true(json_object_get(ans, "canceled"))) {
@@ -285,22 +299,15 @@ static void on_unpaid_status(op_t *op, long status, json_t *ans, const char *err
                   op->idx, gs_json_str(ans, "cause") ? gs_json_str(ans, "cause") : "");
         return;
     }
-    if ((next = op_new(op->d, op->name, op->pool, on_account)) == NULL)
-        return;
-    snprintf(path, sizeof path, "/accounts/%s", op->d->identity.address);
-    call(next, "GET", op->d->cfg.chain, path, NULL);
+    get(op->d, op->name, op->pool, on_account, op->d->cfg.chain, "/accounts/%s",
+        op->d->identity.address);
 }
 
 static void payment_status(gs_daemon_t *d, const char *name, const json_t *pool, op_done_cb cb)
 {
-    char path[128];
     int64_t rid = 0;
-    op_t *op = op_new(d, name, pool, cb);
-    if (op == NULL)
-        return;
     gs_json_int(pool, "reservation_id", &rid);
-    snprintf(path, sizeof path, "/reservations/pools/payment/%" PRId64, rid);
-    call(op, "GET", d->cfg.explorer, path, NULL);
+    get(d, name, pool, cb, d->cfg.explorer, "/reservations/pools/payment/%" PRId64, rid);
 }
 
 static void pay(gs_daemon_t *d, const char *name, const json_t *pool)
@@ -363,12 +370,8 @@ static void on_tx_lookup(op_t *op, long status, json_t *ans, const char *error)
 
 static void confirm(gs_daemon_t *d, const char *name, const json_t *pool)
 {
-    char path[128];
-    op_t *op = op_new(d, name, pool, on_tx_lookup);
-    if (op == NULL)
-        return;
-    snprintf(path, sizeof path, "/transactions/%s", gs_json_str(pool, "pay_txid"));
-    call(op, "GET", d->cfg.chain, path, NULL);
+    get(d, name, pool, on_tx_lookup, d->cfg.chain, "/transactions/%s",
+        gs_json_str(pool, "pay_txid"));
 }
 
 /* ---- posting the 0-db workloads --------------------------------------------------------- */
@@ -518,13 +521,8 @@ static void on_workload_search(op_t *op, long status, json_t *ans, const char *e
 
 static void search_workload(gs_daemon_t *d, const char *name, const json_t *w)
 {
-    char path[160];
-    op_t *op = op_new(d, name, w, on_workload_search);
-    if (op == NULL)
-        return;
-    snprintf(path, sizeof path, "/reservations/workloads?customer_tid=%" PRId64 "&size=1000",
-             d->identity.tid);
-    call(op, "GET", d->cfg.explorer, path, NULL);
+    get(d, name, w, on_workload_search, d->cfg.explorer,
+        "/reservations/workloads?customer_tid=%" PRId64 "&size=1000", d->identity.tid);
 }
 
 /* A posted workload's result from its node. */
@@ -555,14 +553,9 @@ static void on_workload_result(op_t *op, long status, json_t *ans, const char *e
 
 static void poll_workload(gs_daemon_t *d, const char *name, const json_t *w)
 {
-    char path[96];
     int64_t wid = 0;
-    op_t *op = op_new(d, name, w, on_workload_result);
-    if (op == NULL)
-        return;
     gs_json_int(w, "workload_id", &wid);
-    snprintf(path, sizeof path, "/reservations/workloads/%" PRId64, wid);
-    call(op, "GET", d->cfg.explorer, path, NULL);
+    get(d, name, w, on_workload_result, d->cfg.explorer, "/reservations/workloads/%" PRId64, wid);
 }
 
 /* The next step of a deployment whose escrows are paid: its 0-db workloads in order. */
