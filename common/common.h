@@ -29,7 +29,13 @@
     XX(PLACEMENT, "placement cannot be satisfied")                                                 \
     XX(HTTP, "HTTP request failed")                                                                \
     XX(QR, "QR encoding failed")                                                                   \
-    XX(RANGE, "value out of range")
+    XX(RANGE, "value out of range")                                                                \
+    XX(TIMEDOUT, "timed out")                                                                      \
+    XX(CONN, "connection failed")                                                                  \
+    XX(CANCELED, "canceled")                                                                       \
+    XX(CORRUPT, "data corrupt")                                                                    \
+    XX(UNAVAIL, "too few backends available")                                                      \
+    XX(REFUSED, "the server refused the command")
 
 enum gs__err_index {
     GS__ERR_NONE,

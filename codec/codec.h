@@ -1,0 +1,127 @@
+/* codec.h — the codec core: files hashed, compressed, encrypted and erasure-coded over
+ * 0-db backends, their metadata records, check, repair and metadata replication.
+ *
+ * Pieces, bottom up:
+ * - the 0-db client (gs_zdb_*): RESP over libuv TCP with pipelining, SELECT with a
+ *   namespace password, AUTH, per-command timeouts, reconnect, values capped at 8 MiB;
+ * - the stripe transform (gs_stripe_*): one stripe of plaintext -> data + parity shard
+ *   chunks (zstd when it shrinks, AEAD with the file's key, Reed-Solomon with ISA-L), and
+ *   back from any `data` good chunks; pure functions, safe on any thread;
+ * - the metadata record (gs_meta_*): versioned, encrypted with the deployment key;
+ * - the codec configuration file (gs_codec_config_*);
+ * - the pipelines over a shard store (gs_shard_store_t): memory for tests and
+ *   benchmarks, 0-db backends for real use.
+ *
+ * Ownership: a function that returns a heap object says so; every destructor accepts
+ * NULL. Keys live in sodium_malloc'ed memory and are wiped when freed. */
+#ifndef GS_CODEC_H
+#define GS_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "common.h"
+
+#define GS_CODEC_MAX_SHARDS  255                  /* data + parity, ISA-L's limit */
+#define GS_CODEC_CHUNK_MAX   GS_RESP_MAX_PAYLOAD  /* one 0-db value: 8 MiB */
+#define GS_CODEC_KEY_LEN     32                   /* deployment key and file keys */
+#define GS_CODEC_HASH_LEN    24                   /* BLAKE2b-192 */
+#define GS_CODEC_EXT_MAX     16                   /* a file id's extension, without the dot */
+/* A file id: 48 hex of the BLAKE2b-192, 8 hex of the metadata record's 0-db id, then
+ * ".ext" when there is one. */
+#define GS_CODEC_ID_MAX      (48 + 8 + 1 + GS_CODEC_EXT_MAX + 1)
+
+/* ---- 0-db client ------------------------------------------------------------------------ */
+
+typedef struct gs_zdb gs_zdb_t;
+
+typedef struct {
+    const char *address;   /* "host:port", "[v6]:port" */
+    const char *ns;        /* namespace to SELECT after connecting; NULL: default */
+    const char *password;  /* the namespace's password; NULL: none */
+    const char *admin;     /* AUTH password sent first; NULL: none */
+    unsigned timeout_ms;   /* per command, from sending to its reply; 0: 10000 */
+    unsigned connect_ms;   /* connect + AUTH + SELECT; 0: 5000 */
+} gs_zdb_opts_t;
+
+/* The reply to one command. On a transport failure (not connected, timeout, protocol
+ * error, reply over the caps, client closed) reply is NULL and err < 0 with msg;
+ * otherwise err is 0 and reply is what the server said, including "-error" replies.
+ * reply is valid only during the call. */
+typedef void (*gs_zdb_cb)(const gs_resp_value_t *reply, int err, const char *msg, void *ud);
+
+/* A client on loop; connects on the first command and again after a failure. The
+ * options' strings are copied. Returns NULL only when out of memory or the address
+ * does not parse (diag says why). */
+gs_zdb_t *gs_zdb_new(uv_loop_t *loop, const gs_zdb_opts_t *opts, gs_diag_t *diag);
+/* Queues one command (pipelined: it is written at once when connected). argv[i] holds
+ * lens[i] bytes and is copied. cb runs exactly once, never from inside this call.
+ * GS_ETOOBIG for a value over 8 MiB, GS_EINVAL for argc outside 1..1024. */
+int gs_zdb_command(gs_zdb_t *z, size_t argc, const char *const *argv, const size_t *lens,
+                   gs_zdb_cb cb, void *ud);
+/* Closes: pending commands get GS_ECANCELED; the memory goes when libuv has closed the
+ * socket (run the loop). */
+void gs_zdb_close(gs_zdb_t *z);
+/* Commands sent and not yet answered, plus those queued. */
+size_t gs_zdb_pending(const gs_zdb_t *z);
+/* Sequential-mode ids are 8-byte little-endian keys. */
+void gs_zdb_id_key(uint64_t id, unsigned char key[8]);
+int gs_zdb_key_id(const char *key, size_t len, uint64_t *id);
+
+/* ---- codec parameters and stripes ------------------------------------------------------- */
+
+typedef enum { GS_CIPHER_AES256GCM = 1, GS_CIPHER_XCHACHA20POLY1305 = 2 } gs_cipher_t;
+
+typedef struct {
+    unsigned data, parity;  /* Reed-Solomon: 1 <= data, 0 <= parity, data + parity <= 255 */
+    size_t stripe_size;     /* plaintext bytes per stripe (default 4 MiB) */
+    int zstd_level;         /* default 3 */
+    gs_cipher_t cipher;     /* default: AES-256-GCM when the CPU has it */
+} gs_codec_params_t;
+
+/* Defaults: 16 + 4, 4 MiB stripes, zstd level 3, the cipher the CPU does best. */
+void gs_codec_params_default(gs_codec_params_t *p);
+/* Refuses counts or sizes outside the bounds above, and a stripe whose shard chunks would
+ * not fit in one 0-db value. */
+int gs_codec_params_check(const gs_codec_params_t *p, gs_diag_t *diag);
+
+/* One encoded stripe: data + parity chunks of chunk_len bytes each. A chunk carries its
+ * own header (stripe number, shard index, lengths) and checksum, so a bad chunk is found
+ * without the others. */
+typedef struct {
+    unsigned n;                              /* data + parity */
+    size_t chunk_len;
+    uint8_t *chunk[GS_CODEC_MAX_SHARDS];     /* owned; one allocation per chunk */
+} gs_stripe_t;
+
+void gs_stripe_free(gs_stripe_t *s);
+
+/* ---- metadata records ------------------------------------------------------------------- */
+
+/* Where one shard of a file lives: a backend (by its address and namespace, as written
+ * in the codec configuration) and the 0-db ids of its chunks, one per stripe. */
+typedef struct {
+    char *backend;  /* "namespace@address" */
+    uint64_t *ids;  /* n_stripes ids */
+} gs_meta_shard_t;
+
+typedef struct {
+    uint8_t hash[GS_CODEC_HASH_LEN];
+    uint64_t size;                        /* plaintext bytes */
+    char ext[GS_CODEC_EXT_MAX + 1];       /* "" when none */
+    int64_t created;                      /* unix seconds */
+    gs_codec_params_t params;
+    uint8_t *file_key;                    /* GS_CODEC_KEY_LEN bytes, sodium_malloc'ed */
+    uint64_t n_stripes;
+    unsigned n_shards;                    /* data + parity, or 0 for an inline file */
+    gs_meta_shard_t *shards;
+    uint8_t *inline_data;                 /* small files: the encrypted content itself */
+    size_t inline_len;
+} gs_meta_t;
+
+void gs_meta_free(gs_meta_t *m);
+
+#endif /* GS_CODEC_H */
