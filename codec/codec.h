@@ -124,4 +124,36 @@ typedef struct {
 
 void gs_meta_free(gs_meta_t *m);
 
+/* ---- shard stores ----------------------------------------------------------------------- */
+
+/* Where chunks go: n_backends sequential-mode namespaces, each an append-only list of
+ * values with 64-bit ids. Two kinds exist: memory (tests, benchmarks) and 0-db backends.
+ * Every operation answers through its callback exactly once, on the loop thread, never
+ * from inside the call that started it. */
+typedef struct gs_shard_store gs_shard_store_t;
+
+/* put: the new chunk's id. */
+typedef void (*gs_shard_put_cb)(int err, const char *msg, uint64_t id, void *ud);
+/* get: the chunk's bytes, valid only during the call; GS_ENOENT when there is none. */
+typedef void (*gs_shard_get_cb)(int err, const char *msg, const uint8_t *p, size_t n, void *ud);
+/* check: err 0 and ok true/false for the backend's own checksum of the value (0-db's
+ * CHECK); GS_ENOENT when there is none. */
+typedef void (*gs_shard_check_cb)(int err, const char *msg, bool ok, void *ud);
+
+typedef struct {
+    int (*put)(gs_shard_store_t *s, unsigned backend, const uint8_t *p, size_t n,
+               gs_shard_put_cb cb, void *ud); /* p is copied or sent before returning */
+    int (*get)(gs_shard_store_t *s, unsigned backend, uint64_t id, gs_shard_get_cb cb, void *ud);
+    int (*check)(gs_shard_store_t *s, unsigned backend, uint64_t id, gs_shard_check_cb cb,
+                 void *ud);
+    void (*close)(gs_shard_store_t *s); /* pending operations get GS_ECANCELED */
+} gs_shard_store_ops_t;
+
+struct gs_shard_store {
+    const gs_shard_store_ops_t *ops;
+    uv_loop_t *loop;
+    unsigned n_backends;
+    char **names; /* n_backends names, "namespace@address" for 0-db backends */
+};
+
 #endif /* GS_CODEC_H */
