@@ -11,7 +11,7 @@
  *  - Its environment: the workload's `environment`, its `secret_environment` values
  *    decrypted for the node as a 0-db password is, the sim's PATH, and
  *    GRIDSTOR_SIM_WORKLOAD_ID (the workload id), GRIDSTOR_SIM_NODE_ID,
- *    GRIDSTOR_SIM_FLIST and GRIDSTOR_SIM_IPV4 (127.0.0.1). Where names repeat, these
+ *    GRIDSTOR_SIM_FLIST and GRIDSTOR_SIM_IPV4 (its own loopback address, below). Where names repeat, these
  *    sim variables win over secrets, secrets over plain variables, and plain variables
  *    over PATH. A name that is empty, holds '=' or is over 255 bytes fails the
  *    workload.
@@ -19,7 +19,7 @@
  *    and disk_size MiB / 1024 as sru (ssd) or hru (hdd); released when it stops. No
  *    free-capacity check (as for 0-dbs).
  *  - Result: state 1 with data_json {"id": "<id>-<workload_id>", "ipv6": "",
- *    "ipv4": "127.0.0.1", "yggdrasil": ""} (the members of zos v2's ContainerResult),
+ *    "ipv4": ADDRESS, "yggdrasil": ""} (the members of zos v2's ContainerResult),
  *    signed by the node; state 0 with the reason when it cannot start. A process that
  *    ends by itself sets state 0 "container exited with status N" (or "container
  *    killed by signal N"): the workload stays deployed but no longer runs, as a
@@ -28,6 +28,11 @@
  *    stopping): SIGTERM to the process group, SIGKILL after 3 s. When the group
  *    leader is gone, what is left of its group is killed too, so nothing outlives its
  *    container. Deletion sets result state 2 at once.
+ *  - Each container has its own IPv4 address, as on the grid, so that its servers can
+ *    listen on fixed ports: 127.B.H.L with H.L the workload id's low 16 bits and B a
+ *    network octet drawn once per state folder (64..254, kept in the state), so that
+ *    sims running side by side rarely share addresses. Linux routes all of 127/8 to
+ *    the loopback interface.
  *  - A node going down kills its containers and leaves their results as they were
  *    (a node that is down reports nothing); coming up it starts every container
  *    workload of the node that is not deleted again, including those that had exited,
@@ -39,6 +44,7 @@
 #define _POSIX_C_SOURCE 200809L /* kill, O_CLOEXEC */
 #include "containers.h"
 #include "registry.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +86,7 @@ struct proc {
 
 struct sim_containers {
     sim_ctx_t *ctx;
+    unsigned net; /* B of 127.B.H.L */
     char *state_dir;
     container_t *list;
     proc_t *all;  /* every process whose handles are not closed yet */
@@ -88,6 +95,25 @@ struct sim_containers {
     gs_zdb_closed_cb cb;
     void *ud;
 };
+
+/* The containers' network octet: kept in the state, drawn on first use. */
+static unsigned network_octet(sim_ctx_t *ctx)
+{
+    json_t *doc = NULL;
+    int64_t b = 0;
+    if (ctx->store != NULL && sim_store_get(ctx->store, "containers", "network", &doc, NULL) == GS_OK &&
+        gs_json_int(doc, "octet", &b) && b >= 64 && b <= 254) {
+        json_decref(doc);
+        return (unsigned)b;
+    }
+    json_decref(doc);
+    b = 64 + (int64_t)randombytes_uniform(191);
+    doc = json_pack("{s:I}", "octet", (json_int_t)b);
+    if (ctx->store != NULL && doc != NULL)
+        sim_store_put(ctx->store, "containers", "network", doc);
+    json_decref(doc);
+    return (unsigned)b;
+}
 
 int sim_containers_new(sim_ctx_t *ctx, const char *state_dir, struct sim_containers **out,
                        gs_diag_t *diag)
@@ -98,8 +124,14 @@ int sim_containers_new(sim_ctx_t *ctx, const char *state_dir, struct sim_contain
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
     }
     cs->ctx = ctx;
+    cs->net = network_octet(ctx);
     *out = cs;
     return GS_OK;
+}
+
+static void container_ipv4(const struct sim_containers *cs, int64_t id, char out[16])
+{
+    snprintf(out, 16, "127.%u.%u.%u", cs->net, (unsigned)(id >> 8) & 255u, (unsigned)id & 255u);
 }
 
 static sim_node_t *node_of(const struct sim_containers *cs, const container_t *c)
@@ -278,14 +310,15 @@ static int env_secrets(struct sim_containers *cs, const container_t *c, env_t *e
 static int env_build(struct sim_containers *cs, const container_t *c, env_t *e, gs_diag_t *diag)
 {
     const char *path = getenv("PATH"), *name;
-    char id[32];
+    char id[32], ip[16];
     json_t *v;
     int err;
     snprintf(id, sizeof id, "%lld", (long long)c->id);
+    container_ipv4(cs, c->id, ip);
     if ((err = env_put(e, "GRIDSTOR_SIM_WORKLOAD_ID", id, diag)) != GS_OK ||
         (err = env_put(e, "GRIDSTOR_SIM_NODE_ID", node_of(cs, c)->node_id, diag)) != GS_OK ||
         (err = env_put(e, "GRIDSTOR_SIM_FLIST", gs_json_str(c->doc, "flist"), diag)) != GS_OK ||
-        (err = env_put(e, "GRIDSTOR_SIM_IPV4", "127.0.0.1", diag)) != GS_OK ||
+        (err = env_put(e, "GRIDSTOR_SIM_IPV4", ip, diag)) != GS_OK ||
         (err = env_secrets(cs, c, e, diag)) != GS_OK)
         return err;
     json_object_foreach(json_object_get(c->doc, "environment"), name, v)
@@ -381,7 +414,7 @@ static int start(struct sim_containers *cs, container_t *c, gs_diag_t *diag)
 static void report_started(struct sim_containers *cs, container_t *c, int err,
                            const gs_diag_t *diag)
 {
-    char wid[96];
+    char wid[96], ip[16];
     int64_t w = 0;
     if (err != GS_OK) {
         gs_log(GS_LOG_INFO, "containers: workload %lld not started: %s", (long long)c->id,
@@ -391,9 +424,10 @@ static void report_started(struct sim_containers *cs, container_t *c, int err,
     }
     gs_json_int(c->doc, "workload_id", &w);
     snprintf(wid, sizeof wid, "%lld-%lld", (long long)c->id, (long long)w);
+    container_ipv4(cs, c->id, ip);
     sim_agents_set_result(cs->ctx, c->doc, node_of(cs, c), 1, "",
-                          json_pack("{s:s, s:s, s:s, s:s}", "id", wid, "ipv6", "", "ipv4",
-                                    "127.0.0.1", "yggdrasil", ""));
+                          json_pack("{s:s, s:s, s:s, s:s}", "id", wid, "ipv6", "", "ipv4", ip,
+                                    "yggdrasil", ""));
 }
 
 /* ---- the agent's side ---- */

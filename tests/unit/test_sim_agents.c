@@ -604,7 +604,14 @@ static void test_container_runs_its_flist_command_with_its_environment_and_secre
     data = json_object_get(result, "data_json");
     snprintf(want, sizeof want, "%lld-1", (long long)id);
     assert_string_equal(gs_json_str(data, "id"), want);
-    assert_string_equal(gs_json_str(data, "ipv4"), "127.0.0.1");
+    /* its own loopback address, 127.B.H.L with H.L the workload id */
+    {
+        unsigned b = 0, h = 9, l = 9;
+        assert_int_equal(sscanf(gs_json_str(data, "ipv4"), "127.%u.%u.%u", &b, &h, &l), 3);
+        assert_true(b >= 64 && b <= 254);
+        assert_int_equal(h * 256 + l, (unsigned)id & 0xffffu);
+        snprintf(want, sizeof want, "GRIDSTOR_SIM_IPV4=%s\n", gs_json_str(data, "ipv4"));
+    }
     assert_signed_by_node(f, result);
     wait_pid(f, id);
     expect_reserved(f, 2, 2, 10);
@@ -613,6 +620,7 @@ static void test_container_runs_its_flist_command_with_its_environment_and_secre
     assert_int_equal(gs_file_read(path, 1u << 20, &env, NULL), GS_OK);
     assert_non_null(strstr(env.data, "GREETING=hello\n"));
     assert_non_null(strstr(env.data, "TOKEN=t0ps3cret\n"));
+    assert_non_null(strstr(env.data, want));
     snprintf(want, sizeof want, "GRIDSTOR_SIM_WORKLOAD_ID=%lld\n", (long long)id);
     assert_non_null(strstr(env.data, want));
     snprintf(want, sizeof want, "GRIDSTOR_SIM_NODE_ID=%s\n", f->ctx.world.nodes[0].node_id);
