@@ -28,6 +28,8 @@
  *    stopping): SIGTERM to the process group, SIGKILL after 3 s. When the group
  *    leader is gone, what is left of its group is killed too, so nothing outlives its
  *    container. Deletion sets result state 2 at once.
+ *  - The command's arguments may name the container's variables as ${NAME} (what an
+ *    image's entrypoint would see); an unset one is empty.
  *  - Each container has its own IPv4 address, as on the grid, so that its servers can
  *    listen on fixed ports: 127.B.H.L with H.L the workload id's low 16 bits and B a
  *    network octet drawn once per state folder (64..254, kept in the state), so that
@@ -329,6 +331,59 @@ static int env_build(struct sim_containers *cs, const container_t *c, env_t *e, 
     return env_put(e, "PATH", path ? path : "/usr/bin:/bin", diag);
 }
 
+/* The value of variable name (len bytes) in env, or "" when absent. */
+static const char *env_get(const env_t *e, const char *name, size_t len)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (strncmp(e->vars[i], name, len) == 0 && e->vars[i][len] == '=')
+            return e->vars[i] + len + 1;
+    return "";
+}
+
+/* One argument with each ${NAME} replaced by the container's variable (as an image's
+ * entrypoint sees its environment); a heap string. */
+static char *expand_arg(const char *arg, const env_t *e)
+{
+    gs_buf_t b;
+    const char *p = arg, *open, *close;
+    gs_buf_init(&b, 64 * 1024);
+    while ((open = strstr(p, "${")) != NULL && (close = strchr(open + 2, '}')) != NULL) {
+        if (gs_buf_append(&b, p, (size_t)(open - p)) != GS_OK ||
+            gs_buf_puts(&b, env_get(e, open + 2, (size_t)(close - open - 2))) != GS_OK)
+            goto fail;
+        p = close + 1;
+    }
+    if (gs_buf_puts(&b, p) != GS_OK)
+        goto fail;
+    return gs_buf_steal(&b);
+fail:
+    gs_buf_free(&b);
+    return NULL;
+}
+
+static void free_args(char **args)
+{
+    for (size_t i = 0; args != NULL && args[i] != NULL; i++)
+        free(args[i]);
+    free(args);
+}
+
+static char **expand_args(char *const *argv, const env_t *e)
+{
+    size_t n = 0;
+    char **out;
+    while (argv[n] != NULL)
+        n++;
+    if ((out = calloc(n + 1, sizeof *out)) == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((out[i] = expand_arg(argv[i], e)) == NULL) {
+            free_args(out);
+            return NULL;
+        }
+    return out;
+}
+
 /* ---- starting ---- */
 
 /* <state>/<node_id>/containers/<id>, made when missing. */
@@ -349,17 +404,21 @@ static int spawn(struct sim_containers *cs, container_t *c, const sim_flist_t *f
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                      {.flags = UV_INHERIT_FD, .data.fd = log_fd},
                                      {.flags = UV_INHERIT_FD, .data.fd = log_fd}};
+    char **args = expand_args(fl->argv, env);
     uv_process_options_t o = {.exit_cb = on_proc_exit,
-                              .file = fl->argv[0],
-                              .args = fl->argv,
+                              .file = args ? args[0] : NULL,
+                              .args = args,
                               .env = env->vars,
                               .cwd = dir,
                               .flags = UV_PROCESS_DETACHED, /* its own process group */
                               .stdio_count = 3,
                               .stdio = stdio};
     int rc;
-    if (p == NULL)
+    if (p == NULL || args == NULL) {
+        free(p);
+        free_args(args);
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    }
     p->cs = cs;
     p->open = 2;
     p->process.data = p->grace.data = p;
@@ -369,7 +428,9 @@ static int spawn(struct sim_containers *cs, container_t *c, const sim_flist_t *f
     cs->all = p;
     cs->procs++;
     uv_timer_init(cs->ctx->loop, &p->grace);
-    if ((rc = uv_spawn(cs->ctx->loop, &p->process, &o)) != 0) {
+    rc = uv_spawn(cs->ctx->loop, &p->process, &o);
+    free_args(args);
+    if (rc != 0) {
         release_proc(p);
         return gs_diag_set(diag, GS_EIO, "flist %s: cannot start %s: %s", fl->url, fl->argv[0],
                            uv_strerror(rc));

@@ -58,12 +58,12 @@ typedef struct {
 #define MISSING_FLIST  "https://hub.test/missing.flist"
 #define STUBBORN_FLIST "https://hub.test/stubborn.flist"
 
-/* run.sh writes its environment, then its process id (atomically), then sleeps;
+/* run.sh writes its environment and its arguments (${NAME} expanded), then its process id (atomically), then sleeps;
  * exit.sh ends at once with status 3; stubborn.sh ignores SIGTERM (and so do the
  * sleeps it starts). */
 static void write_scripts(fixture_t *f)
 {
-    static const char run[] = "env > env.txt\necho $$ > pid.tmp\nmv pid.tmp pid\nexec sleep 60\n";
+    static const char run[] = "env > env.txt\necho \"$@\" > args.txt\necho $$ > pid.tmp\nmv pid.tmp pid\nexec sleep 60\n";
     static const char quit[] = "exit 3\n";
     static const char stubborn[] = "trap '' TERM\necho $$ > pid.tmp\nmv pid.tmp pid\n"
                                    "while :; do sleep 1; done\n";
@@ -75,7 +75,7 @@ static void write_scripts(fixture_t *f)
     assert_int_equal(gs_file_write_atomic(path, quit, strlen(quit), 0644, &diag), GS_OK);
     snprintf(path, sizeof path, "%s/stubborn.sh", f->dir);
     assert_int_equal(gs_file_write_atomic(path, stubborn, strlen(stubborn), 0644, &diag), GS_OK);
-    snprintf(f->flists[0], sizeof f->flists[0], RUN_FLIST "=/bin/sh %s/run.sh", f->dir);
+    snprintf(f->flists[0], sizeof f->flists[0], RUN_FLIST "=/bin/sh %s/run.sh ${GRIDSTOR_SIM_WORKLOAD_ID} x${NO_SUCH_VARIABLE}y", f->dir);
     snprintf(f->flists[1], sizeof f->flists[1], EXIT_FLIST "=/bin/sh %s/exit.sh", f->dir);
     snprintf(f->flists[2], sizeof f->flists[2], MISSING_FLIST "=%s/no-such-program -v", f->dir);
     snprintf(f->flists[3], sizeof f->flists[3], STUBBORN_FLIST "=/bin/sh %s/stubborn.sh", f->dir);
@@ -626,6 +626,11 @@ static void test_container_runs_its_flist_command_with_its_environment_and_secre
     snprintf(want, sizeof want, "GRIDSTOR_SIM_NODE_ID=%s\n", f->ctx.world.nodes[0].node_id);
     assert_non_null(strstr(env.data, want));
     assert_non_null(strstr(env.data, "GRIDSTOR_SIM_FLIST=" RUN_FLIST "\n"));
+    container_file(f, id, "args.txt", path, sizeof path);
+    gs_buf_reset(&env);
+    assert_int_equal(gs_file_read(path, 1u << 20, &env, NULL), GS_OK);
+    snprintf(want, sizeof want, "%lld xy\n", (long long)id);
+    assert_string_equal(env.data, want);
     gs_buf_free(&env);
     json_decref(result);
     json_decref(w); /* teardown checks the sim stops the process */
