@@ -376,37 +376,6 @@ static void confirm(gs_daemon_t *d, const char *name, const json_t *pool)
 
 /* ---- posting the 0-db workloads --------------------------------------------------------- */
 
-/* The password sealed for the node (reference tfgrid-v2 §1.4): both ed25519 keys turned
- * into curve25519, their shared secret hashed with BLAKE2b-256 into a SecretBox key;
- * hex of the nonce followed by the box. */
-static bool seal_for_node(const gs_identity_t *id, const char *node_pk_hex, const char *password,
-                          char *out, size_t outlen)
-{
-    unsigned char node_pk[32], node_x[32], user_x[32], shared[32], key[32];
-    unsigned char box[crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 64];
-    size_t len = strlen(password), pklen = 0;
-    bool ok = len <= 64 &&
-              sodium_hex2bin(node_pk, sizeof node_pk, node_pk_hex, strlen(node_pk_hex), NULL,
-                             &pklen, NULL) == 0 &&
-              pklen == sizeof node_pk &&
-              crypto_sign_ed25519_pk_to_curve25519(node_x, node_pk) == 0 &&
-              crypto_sign_ed25519_sk_to_curve25519(user_x, id->sk) == 0 &&
-              crypto_scalarmult(shared, user_x, node_x) == 0 &&
-              outlen > 2 * (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len);
-    if (ok) {
-        crypto_generichash(key, sizeof key, shared, sizeof shared, NULL, 0);
-        randombytes_buf(box, crypto_secretbox_NONCEBYTES);
-        crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)password,
-                              len, box, key);
-        sodium_bin2hex(out, outlen, box,
-                       crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len);
-    }
-    sodium_memzero(user_x, sizeof user_x);
-    sodium_memzero(shared, sizeof shared);
-    sodium_memzero(key, sizeof key);
-    return ok;
-}
-
 static const char *node_key(const gs_daemon_t *d, const char *node_id)
 {
     for (size_t i = 0; i < d->view.grid.n_nodes; i++)
@@ -473,7 +442,7 @@ static void prepare_workload(gs_daemon_t *d, const char *name, const json_t *w, 
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(password, sizeof password, raw, sizeof raw);
     if (t == NULL || pk == NULL || rid == 0 ||
-        !seal_for_node(&d->identity, pk, password, sealed, sizeof sealed))
+        !gs_seal_for_node(&d->identity, pk, password, sealed, sizeof sealed))
         goto out; /* the node is not in the grid view yet, or the pool not reserved */
     json_object_set_new(t, "pool_id", json_integer(rid));
     json_object_set_new(t, "epoch", json_integer((json_int_t)time(NULL)));

@@ -137,3 +137,49 @@ void gs_identity_clear(gs_identity_t *id)
 {
     sodium_memzero(id, sizeof *id);
 }
+
+void gs_identity_derive_key(const gs_identity_t *id, const char *context, unsigned char out[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, id->seed, sizeof id->seed, 32);
+    crypto_generichash_update(&st, (const unsigned char *)"gridstor/", 9);
+    crypto_generichash_update(&st, (const unsigned char *)context, strlen(context));
+    crypto_generichash_final(&st, out, 32);
+    sodium_memzero(&st, sizeof st);
+}
+
+/* The SecretBox key this identity shares with a node, from their X25519 shared secret. */
+static bool node_box_key(const gs_identity_t *id, const char *node_pk_hex, unsigned char key[32])
+{
+    unsigned char node_pk[32], node_x[32], user_x[32], shared[32];
+    size_t pklen = 0;
+    bool ok = sodium_hex2bin(node_pk, sizeof node_pk, node_pk_hex, strlen(node_pk_hex), NULL,
+                             &pklen, NULL) == 0 &&
+              pklen == sizeof node_pk &&
+              crypto_sign_ed25519_pk_to_curve25519(node_x, node_pk) == 0 &&
+              crypto_sign_ed25519_sk_to_curve25519(user_x, id->sk) == 0 &&
+              crypto_scalarmult(shared, user_x, node_x) == 0;
+    if (ok)
+        crypto_generichash(key, 32, shared, sizeof shared, NULL, 0);
+    sodium_memzero(user_x, sizeof user_x);
+    sodium_memzero(shared, sizeof shared);
+    return ok;
+}
+
+bool gs_seal_for_node(const gs_identity_t *id, const char *node_pk_hex, const char *value,
+                      char *out, size_t outlen)
+{
+    enum { OVERHEAD = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES };
+    unsigned char key[32], box[OVERHEAD + GS_SEAL_MAX];
+    size_t len = strlen(value);
+    bool ok = len <= GS_SEAL_MAX && outlen > 2 * (OVERHEAD + len) &&
+              node_box_key(id, node_pk_hex, key);
+    if (ok) {
+        randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+        crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)value,
+                              len, box, key);
+        sodium_bin2hex(out, outlen, box, OVERHEAD + len);
+    }
+    sodium_memzero(key, sizeof key);
+    return ok;
+}

@@ -43,6 +43,20 @@ int gs_identity_save(const gs_identity_t *id, const char *path, gs_diag_t *diag)
 int gs_identity_load(gs_identity_t *id, const char *path, gs_diag_t *diag);
 /* Wipes the secret parts. */
 void gs_identity_clear(gs_identity_t *id);
+/* A 32-byte key of this identity for one purpose: BLAKE2b-256 keyed with the seed over
+ * "gridstor/" + context, so it comes back from the seed alone (deployment keys). */
+void gs_identity_derive_key(const gs_identity_t *id, const char *context, unsigned char out[32]);
+
+/* ---- secrets for a node ------------------------------------------------------------------- */
+
+#define GS_SEAL_MAX 1024 /* plaintext bytes of one sealed value */
+/* A value only node node_pk_hex (its ed25519 key, hex) can open, as the grid's nodes
+ * open 0-db passwords and containers' secret variables: the X25519 shared secret of the
+ * identity and the node (both ed25519 keys converted), hashed with BLAKE2b-256 into a
+ * SecretBox key; hex of nonce + box into out. false when the node key is not valid, the
+ * value is over GS_SEAL_MAX or out is too short (it needs 2 * (40 + len) + 1 bytes). */
+bool gs_seal_for_node(const gs_identity_t *id, const char *node_pk_hex, const char *value,
+                      char *out, size_t outlen);
 
 /* ---- signatures towards the grid ---------------------------------------------------------- */
 

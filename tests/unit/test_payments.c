@@ -307,6 +307,56 @@ static void test_payment_must_match_destination_asset_memo_and_amount(void **sta
     }
 }
 
+/* The node opens what was sealed for it, from its side of the key exchange; no one
+ * else does, and the value's size is capped. */
+static void test_sealed_value_opens_only_on_its_node(void **state)
+{
+    gs_identity_t user, node, other;
+    unsigned char nx[32], ux[32], shared[32], key[32], box[2048], plain[GS_SEAL_MAX + 1];
+    char node_hex[65], sealed[4200], big[GS_SEAL_MAX + 2];
+    size_t blen = 0;
+    (void)state;
+    gs_identity_generate(&user);
+    gs_identity_generate(&node);
+    gs_identity_generate(&other);
+    sodium_bin2hex(node_hex, sizeof node_hex, node.pk, 32);
+    assert_true(gs_seal_for_node(&user, node_hex, "zdb-password-1", sealed, sizeof sealed));
+    assert_int_equal(sodium_hex2bin(box, sizeof box, sealed, strlen(sealed), NULL, &blen, NULL), 0);
+    assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(nx, node.sk), 0);
+    assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(ux, user.pk), 0);
+    assert_int_equal(crypto_scalarmult(shared, nx, ux), 0);
+    crypto_generichash(key, sizeof key, shared, sizeof shared, NULL, 0);
+    assert_int_equal(crypto_secretbox_open_easy(plain, box + 24, blen - 24, box, key), 0);
+    assert_memory_equal(plain, "zdb-password-1", 14);
+    assert_int_equal(blen - 24 - crypto_secretbox_MACBYTES, 14);
+    /* another node's key does not open it */
+    assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(nx, other.sk), 0);
+    assert_int_equal(crypto_scalarmult(shared, nx, ux), 0);
+    crypto_generichash(key, sizeof key, shared, sizeof shared, NULL, 0);
+    assert_int_not_equal(crypto_secretbox_open_easy(plain, box + 24, blen - 24, box, key), 0);
+    /* caps and bad keys */
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_false(gs_seal_for_node(&user, node_hex, big, sealed, sizeof sealed));
+    assert_false(gs_seal_for_node(&user, node_hex, "x", sealed, 10));
+    assert_false(gs_seal_for_node(&user, "zz", "x", sealed, sizeof sealed));
+}
+
+/* Derived keys depend on the seed and the context only. */
+static void test_derived_keys_come_back_from_the_seed(void **state)
+{
+    gs_identity_t a, b;
+    unsigned char k1[32], k2[32], k3[32];
+    (void)state;
+    gs_identity_generate(&a);
+    gs_identity_from_seed(&b, a.seed);
+    gs_identity_derive_key(&a, "deployment/x/1", k1);
+    gs_identity_derive_key(&b, "deployment/x/1", k2);
+    gs_identity_derive_key(&b, "deployment/x/2", k3);
+    assert_memory_equal(k1, k2, 32);
+    assert_memory_not_equal(k1, k3, 32);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +368,8 @@ int main(void)
         cmocka_unit_test(test_callback_signature_checks),
         cmocka_unit_test(test_callback_bad_bodies_are_refused_with_the_member),
         cmocka_unit_test(test_payment_must_match_destination_asset_memo_and_amount),
+        cmocka_unit_test(test_sealed_value_opens_only_on_its_node),
+        cmocka_unit_test(test_derived_keys_come_back_from_the_seed),
     };
     if (sodium_init() < 0)
         return 1;
