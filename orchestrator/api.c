@@ -4,7 +4,10 @@
  * answered. docs/api.md describes the shapes. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,35 +76,57 @@ static json_t *session_links(const gs_daemon_t *d, json_t *sessions)
     return sessions;
 }
 
-/* Whether the daemon will move the deployment no further by itself: deployed, failed,
- * or workloads_posted, where this version's deployer stops (the gateway containers are
- * the next step to build). */
+/* Whether the daemon will move the deployment no further by itself. */
 static bool settled(const char *state)
 {
-    return strcmp(state, "deployed") == 0 || strcmp(state, "failed") == 0 ||
-           strcmp(state, "workloads_posted") == 0;
+    return strcmp(state, "deployed") == 0 || strcmp(state, "failed") == 0;
 }
 
-/* The deployment's 0-dbs: where each is and how it is doing; never its password. */
-static json_t *zdbs_of(gs_daemon_t *d, const char *name)
+/* One workload as GET shows it: where it is and how it is doing; never a secret. */
+static json_t *workload_view(const json_t *w)
 {
-    json_t *wls = gs_store_workloads(d->store, name), *out = json_array(), *w;
+    json_t *data = json_object_get(json_object_get(w, "result_json"), "data_json");
+    json_t *v = json_pack("{s:O, s:O, s:O, s:O}", "idx", json_object_get(w, "idx"), "node_id",
+                          json_object_get(w, "node_id"), "state", json_object_get(w, "state"),
+                          "workload_id", json_object_get(w, "workload_id"));
+    if (gs_json_str(data, "Namespace") != NULL) {
+        json_object_set(v, "namespace", json_object_get(data, "Namespace"));
+        json_object_set(v, "ips", json_object_get(data, "IPs"));
+        json_object_set(v, "port", json_object_get(data, "Port"));
+    }
+    if (gs_json_str(data, "ipv4") != NULL && gs_json_str(data, "ipv4")[0] != '\0') {
+        char url[128];
+        snprintf(url, sizeof url, "http://%s:%d", gs_json_str(data, "ipv4"), GS_GATEWAY_PORT);
+        json_object_set(v, "ipv4", json_object_get(data, "ipv4"));
+        json_object_set_new(v, "gateway", json_string(url));
+    }
+    return v;
+}
+
+/* The deployment's 0-dbs and gateway machines, in order. */
+static void workloads_of(gs_daemon_t *d, const char *name, json_t *dep)
+{
+    json_t *wls = gs_store_workloads(d->store, name), *zdbs = json_array(),
+           *machines = json_array(), *w;
     size_t i;
     json_array_foreach(wls, i, w)
     {
-        json_t *data = json_object_get(json_object_get(w, "result_json"), "data_json");
-        json_t *z = json_pack("{s:O, s:O, s:O, s:O}", "idx", json_object_get(w, "idx"), "node_id",
-                              json_object_get(w, "node_id"), "state", json_object_get(w, "state"),
-                              "workload_id", json_object_get(w, "workload_id"));
-        if (gs_json_str(data, "Namespace") != NULL) {
-            json_object_set(z, "namespace", json_object_get(data, "Namespace"));
-            json_object_set(z, "ips", json_object_get(data, "IPs"));
-            json_object_set(z, "port", json_object_get(data, "Port"));
+        bool zdb = strcmp(gs_json_str(w, "kind"), "zdb") == 0;
+        json_t *v = workload_view(w);
+        if (!zdb) {
+            int64_t idx = 0;
+            const json_t *m;
+            gs_json_int(w, "idx", &idx);
+            m = json_array_get(json_object_get(json_object_get(dep, "plan_json"), "machines"),
+                               (size_t)idx);
+            json_object_set(v, "role", json_object_get(m, "role"));
+            json_object_set(v, "mode", json_object_get(m, "gateway"));
         }
-        json_array_append_new(out, z);
+        json_array_append_new(zdb ? zdbs : machines, v);
     }
+    json_object_set_new(dep, "zdbs", zdbs);
+    json_object_set_new(dep, "machines", machines);
     json_decref(wls);
-    return out;
 }
 
 /* The deployment's pools without the signed payment body. */
@@ -113,30 +138,45 @@ static json_t *pools_of(gs_daemon_t *d, const char *name)
     return pools;
 }
 
+/* An optional whole-number query parameter within [min, max] into *out; answers 400
+ * and returns false when it is malformed. */
+static bool query_number(gs_http_req_t *r, const char *name, long long min, long long max,
+                         long long *out)
+{
+    char text[24], *end;
+    long long v;
+    if (!gs_http_req_has_query(r, name))
+        return true;
+    if (!gs_http_req_query(r, name, text, sizeof text) || text[0] == '\0' ||
+        ((void)(errno = 0), v = strtoll(text, &end, 10), *end != '\0') || errno != 0 || v < min ||
+        v > max) {
+        gs_http_reply_error(r, 400, "%s: give a whole number from %lld to %lld", name, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 void gs_api_get(gs_http_req_t *r, void *ud)
 {
     gs_daemon_t *d = ud;
     const char *name = gs_http_req_param(r, 0);
     json_t *dep;
-    char text[16], *end;
-    long events = 50;
+    long long events = 50, since = 0;
     if (!gs_daemon_authorized(d, r))
         return;
-    if (gs_http_req_has_query(r, "events") &&
-        (!gs_http_req_query(r, "events", text, sizeof text) ||
-         (events = strtol(text, &end, 10)) < 1 || events > 1000 || *end != '\0')) {
-        gs_http_reply_error(r, 400, "events: give a number from 1 to 1000");
+    if (!query_number(r, "events", 1, 1000, &events) ||
+        !query_number(r, "since", 0, INT64_MAX, &since))
         return;
-    }
     if ((dep = gs_store_deployment(d->store, name)) == NULL) {
         gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
         return;
     }
     json_object_set_new(dep, "sessions", session_links(d, gs_store_sessions(d->store, name)));
     json_object_set_new(dep, "pools", pools_of(d, name));
-    json_object_set_new(dep, "zdbs", zdbs_of(d, name));
+    workloads_of(d, name, dep);
     json_object_set_new(dep, "done", json_boolean(settled(gs_json_str(dep, "state"))));
-    json_object_set_new(dep, "events", gs_store_events(d->store, name, (int)events));
+    json_object_set_new(dep, "events", gs_store_events(d->store, name, (int)events, since));
     gs_http_reply_json(r, 200, dep);
 }
 
@@ -218,28 +258,42 @@ static int plan_spec(gs_daemon_t *d, create_t *c, const char *body, size_t len)
     return sessions_of(c);
 }
 
-/* The plan's 0-db i as a workload to post later: its explorer body without pool, epoch,
- * password and signature, and a reference unique to this deployment (its first session
- * id is random), by which a resumed deployer finds it on the explorer. */
-static int store_zdb_workload(gs_daemon_t *d, create_t *c, size_t i)
+/* A workload to post later: its explorer body without pool, epoch, secrets and signature
+ * (w, stolen), and a reference unique to this deployment (its first session id is
+ * random), by which a resumed deployer finds it on the explorer. */
+static int store_workload(gs_daemon_t *d, create_t *c, const char *kind, size_t i, json_t *w,
+                          const char *node_id, size_t pool)
 {
-    gs_workload_ctx_t ctx = {.customer_tid = d->identity.tid};
-    json_t *w = gs_workload_zdb(&c->plan, i, &ctx);
     char reference[64], *text = w ? gs_json_dumps(w) : NULL;
     gs_store_workload_t row;
     int err;
     json_decref(w);
     if (text == NULL)
         return gs_diag_set(&c->diag, GS_ENOMEM, "out of memory");
-    snprintf(reference, sizeof reference, "gs-%s-zdb-%zu", c->plan.docs[0].session, i);
-    row = (gs_store_workload_t){.kind = "zdb",
+    snprintf(reference, sizeof reference, "gs-%s-%s-%zu", c->plan.docs[0].session, kind, i);
+    row = (gs_store_workload_t){.kind = kind,
                                 .idx = i,
-                                .node_id = c->plan.zdbs[i].node_id,
-                                .pool_idx = c->plan.zdbs[i].pool,
+                                .node_id = node_id,
+                                .pool_idx = pool,
                                 .reference = reference,
                                 .template_json = text};
     err = gs_store_workload_add(d->store, c->plan.name, &row, &c->diag);
     free(text);
+    return err;
+}
+
+/* Every 0-db, then every gateway machine. */
+static int store_workloads(gs_daemon_t *d, create_t *c)
+{
+    gs_workload_ctx_t ctx = {.customer_tid = d->identity.tid};
+    int err = GS_OK;
+    for (size_t i = 0; i < c->plan.n_zdbs && err == GS_OK; i++)
+        err = store_workload(d, c, "zdb", i, gs_workload_zdb(&c->plan, i, &ctx),
+                             c->plan.zdbs[i].node_id, c->plan.zdbs[i].pool);
+    for (size_t i = 0; i < c->plan.n_machines && err == GS_OK; i++)
+        err =
+            store_workload(d, c, "container", i, gs_workload_container(&c->plan, &c->topo, i, &ctx),
+                           c->plan.machines[i].node_id, c->plan.machines[i].pool);
     return err;
 }
 
@@ -251,8 +305,8 @@ static int store_plan(gs_daemon_t *d, create_t *c, const char *body, size_t len)
     if (err == GS_OK && (err = gs_store_begin(d->store, &c->diag)) == GS_OK) {
         err = gs_store_deployment_add(d->store, c->plan.name, c->plan.owner, spec_text, plan_text,
                                       c->sessions, c->plan.n_docs, &c->diag);
-        for (size_t i = 0; i < c->plan.n_zdbs && err == GS_OK; i++)
-            err = store_zdb_workload(d, c, i);
+        if (err == GS_OK)
+            err = store_workloads(d, c);
         gs_store_end(d->store, err == GS_OK, NULL);
     }
     if (err != GS_OK)

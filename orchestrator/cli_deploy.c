@@ -149,12 +149,14 @@ static int follow(const conn_t *c, const char *name)
     char path[256], why[1200];
     int64_t last = 0;
     time_t start = time(NULL);
-    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
     for (;;) {
         json_t *d, *ev;
         size_t i;
-        long st = request(c, "GET", path, NULL, 0, &d, why, sizeof why);
+        long st;
         bool done;
+        snprintf(path, sizeof path, "/api/v1/deployments/%s?events=1000&since=%lld", name,
+                 (long long)last);
+        st = request(c, "GET", path, NULL, 0, &d, why, sizeof why);
         if (st != 200) {
             int rc = refused("deploy", st, d, why);
             json_decref(d);

@@ -11,6 +11,7 @@
 
 #define GS_DAEMON_TOKEN_BYTES  32
 #define GS_GRIDVIEW_REFRESH_MS 60000 /* how often the grid is read again */
+#define GS_GATEWAY_PORT        7481  /* where gridstor-gw listens on a gateway machine */
 
 typedef struct {
     uv_loop_t loop;

@@ -88,8 +88,9 @@ int gs_store_deployment_delete(gs_store_t *s, const char *name, gs_diag_t *diag)
 
 int gs_store_event(gs_store_t *s, const char *deployment, const char *level, const char *message,
                    gs_diag_t *diag);
-/* The newest `limit` events, oldest first: [{"id","time","level","message"}]. */
-json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit);
+/* Events oldest first: [{"id","time","level","message"}]: the newest `limit` when since
+ * is 0, else the first `limit` after event id `since` (to follow a deployment). */
+json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit, int64_t since);
 
 /* {"id","deployment","idx","document" (its exact text),"data_to_sign","amount","memo","state",
  *  "txid","signer"} or NULL. */

@@ -363,8 +363,13 @@ int gs_store_event(gs_store_t *s, const char *deployment, const char *level, con
     return err;
 }
 
-json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit)
+json_t *gs_store_events(gs_store_t *s, const char *deployment, int limit, int64_t since)
 {
+    if (since > 0)
+        return rows(s,
+                    "SELECT id, time, level, message FROM events WHERE deployment = ? AND id > ? "
+                    "ORDER BY id LIMIT ?",
+                    "tii", deployment, since, (int64_t)limit);
     return rows(s,
                 "SELECT id, time, level, message FROM (SELECT * FROM events WHERE deployment = ? "
                 "ORDER BY id DESC LIMIT ?) ORDER BY id",

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define ALICE "alice.3bot"
+#define GW_FLIST "https://hub.grid.tf/gridstor/gridstor-gw.flist"
 
 extern char **environ;
 
@@ -108,7 +109,12 @@ static int group_setup(void **state)
 {
     char text[1024];
     (void)state;
-    ts_sim_start(&fx.sim, NULL);
+    snprintf(text, sizeof text, "%s=%s --env --listen ${GRIDSTOR_SIM_IPV4}:7481", GW_FLIST,
+             ts_env("GS_GW"));
+    {
+        const char *args[] = {"--flist", text, NULL};
+        ts_sim_start(&fx.sim, args);
+    }
     snprintf(fx.config, sizeof fx.config, "%s/gridstord.yaml", fx.sim.dir);
     snprintf(text, sizeof text,
              "listen: 127.0.0.1:0\ndata_dir: %s/data\nexplorer: %s\nchain: %s\nlogin: %s\n",
@@ -189,6 +195,28 @@ static void wait_state(const char *name, const char *want)
     fail_msg("%s stayed %s, never %s", name, buf, want);
 }
 
+/* M1 (read-write) and M2 (read-only) run gridstor-gw on their own addresses, and each
+ * answers /health with its role and the codec it was configured with. */
+static void assert_gateways_answer(const json_t *dep)
+{
+    const json_t *m;
+    size_t i;
+    assert_int_equal(json_array_size(json_object_get(dep, "machines")), 2);
+    json_array_foreach(json_object_get(dep, "machines"), i, m)
+    {
+        json_t *health = NULL;
+        const char *url = gs_json_str(m, "gateway");
+        assert_string_equal(gs_json_str(m, "state"), "serving");
+        assert_non_null(url);
+        assert_int_equal(ts_http("GET", url, "/health", NULL, NULL, 5000, &health), 200);
+        assert_string_equal(gs_json_str(health, "role"), i == 0 ? "m1" : "m2");
+        assert_string_equal(gs_json_str(health, "mode"), i == 0 ? "read-write" : "read-only");
+        assert_string_equal(gs_json_str(health, "codec"), "16+4");
+        assert_int_equal(json_integer_value(json_object_get(health, "backends")), 20);
+        json_decref(health);
+    }
+}
+
 /* Every pool of the deployment paid on the chain exactly once: one payment with memo
  * p-<reservation id> of the escrow's amount, and the explorer says paid. */
 static void assert_escrows_paid_once(const char *name)
@@ -228,6 +256,7 @@ static void assert_escrows_paid_once(const char *name)
         assert_non_null(gs_json_str(p, "namespace"));
         assert_true(json_integer_value(json_object_get(p, "port")) > 0);
     }
+    assert_gateways_answer(dep);
     json_decref(dep);
 }
 
@@ -320,7 +349,7 @@ static void test_the_app_signs_and_pays_once(void **state)
     /* the phone sends the same body again: fine, nothing twice */
     assert_int_equal(scan(ALICE, "--replay", saved, link, &out), 0);
     gs_buf_free(&out);
-    wait_state("paid", "workloads_posted");
+    wait_state("paid", "deployed");
     assert_escrows_paid_once("paid");
     (void)buf;
 }
@@ -355,7 +384,7 @@ static void crash_and_resume(const char *name, const char *point)
     assert_int_equal(exit_status_within(fx.gridstord, 30000), 99); /* it crashed there */
     start_gridstord();
     wait_for_grid();
-    wait_state(name, "workloads_posted");
+    wait_state(name, "deployed");
     assert_escrows_paid_once(name);
 }
 
@@ -366,6 +395,7 @@ static void test_a_killed_daemon_resumes_and_pays_once(void **state)
     crash_and_resume("crash2", "before_pay_recorded");
     crash_and_resume("crash3", "after_pay_recorded");
     crash_and_resume("crash4", "after_workload_recorded");
+    crash_and_resume("crash5", "after_gateway_recorded");
 }
 
 static void test_bad_callbacks_change_nothing(void **state)
@@ -480,12 +510,13 @@ static void test_the_cli_deploys_and_follows(void **state)
         assert_non_null(strstr(shown.data, "cli: 1 document to sign and pay"));
         assert_non_null(strstr(shown.data, "\xe2\x96")); /* the QR code's half blocks */
         assert_non_null(strstr(shown.data, "every escrow is paid"));
-        assert_non_null(strstr(shown.data, "every 0-db is ready"));
-        assert_non_null(strstr(shown.data, "cli is workloads_posted"));
+        assert_non_null(strstr(shown.data, "every workload is ready: 22 0-dbs and 2 gateway"));
+        assert_non_null(strstr(shown.data, "gateway machine 0 answers at http://127."));
+        assert_non_null(strstr(shown.data, "cli is deployed"));
         gs_buf_free(&shown);
     }
     assert_int_equal(cli(&out, "list", NULL), 0);
-    assert_non_null(strstr(out.data, "workloads_posted"));
+    assert_non_null(strstr(out.data, "deployed"));
     gs_buf_free(&out);
     /* each kind of failure has its exit status */
     assert_int_equal(cli(&out, "deploy", spec, "--no-wait", NULL), 5); /* name in use */
@@ -538,7 +569,7 @@ static void test_delete_says_what_happens_to_the_money(void **state)
         ts_http("DELETE", fx.url, "/api/v1/deployments/shown", NULL, headers, 5000, NULL), 404);
     /* a paid one, through the command line: its pools stay, nothing is refunded */
     assert_int_equal(cli(&out, "delete", "paid", NULL), 0);
-    assert_non_null(strstr(out.data, "paid deleted (it was workloads_posted)"));
+    assert_non_null(strstr(out.data, "paid deleted (it was deployed)"));
     assert_non_null(strstr(out.data, "nothing is refunded"));
     gs_buf_free(&out);
     assert_int_equal(cli(&out, "delete", "paid", NULL), 5);
@@ -564,7 +595,7 @@ static void test_explorer_errors_are_retried(void **state)
     if (scan(ALICE, NULL, NULL, link, &out) != 0)
         fail_msg("app scan: %s", out.data);
     gs_buf_free(&out);
-    wait_state("flaky", "workloads_posted");
+    wait_state("flaky", "deployed");
     assert_escrows_paid_once("flaky");
     {
         const char *headers[] = {fx.auth, NULL};

@@ -118,7 +118,7 @@ static void test_deployments_are_added_whole_and_listed(void **state)
     assert_int_equal(json_array_size(sessions), 2);
     assert_string_equal(gs_json_str(json_array_get(sessions, 1), "memo"), "gs-b");
     json_decref(sessions);
-    events = gs_store_events(f->s, "backup", 10);
+    events = gs_store_events(f->s, "backup", 10, 0);
     assert_int_equal(json_array_size(events), 1);
     assert_non_null(strstr(gs_json_str(json_array_get(events, 0), "message"), "planned"));
     json_decref(events);
@@ -184,7 +184,7 @@ static void test_events_keep_the_newest(void **state)
         snprintf(msg, sizeof msg, "event %d", i);
         assert_int_equal(gs_store_event(f->s, "backup", "info", msg, NULL), GS_OK);
     }
-    events = gs_store_events(f->s, "backup", 5);
+    events = gs_store_events(f->s, "backup", 5, 0);
     assert_int_equal(json_array_size(events), 5);
     assert_string_equal(gs_json_str(json_array_get(events, 0), "message"), "event 25");
     assert_string_equal(gs_json_str(json_array_get(events, 4), "message"), "event 29");
