@@ -229,6 +229,28 @@ static int deploy(conn_t *c, const char *spec_path)
 
 /* ---- status and list ----------------------------------------------------------------------- */
 
+/* `gridstor status NAME` for people: state, pools, machines, 0-dbs, recent events. */
+static void show_deployment(const char *name, const json_t *d)
+{
+    const json_t *p;
+    size_t i, ok = 0;
+    printf("%s: %s%s%s (owner %s)\n", name, gs_json_str(d, "state"),
+           *gs_json_str(d, "reason") ? ": " : "", gs_json_str(d, "reason"),
+           gs_json_str(d, "owner"));
+    json_array_foreach(json_object_get(d, "pools"), i, p) printf(
+        "  pool %zu on farm %lld: %s\n", i,
+        (long long)json_integer_value(json_object_get(p, "farm_id")), gs_json_str(p, "state"));
+    json_array_foreach(json_object_get(d, "machines"), i, p) printf(
+        "  %s (%s) on node %s: %s%s%s\n", gs_json_str(p, "role"), gs_json_str(p, "mode"),
+        gs_json_str(p, "node_id"), gs_json_str(p, "state"), gs_json_str(p, "gateway") ? ", " : "",
+        gs_json_str(p, "gateway") ? gs_json_str(p, "gateway") : "");
+    json_array_foreach(json_object_get(d, "zdbs"), i, p) ok +=
+        strcmp(gs_json_str(p, "state"), "ok") == 0;
+    printf("  0-dbs: %zu of %zu ready\n", ok, json_array_size(json_object_get(d, "zdbs")));
+    json_array_foreach(json_object_get(d, "events"), i, p)
+        printf("  %s %s\n", gs_json_str(p, "level"), gs_json_str(p, "message"));
+}
+
 static int status_of(const conn_t *c, const char *name)
 {
     char path[256], why[1200];
@@ -248,16 +270,8 @@ static int status_of(const conn_t *c, const char *name)
         json_array_foreach(json_object_get(d, "deployments"), i, p)
             printf("%-24s %-18s %s\n", gs_json_str(p, "name"), gs_json_str(p, "state"),
                    gs_json_str(p, "owner"));
-    else {
-        printf("%s: %s%s%s (owner %s)\n", name, gs_json_str(d, "state"),
-               *gs_json_str(d, "reason") ? ": " : "", gs_json_str(d, "reason"),
-               gs_json_str(d, "owner"));
-        json_array_foreach(json_object_get(d, "pools"), i, p) printf(
-            "  pool %zu on farm %lld: %s\n", i,
-            (long long)json_integer_value(json_object_get(p, "farm_id")), gs_json_str(p, "state"));
-        json_array_foreach(json_object_get(d, "events"), i, p)
-            printf("  %s %s\n", gs_json_str(p, "level"), gs_json_str(p, "message"));
-    }
+    else
+        show_deployment(name, d);
     json_decref(d);
     return GS_EXIT_OK;
 }

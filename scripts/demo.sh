@@ -3,9 +3,10 @@
 # on the local grid. It starts gridstor-sim (explorer, chain, login directory, nodes),
 # gives this install an identity (`gridstor init`), starts gridstord, deploys the
 # example spec (`gridstor deploy`, which shows the QR code), lets the Threefold Connect
-# app stand-in scan it, sign and pay, and follows the deployment until its pools are
-# reserved, their escrows paid and the 0-db namespaces provisioned on the nodes. Everything it starts is stopped at the end, and its
-# scratch folder removed.
+# app stand-in scan it, sign and pay, and follows the deployment until it is deployed:
+# pools reserved, escrows paid, the 0-db namespaces provisioned on the nodes, and the
+# M1 and M2 machines running gridstor-gw and answering. Everything it starts is stopped
+# at the end, and its scratch folder removed.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
@@ -46,7 +47,12 @@ field() {
 }
 
 echo "== the local grid (gridstor-sim)"
-"$sim" --state "$work/grid" >"$work/sim.json" 2>"$work/sim.log" &
+# The grid's nodes run gridstor-gw for the gateway flist, each container listening on
+# its own loopback address (${GRIDSTOR_SIM_IPV4} is expanded by the node, not here).
+# shellcheck disable=SC2016
+gw_command="$bin/gateway/gridstor-gw --env --listen "'${GRIDSTOR_SIM_IPV4}'":7481"
+"$sim" --state "$work/grid" --flist "https://hub.grid.tf/gridstor/gridstor-gw.flist=$gw_command" \
+    >"$work/sim.json" 2>"$work/sim.log" &
 pids="$!"
 wait_line "$work/sim.json" gridstor-sim "$work/sim.log"
 explorer=$(field explorer "$work/sim.json")
@@ -101,7 +107,9 @@ wait "$deploy" || status=$?
 sed -n '/^\[/,$p' "$work/deploy.out"
 "$gridstor" status minimal --url "$url" --token-file "$token"
 echo
-echo "The pools are paid and the 0-db namespaces provisioned on the local grid's nodes;"
-echo "the gateway containers are the deployer's next step. The demo stops everything it"
-echo "started."
+if [ "$status" -eq 0 ]; then
+    echo "Deployed on the local grid: the pools paid, 22 0-db namespaces provisioned, M1"
+    echo "(read-write) and M2 (read-only) running gridstor-gw, each answering at the address"
+    echo "shown above. The demo stops everything it started."
+fi
 exit "$status"
