@@ -289,14 +289,15 @@ static void test_zdb_set_get_round_trips(void **state)
     fixture_t *f = *state;
     static const char binary[] = "a\0b\r\n$-1\r\n*2\r\n\xff\x00";
     size_t big_n = GS_RESP_MAX_PAYLOAD;
-    unsigned char *big = malloc(big_n);
+    unsigned char *big;
     gs_zdb_t *z;
     uint64_t a, b, c;
     char addr[80];
+    server_start(f, 0, 0);
+    big = malloc(big_n);
     assert_non_null(big);
     for (size_t i = 0; i < big_n; i++)
         big[i] = (unsigned char)(i * 2654435761u >> 13);
-    server_start(f, 0, 0);
     /* A literal v4 address, and the same server by name through the resolver. */
     z = client(f, f->srv[0].address, NULL, NULL, NULL, 0);
     assert_string_equal(gs_zdb_address(z), f->srv[0].address);
@@ -512,6 +513,7 @@ static void test_zdb_close_cancels_pending(void **state)
     }
     /* A client closed while still connecting. */
     z = client(f, f->srv[0].address, NULL, NULL, NULL, 0);
+    gs_buf_free(&first.value);
     res_init(&first);
     assert_int_equal(gs_zdb_set(z, "", 0, "x", 1, on_res, &first), GS_OK);
     gs_zdb_close(z);
