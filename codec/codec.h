@@ -182,7 +182,7 @@ struct gs_shard_store {
  * memory, n is 0 or an address does not parse. Free with s->ops->close(s): pending
  * operations get GS_ECANCELED and the memory goes once the sockets have closed (run the
  * loop). */
-gs_shard_store_t *gs_shard_store_zdb_new(uv_loop_t *loop, const gs_zdb_opts_t *backends,
-                                         unsigned n, gs_diag_t *diag);
+gs_shard_store_t *gs_shard_store_zdb_new(uv_loop_t *loop, const gs_zdb_opts_t *backends, unsigned n,
+                                         gs_diag_t *diag);
 
 #endif /* GS_CODEC_H */

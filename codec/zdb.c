@@ -384,8 +384,8 @@ static bool parse_replies(conn_t *conn)
         gs_zdb_t *z = conn->z;
         gs_diag_t diag = {{0}};
         gs_resp_reply_t reply;
-        int rc = gs_resp_reply_parse(&conn->parser, conn->in.data + off, conn->in.len - off,
-                                     &reply, &diag);
+        int rc = gs_resp_reply_parse(&conn->parser, conn->in.data + off, conn->in.len - off, &reply,
+                                     &diag);
         cmd_t *c;
         if (rc == GS_RESP_MORE)
             break;
@@ -732,8 +732,8 @@ static bool backing_off(gs_zdb_t *z, cmd_t *c)
     char msg[MSG_MAX];
     if (!z->failed_once || now - z->last_fail >= RETRY_AFTER_MS)
         return false;
-    snprintf(msg, sizeof msg, "%s: not connected (the last attempt failed %llu ms ago)",
-             z->address, (unsigned long long)(now - z->last_fail));
+    snprintf(msg, sizeof msg, "%s: not connected (the last attempt failed %llu ms ago)", z->address,
+             (unsigned long long)(now - z->last_fail));
     fail_cmd(z, c, GS_ECONN, msg);
     schedule_failures(z);
     return true;

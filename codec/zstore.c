@@ -66,8 +66,7 @@ static bool reply_failed(op_t *op, const gs_resp_value_t *r, gs_resp_type_t want
 static void bad_key(op_t *op, size_t len)
 {
     char msg[GS_DIAG_MAX];
-    snprintf(msg, sizeof msg, "%s: SET gave a %zu-byte key, not a sequential id", op->backend,
-             len);
+    snprintf(msg, sizeof msg, "%s: SET gave a %zu-byte key, not a sequential id", op->backend, len);
     op_fail(op, GS_EPARSE, msg);
 }
 
@@ -181,8 +180,8 @@ static char *backend_name(const gs_zdb_opts_t *o)
     return name;
 }
 
-gs_shard_store_t *gs_shard_store_zdb_new(uv_loop_t *loop, const gs_zdb_opts_t *backends,
-                                         unsigned n, gs_diag_t *diag)
+gs_shard_store_t *gs_shard_store_zdb_new(uv_loop_t *loop, const gs_zdb_opts_t *backends, unsigned n,
+                                         gs_diag_t *diag)
 {
     zstore_t *zs = NULL;
     if (n == 0 || n > GS_CODEC_MAX_SHARDS * 16u || backends == NULL) {

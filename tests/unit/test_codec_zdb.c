@@ -54,9 +54,9 @@ static void server_start(fixture_t *f, int i, int port)
     snprintf(data, sizeof data, "%s/data%d", f->dir, i);
     snprintf(index, sizeof index, "%s/index%d", f->dir, i);
     snprintf(portstr, sizeof portstr, "%d", port);
-    const char *argv[] = {sim_path(), "zdb",   "--listen", "127.0.0.1", "--port", portstr,
-                          "--mode",   "seq",   "--admin",  ADMIN,       "--data", data,
-                          "--index",  index,   NULL};
+    const char *argv[] = {sim_path(), "zdb",    "--listen", "127.0.0.1", "--port",
+                          portstr,    "--mode", "seq",      "--admin",   ADMIN,
+                          "--data",   data,     "--index",  index,       NULL};
     s->pid = ts_spawn_server(argv, line, sizeof line, 10000);
     p = strstr(line, "\"zdb\":\"");
     assert_non_null(p);
@@ -262,7 +262,7 @@ static void test_zdb_new_refuses_bad_addresses(void **state)
 {
     fixture_t *f = *state;
     const char *bad[] = {"localhost", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000",
-                         "[::1]9900", "::1:9900", ":9900", "127.0.0.1:99x"};
+                         "[::1]9900", "::1:9900",   ":9900",       "127.0.0.1:99x"};
     for (size_t i = 0; i < GS_ARRAY_SIZE(bad); i++) {
         gs_diag_t diag = {{0}};
         gs_zdb_opts_t o = {bad[i], NULL, NULL, NULL, 0, 0};
@@ -391,10 +391,9 @@ static void test_zdb_select_with_password(void **state)
     (void)set_new(f, ok, "inside", 6);
     /* The value went to the namespace selected, not to default. */
     call(f, admin, &r, "NSINFO", "vault", NULL);
-    assert_true(gs_zdb_info_field(&(gs_resp_value_t){.type = GS_RESP_BULK,
-                                                     .str = r.value.data,
-                                                     .len = r.value.len},
-                                  "entries", entries, sizeof entries));
+    assert_true(gs_zdb_info_field(
+        &(gs_resp_value_t){.type = GS_RESP_BULK, .str = r.value.data, .len = r.value.len},
+        "entries", entries, sizeof entries));
     assert_string_equal(entries, "1");
 
     wrong = client(f, f->srv[0].address, "vault", "guess", NULL, 0);
