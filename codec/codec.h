@@ -81,7 +81,8 @@ int gs_zdb_set(gs_zdb_t *z, const void *key, size_t key_len, const void *value, 
 int gs_zdb_get(gs_zdb_t *z, const void *key, size_t key_len, gs_zdb_cb cb, void *ud);
 /* A command of NUL-terminated text arguments, the list ending with NULL (at most 16):
  * gs_zdb_cmd(z, cb, ud, "NSINFO", "meta", NULL). */
-int gs_zdb_cmd(gs_zdb_t *z, gs_zdb_cb cb, void *ud, const char *name, ...) __attribute__((sentinel));
+int gs_zdb_cmd(gs_zdb_t *z, gs_zdb_cb cb, void *ud, const char *name, ...)
+    __attribute__((sentinel));
 /* One "key: value" line of an INFO or NSINFO reply (a BULK), copied into out; false when
  * absent, when the reply is not a BULK, or when the value does not fit. */
 bool gs_zdb_info_field(const gs_resp_value_t *reply, const char *key, char *out, size_t outlen);
