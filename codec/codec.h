@@ -67,9 +67,25 @@ int gs_zdb_command(gs_zdb_t *z, size_t argc, const char *const *argv, const size
 void gs_zdb_close(gs_zdb_t *z);
 /* Commands sent and not yet answered, plus those queued. */
 size_t gs_zdb_pending(const gs_zdb_t *z);
-/* Sequential-mode ids are 8-byte little-endian keys. */
+/* The address the client was made for (its own copy; "" for NULL). */
+const char *gs_zdb_address(const gs_zdb_t *z);
+/* Sequential-mode ids are 8-byte little-endian keys. key_id also takes the 4-byte keys of
+ * 0-db v1 servers; any other length is GS_EPARSE. */
 void gs_zdb_id_key(uint64_t id, unsigned char key[8]);
 int gs_zdb_key_id(const char *key, size_t len, uint64_t *id);
+
+/* Conveniences over gs_zdb_command, same rules. SET key value (in sequential mode an
+ * empty key makes a new id: the reply is its key); GET key. */
+int gs_zdb_set(gs_zdb_t *z, const void *key, size_t key_len, const void *value, size_t len,
+               gs_zdb_cb cb, void *ud);
+int gs_zdb_get(gs_zdb_t *z, const void *key, size_t key_len, gs_zdb_cb cb, void *ud);
+/* A command of NUL-terminated text arguments, the list ending with NULL (at most 16):
+ * gs_zdb_cmd(z, cb, ud, "NSINFO", "meta", NULL). */
+int gs_zdb_cmd(gs_zdb_t *z, gs_zdb_cb cb, void *ud, const char *name, ...)
+    __attribute__((sentinel));
+/* One "key: value" line of an INFO or NSINFO reply (a BULK), copied into out; false when
+ * absent, when the reply is not a BULK, or when the value does not fit. */
+bool gs_zdb_info_field(const gs_resp_value_t *reply, const char *key, char *out, size_t outlen);
 
 /* ---- codec parameters and stripes ------------------------------------------------------- */
 
@@ -155,5 +171,19 @@ struct gs_shard_store {
     unsigned n_backends;
     char **names; /* n_backends names, "namespace@address" for 0-db backends */
 };
+
+/* ---- 0-db shard store ------------------------------------------------------------------- */
+
+/* A shard store over n 0-db sequential-mode namespaces, one client each (backends[i]
+ * gives its address, namespace, password and timeouts; copied). put is `SET "" chunk`
+ * (the reply's key is the id), get is `GET id`, check is `CHECK id`; a missing id is
+ * GS_ENOENT, an "-error" reply GS_EREFUSED with the server's text, a transport failure
+ * the client's code (GS_ECONN, GS_ETIMEDOUT, ...). Backend names are "ns@address"
+ * ("default@address" without a namespace). Returns NULL (diag says why) when out of
+ * memory, n is 0 or an address does not parse. Free with s->ops->close(s): pending
+ * operations get GS_ECANCELED and the memory goes once the sockets have closed (run the
+ * loop). */
+gs_shard_store_t *gs_shard_store_zdb_new(uv_loop_t *loop, const gs_zdb_opts_t *backends, unsigned n,
+                                         gs_diag_t *diag);
 
 #endif /* GS_CODEC_H */
