@@ -1,7 +1,13 @@
 /* plan.c — placement: the topology's machines on distinct farms where possible,
  * each with its metadata 0-db beside it, then the data 0-dbs on distinct nodes
  * spread over as many farms as the filters allow; capacity is counted as it is
- * taken. Then one capacity pool per farm used, priced for the duration. */
+ * taken. Then one capacity pool per farm used, priced for the duration.
+ *
+ * Each pool also lists up to GS_PLAN_SPARES spare nodes of its farm that pass the same
+ * filters and hold nothing of the plan: a pool's capacity is not tied to its nodes, so
+ * they cost nothing, and a workload that fails on its node can be placed again on a
+ * spare without a new reservation (a pool's node list can only grow by an extension,
+ * and an extension must buy capacity). */
 #include "internal.h"
 
 #include <inttypes.h>
@@ -443,6 +449,27 @@ static int make_pools(gs_plan_t *plan, const gs_grid_t *g)
     return err;
 }
 
+/* Spare nodes for each pool: unused candidates of its farm with room for a data 0-db. */
+static int add_spares(placer_t *p)
+{
+    gs_plan_t *plan = p->plan;
+    for (size_t i = 0; i < plan->n_pools; i++) {
+        gs_plan_pool_t *pool = &plan->pools[i];
+        size_t added = 0;
+        for (size_t j = 0; j < p->n_cands && added < GS_PLAN_SPARES; j++) {
+            cand_t *c = &p->cands[j];
+            if (c->node->farm_id != pool->farm_id || c->machine || !fits_zdb(p, c))
+                continue;
+            if (gs_strlist_push(&pool->node_ids, c->node->node_id) != GS_OK)
+                return GS_ENOMEM;
+            c->used = true;
+            pool->spares++;
+            added++;
+        }
+    }
+    return GS_OK;
+}
+
 /* ---- the plan ----------------------------------------------------------------------------- */
 
 static int init_plan(gs_plan_t *plan, const gs_spec_t *s, const gs_topology_t *topo,
@@ -492,7 +519,7 @@ int gs_plan_build(const gs_spec_t *spec, const gs_topology_t *topo, const gs_gri
         err = place_machines(&p, topo);
     if (err == GS_OK)
         err = place_data(&p);
-    if (err == GS_OK && make_pools(plan, grid))
+    if (err == GS_OK && (make_pools(plan, grid) || add_spares(&p)))
         err = gs_diag_set(diag, GS_ENOMEM, "out of memory");
 out:
     free(p.cands);

@@ -55,12 +55,13 @@ static json_t *pools_json(const gs_plan_t *p)
     for (size_t i = 0; i < p->n_pools; i++) {
         const gs_plan_pool_t *pool = &p->pools[i];
         json_array_append_new(
-            a, json_pack("{s:I, s:s, s:o, s:f, s:f, s:I, s:I, s:I, s:o}", "farm_id",
-                         (json_int_t)pool->farm_id, "farm_name", pool->farm_name, "node_ids",
-                         strlist_json(&pool->node_ids), "active_cu", pool->cu_milli / 1000.0,
-                         "active_su", pool->su_milli / 1000.0, "cus", (json_int_t)pool->cus, "sus",
-                         (json_int_t)pool->sus, "amount_stropes", (json_int_t)pool->amount,
-                         "amount_tft", tft(pool->amount)));
+            a,
+            json_pack("{s:I, s:s, s:o, s:I, s:f, s:f, s:I, s:I, s:I, s:o}", "farm_id",
+                      (json_int_t)pool->farm_id, "farm_name", pool->farm_name, "node_ids",
+                      strlist_json(&pool->node_ids), "spares", (json_int_t)pool->spares,
+                      "active_cu", pool->cu_milli / 1000.0, "active_su", pool->su_milli / 1000.0,
+                      "cus", (json_int_t)pool->cus, "sus", (json_int_t)pool->sus, "amount_stropes",
+                      (json_int_t)pool->amount, "amount_tft", tft(pool->amount)));
     }
     return a;
 }

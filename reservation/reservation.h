@@ -197,10 +197,13 @@ typedef struct {
     size_t pool;
 } gs_plan_zdb_t;
 
+#define GS_PLAN_SPARES 2 /* spare nodes listed in each pool, when its farm has them */
+
 typedef struct {
     int64_t farm_id;
     char *farm_name;
-    gs_strlist_t node_ids;
+    gs_strlist_t node_ids; /* the nodes its workloads use, then its spares */
+    size_t spares;         /* how many of node_ids are spares (the last ones) */
     uint64_t cu_milli, su_milli; /* active units of its workloads, thousandths */
     uint64_t cus, sus;           /* unit-seconds bought */
     uint64_t amount;             /* stropes */

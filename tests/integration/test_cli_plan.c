@@ -565,7 +565,7 @@ static void add_used_node(json_t *by_farm, const json_t *workload)
     json_object_set_new(nodes, str_of(workload, "node_id"), json_true());
 }
 
-/* One pool per farm used, listing exactly the nodes used on that farm. */
+/* One pool per farm used, listing exactly the nodes used on that farm, then its spares. */
 static void assert_pools_match_farms(const json_t *plan, const json_t *by_farm)
 {
     json_t *farms = json_object();
@@ -582,7 +582,14 @@ static void assert_pools_match_farms(const json_t *plan, const json_t *by_farm)
         if (used == NULL)
             fail_msg("a pool for farm %s, where nothing is placed", farm);
         json_array_foreach(json_object_get(pool, "node_ids"), j, id)
-            add_distinct(ids, json_string_value(id), "in a pool, node");
+        {
+            /* the used nodes, then the spares, which hold nothing */
+            size_t n = json_array_size(json_object_get(pool, "node_ids"));
+            if (j < n - (size_t)int_of(pool, "spares"))
+                add_distinct(ids, json_string_value(id), "in a pool, node");
+            else
+                assert_null(json_object_get(used, json_string_value(id)));
+        }
         assert_true(json_equal(ids, used));
         json_decref(ids);
     }

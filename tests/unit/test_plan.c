@@ -366,6 +366,37 @@ static void test_plan_buys_one_pool_per_farm_for_the_duration(void **state)
     fixture_free(&f);
 }
 
+/* Each pool lists up to GS_PLAN_SPARES spare nodes after its used ones: up nodes of its
+ * farm that hold nothing of the plan, with room for a data 0-db; a farm with unused
+ * nodes gets at least one. */
+static void test_plan_lists_spare_nodes_in_each_pool(void **state)
+{
+    fixture_t f;
+    size_t with_spares = 0;
+    (void)state;
+    plan_text(&f, EXAMPLE_SPEC, 7);
+    for (size_t p = 0; p < f.plan.n_pools; p++) {
+        const gs_plan_pool_t *pool = &f.plan.pools[p];
+        size_t used = pool->node_ids.n - pool->spares;
+        assert_true(pool->spares <= GS_PLAN_SPARES);
+        with_spares += pool->spares > 0;
+        for (size_t k = used; k < pool->node_ids.n; k++) {
+            const char *id = pool->node_ids.items[k];
+            const gs_node_t *n = node_of(&f.grid, id);
+            assert_int_equal(n->farm_id, pool->farm_id);
+            assert_true(gs_node_is_up(&f.grid, n));
+            for (size_t i = 0; i < f.plan.n_zdbs; i++)
+                assert_string_not_equal(f.plan.zdbs[i].node_id, id);
+            for (size_t i = 0; i < f.plan.n_machines; i++)
+                assert_string_not_equal(f.plan.machines[i].node_id, id);
+            for (size_t q = 0; q < k; q++)
+                assert_string_not_equal(pool->node_ids.items[q], id);
+        }
+    }
+    assert_true(with_spares > 0);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_grid_refuses_what_is_not_the_explorers_shape),
         cmocka_unit_test(test_grid_reads_prices_and_country_names),
         cmocka_unit_test(test_plan_buys_one_pool_per_farm_for_the_duration),
+        cmocka_unit_test(test_plan_lists_spare_nodes_in_each_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
