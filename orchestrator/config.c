@@ -41,6 +41,7 @@ static const gs_cfg_key_t config_keys[] = {
     {"login", GS_CFG_STRING, F(login), 8, 512, .check = check_url},
     {"admin_token_file", GS_CFG_STRING, F(admin_token_file), 1, 1024},
     {"qr_limit", GS_CFG_INT, F(qr_limit), 200, 2953},
+    {"workload_timeout", GS_CFG_DURATION, F(workload_timeout_s), 1, 7 * 86400},
     {NULL},
 };
 
@@ -50,6 +51,7 @@ static int set_defaults(gs_daemon_config_t *c)
     c->listen = gs_strdup("127.0.0.1:7480");
     c->data_dir = gs_strdup("gridstor-data");
     c->qr_limit = 2953;
+    c->workload_timeout_s = 600;
     return c->listen && c->data_dir ? GS_OK : GS_ENOMEM;
 }
 

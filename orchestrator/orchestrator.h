@@ -36,8 +36,9 @@ typedef struct {
     char *explorer;   /* the grid's explorer, chain and login directory (no default) */
     char *chain;
     char *login;
-    char *admin_token_file; /* default DATA_DIR/admin.token */
-    int64_t qr_limit;       /* bytes of a signandpay document, 200 to 2953 */
+    char *admin_token_file;      /* default DATA_DIR/admin.token */
+    int64_t qr_limit;            /* bytes of a signandpay document, 200 to 2953 */
+    uint64_t workload_timeout_s; /* a posted workload's node must answer by then (600 s) */
     bool public_url_derived;
 } gs_daemon_config_t;
 
@@ -136,17 +137,27 @@ typedef struct {
 int gs_store_workload_add(gs_store_t *s, const char *deployment, const gs_store_workload_t *w,
                           gs_diag_t *diag);
 /* [{"kind","idx","node_id","pool_idx","reference","template","state","password","body",
- *   "workload_id","result_json"}]. States: new → posting → posted → ok | failed. */
+ *   "workload_id","result_json","posted_at","attempt","tried_json"}], 0-dbs first. States:
+ * new → posting → posted → ok (containers: → serving), or on the way to another node:
+ * posted → cancelling → replacing → new, posting → replacing; failed when none is left. */
 json_t *gs_store_workloads(gs_store_t *s, const char *deployment);
 /* What a step records (NULL / 0 members are left as they are). */
 typedef struct {
     const char *password, *body, *result_json;
     int64_t workload_id;
+    int64_t posted_at; /* unix seconds */
 } gs_store_workload_set_t;
 /* Compare-and-set of a workload's state with what comes with it; GS_ERANGE when not `from`. */
 int gs_store_workload_step(gs_store_t *s, const char *deployment, const char *kind, int64_t idx,
                            const char *from, const char *to, const gs_store_workload_set_t *set,
                            gs_diag_t *diag);
+
+/* A workload in state `from` moved to another node: state new again with the node, a new
+ * reference and the nodes tried so far (JSON array), one attempt more; what it had on the
+ * grid (body, id, result, password) is forgotten. GS_ERANGE when not `from`. */
+int gs_store_workload_replace(gs_store_t *s, const char *deployment, const char *kind, int64_t idx,
+                              const char *from, const char *node_id, const char *reference,
+                              const char *tried_json, gs_diag_t *diag);
 
 /* [{"name","owner","plan_json"}] of the deployments in a state, oldest first. */
 json_t *gs_store_deployments_in(gs_store_t *s, const char *state);

@@ -85,6 +85,10 @@ static const char *const migrations[] = {
     "  workload_id INTEGER,"
     "  result TEXT,"
     "  PRIMARY KEY (deployment, kind, idx));",
+    /* 4: workloads placed again on another node after a failure or a timeout */
+    "ALTER TABLE workloads ADD COLUMN posted_at INTEGER;"
+    "ALTER TABLE workloads ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE workloads ADD COLUMN tried TEXT NOT NULL DEFAULT '[]';",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -544,7 +548,8 @@ json_t *gs_store_workloads(gs_store_t *s, const char *deployment)
 {
     return rows(s,
                 "SELECT kind, idx, node_id, pool_idx, reference, template, state, password, body, "
-                "workload_id, result AS result_json FROM workloads WHERE deployment = ? "
+                "workload_id, result AS result_json, posted_at, attempt, tried AS tried_json "
+                "FROM workloads WHERE deployment = ? "
                 "ORDER BY kind DESC, idx",
                 "t", deployment);
 }
@@ -557,10 +562,24 @@ int gs_store_workload_step(gs_store_t *s, const char *deployment, const char *ki
         err = run(s, diag, &changes,
                   "UPDATE workloads SET state = ?, password = coalesce(?, password), "
                   "body = coalesce(?, body), workload_id = coalesce(nullif(?, 0), workload_id), "
-                  "result = coalesce(?, result) "
+                  "result = coalesce(?, result), posted_at = coalesce(nullif(?, 0), posted_at) "
                   "WHERE deployment = ? AND kind = ? AND idx = ? AND state = ?",
-                  "tttitttit", to, set ? set->password : NULL, set ? set->body : NULL,
-                  set ? set->workload_id : 0, set ? set->result_json : NULL, deployment, kind, idx,
-                  from);
+                  "tttitittit", to, set ? set->password : NULL, set ? set->body : NULL,
+                  set ? set->workload_id : 0, set ? set->result_json : NULL,
+                  set ? set->posted_at : 0, deployment, kind, idx, from);
+    return err ? err : cas_result(kind, deployment, idx, from, changes, diag);
+}
+
+int gs_store_workload_replace(gs_store_t *s, const char *deployment, const char *kind, int64_t idx,
+                              const char *from, const char *node_id, const char *reference,
+                              const char *tried_json, gs_diag_t *diag)
+{
+    int changes = 0,
+        err = run(s, diag, &changes,
+                  "UPDATE workloads SET state = 'new', node_id = ?, reference = ?, tried = ?, "
+                  "attempt = attempt + 1, password = NULL, body = NULL, workload_id = NULL, "
+                  "result = NULL, posted_at = NULL "
+                  "WHERE deployment = ? AND kind = ? AND idx = ? AND state = ?",
+                  "tttttit", node_id, reference, tried_json, deployment, kind, idx, from);
     return err ? err : cas_result(kind, deployment, idx, from, changes, diag);
 }

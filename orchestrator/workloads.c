@@ -38,12 +38,6 @@ static const char *label(const json_t *w, char *out, size_t len)
     return out;
 }
 
-static void fail_deployment(gs_daemon_t *d, const char *name, const char *from, const char *why)
-{
-    if (gs_store_deployment_transition(d->store, name, from, "failed", why, NULL) == GS_OK)
-        gs_dep_event(d, name, "error", "%s", why);
-}
-
 static int step(gs_dep_op_t *op, const char *from, const char *to,
                 const gs_store_workload_set_t *set)
 {
@@ -59,16 +53,19 @@ static void on_workload_posted(gs_dep_op_t *op, long status, json_t *ans, const 
     label(op->pool, what, sizeof what);
     if (error != NULL || status >= 500)
         return; /* posting stays recorded: the next tick looks it up by reference */
+    set.posted_at = (int64_t)time(NULL);
     if (status == 201 && gs_json_int(ans, "reservation_id", &set.workload_id)) {
         if (step(op, "posting", "posted", &set) == GS_OK)
             gs_dep_event(op->d, op->name, "info", "%s posted: workload %" PRId64, what,
                          set.workload_id);
         return;
     }
-    snprintf(why, sizeof why, "the explorer refused %s (HTTP %ld): %s", what, status,
+    /* refused: nothing of it is on the grid; another node may take it */
+    snprintf(why, sizeof why, "the explorer refused %s on node %s (HTTP %ld): %s", what,
+             gs_json_str(op->pool, "node_id"), status,
              gs_json_str(ans, "error") ? gs_json_str(ans, "error") : "");
-    step(op, "posting", "failed", NULL);
-    fail_deployment(op->d, op->name, "escrows_paid", why);
+    if (step(op, "posting", "replacing", NULL) == GS_OK)
+        gs_dep_event(op->d, op->name, "warn", "%s", why);
 }
 
 static void post_workload(gs_daemon_t *d, const char *name, const json_t *w, const char *body)
@@ -139,6 +136,7 @@ static void prepare_workload(gs_daemon_t *d, const json_t *dep, const json_t *w,
     gs_json_int(json_array_get(pools, (size_t)pool_idx), "reservation_id", &rid);
     ok = t != NULL && pk != NULL && rid != 0;
     if (ok) {
+        json_object_set_new(t, "node_id", json_string(gs_json_str(w, "node_id")));
         json_object_set_new(t, "pool_id", json_integer(rid));
         json_object_set_new(t, "epoch", json_integer((json_int_t)time(NULL)));
         json_object_set_new(t, "reference", json_string(gs_json_str(w, "reference")));
@@ -156,7 +154,7 @@ static void on_workload_search(gs_dep_op_t *op, long status, json_t *ans, const 
 {
     size_t i;
     json_t *w;
-    gs_store_workload_set_t set = {0};
+    gs_store_workload_set_t set = {.posted_at = (int64_t)time(NULL)};
     if (error != NULL || status != 200 || !json_is_array(ans))
         return;
     json_array_foreach(ans, i, w)
@@ -195,19 +193,33 @@ static void on_workload_result(gs_dep_op_t *op, long status, json_t *ans, const 
     if (state == 1 && step(op, "posted", "ok", &set) == GS_OK)
         gs_dep_event(op->d, op->name, "info", "%s is ready on node %s", what,
                      gs_json_str(op->pool, "node_id"));
-    else if (state != 1 && step(op, "posted", "failed", &set) == GS_OK) {
-        snprintf(why, sizeof why, "%s failed on node %s: %s", what,
+    else if (state != 1 && step(op, "posted", "cancelling", &set) == GS_OK) {
+        snprintf(why, sizeof why, "%s failed on node %s: %s; placing it on another node", what,
                  gs_json_str(op->pool, "node_id"),
                  gs_json_str(result, "message") ? gs_json_str(result, "message") : "");
-        fail_deployment(op->d, op->name, "escrows_paid", why);
+        gs_dep_event(op->d, op->name, "warn", "%s", why);
     }
     free(text);
 }
 
+/* A posted workload: its result, or when its node is silent past workload_timeout, on
+ * its way to another node. */
 static void poll_workload(gs_daemon_t *d, const char *name, const json_t *w)
 {
-    int64_t wid = 0;
+    int64_t wid = 0, posted_at = 0, idx = 0;
+    char what[64];
     gs_json_int(w, "workload_id", &wid);
+    gs_json_int(w, "idx", &idx);
+    if (gs_json_int(w, "posted_at", &posted_at) && posted_at > 0 &&
+        (uint64_t)((int64_t)time(NULL) - posted_at) > d->cfg.workload_timeout_s) {
+        if (gs_store_workload_step(d->store, name, gs_json_str(w, "kind"), idx, "posted",
+                                   "cancelling", NULL, NULL) == GS_OK)
+            gs_dep_event(d, name, "warn",
+                         "%s: no result from node %s in %llu s; placing it on another node",
+                         label(w, what, sizeof what), gs_json_str(w, "node_id"),
+                         (unsigned long long)d->cfg.workload_timeout_s);
+        return;
+    }
     gs_dep_get(d, name, w, on_workload_result, d->cfg.explorer, "/reservations/workloads/%" PRId64,
                wid);
 }
@@ -232,6 +244,10 @@ bool gs_dep_advance_workloads(gs_daemon_t *d, const json_t *dep)
             search_workload(d, name, w);
         else if (strcmp(st, "posted") == 0)
             poll_workload(d, name, w);
+        else if (strcmp(st, "cancelling") == 0)
+            gs_dep_cancel(d, name, w);
+        else if (strcmp(st, "replacing") == 0)
+            gs_dep_replace(d, dep, w, wls);
         else
             continue;
         started = true;

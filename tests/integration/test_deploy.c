@@ -615,6 +615,65 @@ static void test_explorer_errors_are_retried(void **state)
     }
 }
 
+/* A data 0-db whose node is down when it is posted is refused by the explorer, then
+ * placed again on a spare node of its pool, with no new payment; the deployment still
+ * ends deployed with every escrow paid once. */
+static void test_a_refused_workload_moves_to_a_spare_node(void **state)
+{
+    char link[512], path[256], down[128] = "";
+    const char *headers[] = {fx.auth, NULL};
+    json_t *dep = NULL, *ans = NULL, *z, *pool;
+    size_t i, j, victim = 0;
+    gs_buf_t out;
+    (void)state;
+    deploy("moved", link);
+    assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/moved", NULL, headers, 5000, &dep),
+                     200);
+    /* a data 0-db whose pool has a spare */
+    json_array_foreach(json_object_get(json_object_get(dep, "plan_json"), "zdbs"), i, z)
+    {
+        json_array_foreach(json_object_get(json_object_get(dep, "plan_json"), "pools"), j, pool)
+        {
+            if (down[0] == '\0' && strcmp(gs_json_str(z, "role"), "data") == 0 &&
+                json_integer_value(json_object_get(pool, "farm_id")) ==
+                    json_integer_value(json_object_get(z, "farm_id")) &&
+                json_integer_value(json_object_get(pool, "spares")) > 0) {
+                snprintf(down, sizeof down, "%s", gs_json_str(z, "node_id"));
+                victim = i;
+            }
+        }
+    }
+    json_decref(dep);
+    if (down[0] == '\0')
+        fail_msg("no pool of the plan has a spare node");
+    snprintf(path, sizeof path, "/nodes/%s/down", down);
+    assert_int_equal(ts_http("POST", fx.sim.admin, path, NULL, NULL, 5000, &ans), 200);
+    json_decref(ans);
+    if (scan(ALICE, NULL, NULL, link, &out) != 0)
+        fail_msg("app scan: %s", out.data);
+    gs_buf_free(&out);
+    wait_state("moved", "deployed");
+    assert_escrows_paid_once("moved");
+    assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/moved?events=1000", NULL,
+                             headers, 5000, &dep),
+                     200);
+    z = json_array_get(json_object_get(dep, "zdbs"), victim);
+    assert_string_not_equal(gs_json_str(z, "node_id"), down);
+    {
+        char *text = gs_json_dumps(json_object_get(dep, "events"));
+        char want[256];
+        snprintf(want, sizeof want, "placed again on node %s (was on %s)",
+                 gs_json_str(z, "node_id"), down);
+        if (strstr(text, want) == NULL || strstr(text, "the explorer refused 0-db") == NULL)
+            fail_msg("no refusal and move in %.3000s", text);
+        free(text);
+    }
+    json_decref(dep);
+    snprintf(path, sizeof path, "/nodes/%s/up", down);
+    assert_int_equal(ts_http("POST", fx.sim.admin, path, NULL, NULL, 5000, &ans), 200);
+    json_decref(ans);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_the_cli_deploys_and_follows),
         cmocka_unit_test(test_delete_says_what_happens_to_the_money),
         cmocka_unit_test(test_explorer_errors_are_retried),
+        cmocka_unit_test(test_a_refused_workload_moves_to_a_spare_node),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

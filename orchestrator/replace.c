@@ -1,0 +1,180 @@
+/* replace.c — a workload that failed on its node, or whose node did not answer within
+ * workload_timeout, is placed again on a spare node of its pool (plan.c lists up to two
+ * per pool, free of charge): first it is cancelled on the grid (the install is among the
+ * delete signers), then a spare that is up, holds nothing of the deployment, was not
+ * tried before for this workload and has room for it is chosen, and the workload is
+ * recorded there as new, with a new reference, before anything is posted. A workload
+ * refused by the explorer is not on the grid and needs no cancelling. After
+ * GS_MAX_ATTEMPTS nodes, or with no spare left, the deployment fails with the reason. */
+#include "deployer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define GS_MAX_ATTEMPTS 3
+
+static bool is_zdb(const json_t *w)
+{
+    return strcmp(gs_json_str(w, "kind"), "zdb") == 0;
+}
+
+/* ---- cancelling on the grid ----------------------------------------------------------- */
+
+static void on_cancelled(gs_dep_op_t *op, long status, json_t *ans, const char *error)
+{
+    (void)ans;
+    /* 400: the workload is no longer deployed (deleted already, or never provisioned) */
+    if (error != NULL || (status != 201 && status != 200 && status != 400))
+        return; /* asked again on the next tick */
+    if (gs_store_workload_step(op->d->store, op->name, gs_json_str(op->pool, "kind"), op->idx,
+                               "cancelling", "replacing", NULL, NULL) == GS_OK)
+        gs_dep_event(op->d, op->name, "info", "workload %lld cancelled on node %s",
+                     (long long)json_integer_value(json_object_get(op->pool, "workload_id")),
+                     gs_json_str(op->pool, "node_id"));
+}
+
+void gs_dep_cancel(gs_daemon_t *d, const char *name, const json_t *w)
+{
+    json_t *body = json_loads(gs_json_str(w, "body"), 0, NULL), *req;
+    unsigned char hash[32];
+    char sig[129], path[128], *text;
+    int64_t wid = 0;
+    gs_dep_op_t *op;
+    gs_json_int(w, "workload_id", &wid);
+    if (body == NULL || gs_workload_challenge_hash(body, "delete", d->identity.tid, hash, NULL)) {
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    gs_sign_hex(&d->identity, hash, sizeof hash, sig);
+    req = json_pack("{s:I, s:s, s:I}", "tid", (json_int_t)d->identity.tid, "signature", sig,
+                    "epoch", (json_int_t)time(NULL));
+    text = req ? gs_json_dumps(req) : NULL;
+    json_decref(req);
+    snprintf(path, sizeof path, "/reservations/workloads/%" PRId64 "/sign/delete", wid);
+    if (text != NULL && (op = gs_dep_op_new(d, name, w, on_cancelled)) != NULL)
+        gs_dep_call_with(op, "POST", d->cfg.explorer, path, text, NULL);
+    free(text);
+}
+
+/* ---- choosing a spare ------------------------------------------------------------------ */
+
+static bool listed(const json_t *list, const char *node_id)
+{
+    const json_t *v;
+    size_t i;
+    json_array_foreach(list, i, v) if (json_is_string(v) &&
+                                       strcmp(json_string_value(v), node_id) == 0) return true;
+    return false;
+}
+
+/* Whether any workload of the deployment sits on node_id. */
+static bool taken(const json_t *wls, const char *node_id)
+{
+    const json_t *w;
+    size_t i;
+    json_array_foreach(wls, i, w) if (strcmp(gs_json_str(w, "node_id"), node_id) == 0) return true;
+    return false;
+}
+
+/* Whether the node has room for the workload (its plan entry). */
+static bool has_room(const gs_node_t *n, const json_t *w, const json_t *plan)
+{
+    gs_res_t free = gs_node_free(n);
+    int64_t idx = 0, size = 0, cpu = 0, mem = 0, disk = 0;
+    const json_t *entry;
+    gs_json_int(w, "idx", &idx);
+    if (is_zdb(w)) {
+        entry = json_array_get(json_object_get(plan, "zdbs"), (size_t)idx);
+        gs_json_int(entry, "size_gib", &size);
+        return strcmp(gs_json_str(entry, "disk"), "ssd") == 0 ? free.sru >= (double)size
+                                                              : free.hru >= (double)size;
+    }
+    entry = json_array_get(json_object_get(plan, "machines"), (size_t)idx);
+    gs_json_int(entry, "cpu", &cpu);
+    gs_json_int(entry, "memory_mib", &mem);
+    gs_json_int(entry, "disk_mib", &disk);
+    return free.cru >= (double)cpu && free.mru >= mem / 1024.0 && free.sru >= disk / 1024.0;
+}
+
+/* A spare of the workload's pool for it, or NULL. */
+static const char *pick_spare(const gs_daemon_t *d, const json_t *plan, const json_t *w,
+                              const json_t *wls, const json_t *tried)
+{
+    int64_t pool_idx = 0;
+    const json_t *pool, *v;
+    size_t i;
+    gs_json_int(w, "pool_idx", &pool_idx);
+    pool = json_array_get(json_object_get(plan, "pools"), (size_t)pool_idx);
+    json_array_foreach(json_object_get(pool, "node_ids"), i, v)
+    {
+        const char *id = json_string_value(v);
+        for (size_t k = 0; id != NULL && k < d->view.grid.n_nodes; k++) {
+            const gs_node_t *n = &d->view.grid.nodes[k];
+            if (strcmp(n->node_id, id) == 0 && !taken(wls, id) && !listed(tried, id) &&
+                gs_node_is_up(&d->view.grid, n) && has_room(n, w, plan))
+                return id;
+        }
+    }
+    return NULL;
+}
+
+/* The workload's reference for its next attempt: the first one's, then "-rN". */
+static void next_reference(const json_t *w, char *out, size_t len)
+{
+    const char *ref = gs_json_str(w, "reference"), *dash = strrchr(ref, '-');
+    int64_t attempt = 0;
+    size_t base = strlen(ref);
+    gs_json_int(w, "attempt", &attempt);
+    if (attempt > 0 && dash != NULL && dash[1] == 'r')
+        base = (size_t)(dash - ref);
+    snprintf(out, len, "%.*s-r%" PRId64, (int)base, ref, attempt + 1);
+}
+
+static void give_up(gs_daemon_t *d, const char *name, const json_t *w, const char *why)
+{
+    if (gs_store_workload_step(d->store, name, gs_json_str(w, "kind"),
+                               json_integer_value(json_object_get(w, "idx")), "replacing", "failed",
+                               NULL, NULL) == GS_OK &&
+        gs_store_deployment_transition(d->store, name, "escrows_paid", "failed", why, NULL) ==
+            GS_OK)
+        gs_dep_event(d, name, "error", "%s", why);
+}
+
+void gs_dep_replace(gs_daemon_t *d, const json_t *dep, const json_t *w, const json_t *wls)
+{
+    const char *name = gs_json_str(dep, "name"), *spare;
+    json_t *tried = json_deep_copy(json_object_get(w, "tried_json"));
+    int64_t attempt = 0, idx = 0;
+    char reference[128], why[512], *tried_text;
+    gs_json_int(w, "attempt", &attempt);
+    gs_json_int(w, "idx", &idx);
+    if (!json_is_array(tried))
+        tried = json_array();
+    json_array_append_new(tried, json_string(gs_json_str(w, "node_id")));
+    spare = attempt + 1 < GS_MAX_ATTEMPTS
+                ? pick_spare(d, json_object_get(dep, "plan_json"), w, wls, tried)
+                : NULL;
+    if (spare == NULL) {
+        snprintf(why, sizeof why, "%s %" PRId64 " could not be placed: %s",
+                 is_zdb(w) ? "0-db" : "gateway machine", idx,
+                 attempt + 1 >= GS_MAX_ATTEMPTS
+                     ? "it failed on every node tried"
+                     : "no spare node of its pool is up with room for it");
+        give_up(d, name, w, why);
+        json_decref(tried);
+        return;
+    }
+    next_reference(w, reference, sizeof reference);
+    tried_text = gs_json_dumps(tried);
+    if (tried_text != NULL &&
+        gs_store_workload_replace(d->store, name, gs_json_str(w, "kind"), idx, "replacing", spare,
+                                  reference, tried_text, NULL) == GS_OK)
+        gs_dep_event(d, name, "info", "%s %" PRId64 " placed again on node %s (was on %s)",
+                     is_zdb(w) ? "0-db" : "gateway machine", idx, spare, gs_json_str(w, "node_id"));
+    free(tried_text);
+    json_decref(tried);
+}
