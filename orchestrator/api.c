@@ -364,17 +364,36 @@ static const char *money_note(const char *state)
     if (strcmp(state, "paid") == 0)
         return "the owner's payment stays in this install's wallet; pools reserved but not paid "
                "expire on their own";
-    return "its paid capacity pools stay on the grid, owned by this install, until they run "
-           "dry; nothing is refunded";
+    return "its workloads are removed from the grid; its paid capacity pools stay there, owned "
+           "by this install, until they run dry; nothing is refunded";
 }
 
+/* Workloads of the deployment that may be on the grid (posted, or recorded as posting). */
+static size_t live_workloads(gs_daemon_t *d, const char *name)
+{
+    json_t *wls = gs_store_workloads(d->store, name), *w;
+    size_t i, n = 0;
+    json_array_foreach(wls, i, w)
+    {
+        const char *st = gs_json_str(w, "state");
+        n += strcmp(st, "new") != 0 && strcmp(st, "replacing") != 0 && strcmp(st, "failed") != 0 &&
+             strcmp(st, "deleted") != 0;
+    }
+    json_decref(wls);
+    return n;
+}
+
+/* A deployment with workloads on the grid goes to `deleting`: the deployer removes them
+ * (signing their deletion) and then forgets it (202); one with none is forgotten now (200). */
 void gs_api_delete(gs_http_req_t *r, void *ud)
 {
     gs_daemon_t *d = ud;
     const char *name = gs_http_req_param(r, 0);
     gs_diag_t diag = {{0}};
     json_t *dep;
-    char state[64];
+    char state[64], was[80];
+    size_t live;
+    int err;
     if (!gs_daemon_authorized(d, r))
         return;
     if ((dep = gs_store_deployment(d->store, name)) == NULL) {
@@ -383,11 +402,17 @@ void gs_api_delete(gs_http_req_t *r, void *ud)
     }
     snprintf(state, sizeof state, "%s", gs_json_str(dep, "state"));
     json_decref(dep);
-    if (gs_store_deployment_delete(d->store, name, &diag) != GS_OK) {
+    live = strcmp(state, "deleting") == 0 ? 1 : live_workloads(d, name);
+    snprintf(was, sizeof was, "it was %s", state);
+    err = live == 0 ? gs_store_deployment_delete(d->store, name, &diag)
+          : strcmp(state, "deleting") == 0
+              ? GS_OK
+              : gs_store_deployment_transition(d->store, name, state, "deleting", was, &diag);
+    if (err != GS_OK) {
         gs_http_reply_error(r, 500, "%s", diag.msg);
         return;
     }
-    gs_http_reply_json(
-        r, 200,
-        json_pack("{s:s, s:s, s:s}", "deleted", name, "state", state, "money", money_note(state)));
+    gs_http_reply_json(r, live ? 202 : 200,
+                       json_pack("{s:s, s:s, s:s, s:b}", "deleted", name, "state", state, "money",
+                                 money_note(state), "removing", live > 0));
 }

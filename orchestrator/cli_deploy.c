@@ -276,24 +276,51 @@ static int status_of(const conn_t *c, const char *name)
     return GS_EXIT_OK;
 }
 
+/* Waits until gridstord has forgotten the deployment (its workloads deleted on the grid). */
+static int wait_gone(const conn_t *c, const char *path)
+{
+    char why[1200];
+    time_t start = time(NULL);
+    for (;;) {
+        json_t *d = NULL;
+        long st = request(c, "GET", path, NULL, 0, &d, why, sizeof why);
+        json_decref(d);
+        if (st == 404)
+            return GS_EXIT_OK;
+        if (st != 200)
+            return refused("delete", st, NULL, why);
+        if (c->timeout_s && (uint64_t)(time(NULL) - start) >= c->timeout_s)
+            return fail(GS_EXIT_TIMEOUT, "delete",
+                        "its workloads are still being deleted: see `gridstor status`");
+        nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+    }
+}
+
 static int delete_deployment(const conn_t *c, const char *name)
 {
     char path[256], why[1200];
     json_t *ans;
     long st;
+    int rc = GS_EXIT_OK;
     snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
-    if ((st = request(c, "DELETE", path, NULL, 0, &ans, why, sizeof why)) != 200) {
-        int rc = refused("delete", st, ans, why);
+    st = request(c, "DELETE", path, NULL, 0, &ans, why, sizeof why);
+    if (st != 200 && st != 202) {
+        rc = refused("delete", st, ans, why);
         json_decref(ans);
         return rc;
     }
+    if (!c->json)
+        printf("%s%s (it was %s): %s\n", st == 202 ? "deleting " : "", name,
+               gs_json_str(ans, "state"), gs_json_str(ans, "money"));
+    fflush(stdout);
+    if (st == 202 && !c->no_wait)
+        rc = wait_gone(c, path);
     if (c->json)
         print_json(ans);
-    else
-        printf("%s deleted (it was %s): %s\n", name, gs_json_str(ans, "state"),
-               gs_json_str(ans, "money"));
+    else if (rc == GS_EXIT_OK && (st == 200 || !c->no_wait))
+        printf("%s deleted (it was %s)\n", name, gs_json_str(ans, "state"));
     json_decref(ans);
-    return GS_EXIT_OK;
+    return rc;
 }
 
 /* ---- arguments ------------------------------------------------------------------------------- */
@@ -309,6 +336,7 @@ static const char *synopsis(const char *cmd)
 
 static void usage(FILE *out, const char *cmd)
 {
+    bool waits = strcmp(cmd, "deploy") == 0 || strcmp(cmd, "delete") == 0;
     fprintf(out,
             "usage: gridstor %s [--url URL] [--token-file FILE] [--config FILE] [--json]%s\n\n"
             "  --url URL         gridstord (default $GRIDSTOR_URL, else from --config, else\n"
@@ -317,14 +345,18 @@ static void usage(FILE *out, const char *cmd)
             "                    --config, else gridstor-data/admin.token)\n"
             "  --config FILE     gridstord's configuration, to find both\n"
             "  --json            print JSON for scripts\n",
-            synopsis(cmd),
-            strcmp(cmd, "deploy") == 0 ? "\n                [--no-wait] [--timeout SECONDS]" : "");
+            synopsis(cmd), waits ? "\n                [--no-wait] [--timeout SECONDS]" : "");
     if (strcmp(cmd, "deploy") == 0)
         fprintf(out, "  --no-wait         return once the QR codes are shown\n"
                      "  --timeout S       stop following after S seconds; exit 7\n\n"
                      "Exit: 0 done, 2 bad spec or arguments, 3 placement, 4 gridstord or the\n"
                      "grid unreachable, 5 refused (token, name in use), 6 the deployment\n"
                      "failed, 7 timeout.\n");
+    if (strcmp(cmd, "delete") == 0)
+        fprintf(out, "  --no-wait         return once gridstord started deleting the workloads\n"
+                     "  --timeout S       stop waiting for them after S seconds; exit 7\n\n"
+                     "The workloads are deleted on the grid, then the deployment is forgotten;\n"
+                     "what happens to the money it paid is printed.\n");
 }
 
 static int parse(int argc, char **argv, conn_t *c, const char **arg, const char *cmd)

@@ -435,6 +435,26 @@ static bool advance(gs_daemon_t *d, const json_t *dep, const char *state)
     return started || settle(d, name, state, n, fresh, paid);
 }
 
+static bool advance_paid(gs_daemon_t *d, const json_t *dep)
+{
+    return advance(d, dep, "paid");
+}
+
+static bool advance_reserved(gs_daemon_t *d, const json_t *dep)
+{
+    return advance(d, dep, "pools_reserved");
+}
+
+/* What moves a deployment in each state on; deletions first. */
+static const struct {
+    const char *state;
+    bool (*next)(gs_daemon_t *d, const json_t *dep);
+} steps[] = {
+    {"deleting", gs_dep_advance_delete},         {"paid", advance_paid},
+    {"pools_reserved", advance_reserved},        {"escrows_paid", gs_dep_advance_workloads},
+    {"workloads_posted", gs_dep_check_gateways},
+};
+
 static void on_tick(uv_timer_t *t)
 {
     gs_daemon_t *d = t->data;
@@ -444,15 +464,11 @@ static void on_tick(uv_timer_t *t)
     if (d->deployer_busy || !d->have_identity || d->cfg.explorer == NULL || d->cfg.chain == NULL ||
         uv_now(&d->loop) < d->deployer_resume_ms)
         return;
-    for (int k = 0; k < 4 && d->deployer_busy == 0; k++) {
-        static const char *const states[] = {"paid", "pools_reserved", "escrows_paid",
-                                             "workloads_posted"};
-        deps = gs_store_deployments_in(d->store, states[k]);
+    for (size_t k = 0; k < GS_ARRAY_SIZE(steps) && d->deployer_busy == 0; k++) {
+        deps = gs_store_deployments_in(d->store, steps[k].state);
         json_array_foreach(deps, i, dep)
         {
-            if (k < 2    ? advance(d, dep, states[k])
-                : k == 2 ? gs_dep_advance_workloads(d, dep)
-                         : gs_dep_check_gateways(d, dep))
+            if (steps[k].next(d, dep))
                 break;
         }
         json_decref(deps);

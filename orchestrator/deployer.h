@@ -46,11 +46,15 @@ void gs_dep_probe(gs_daemon_t *d, const char *name, const json_t *row, gs_dep_do
 int gs_dep_fill_gateway(gs_daemon_t *d, const json_t *dep, const json_t *w, const json_t *wls,
                         const char *node_pk, json_t *t);
 
-/* Placing a failed workload again (replace.c): cancels a workload in state cancelling
- * (signs its deletion), then, in state replacing, records it on a spare node of its pool
- * or fails the deployment when none is left. */
-void gs_dep_cancel(gs_daemon_t *d, const char *name, const json_t *w);
+/* replace.c: signs the deletion of a workload on the grid (the install is among its
+ * delete signers); once the explorer took it, the workload goes from its state to `to`.
+ * Then placing a failed workload again: in state replacing, it is recorded on a spare
+ * node of its pool, or the deployment fails when none is left. */
+void gs_dep_sign_delete(gs_daemon_t *d, const char *name, const json_t *w, const char *to);
 void gs_dep_replace(gs_daemon_t *d, const json_t *dep, const json_t *w, const json_t *wls);
+/* The next step of a deployment being deleted (workloads.c): its workloads deleted on the
+ * grid one by one, then the deployment forgotten. */
+bool gs_dep_advance_delete(gs_daemon_t *d, const json_t *dep);
 
 /* The next step of a deployment whose escrows are paid (workloads.c): its 0-dbs, then its
  * gateway machines, then their gateways answering. True when a call started or the

@@ -1,4 +1,4 @@
-/* replace.c — a workload that failed on its node, or whose node did not answer within
+/* replace.c — deleting a workload on the grid, and placing one again. A workload that failed on its node, or whose node did not answer within
  * workload_timeout, is placed again on a spare node of its pool (plan.c lists up to two
  * per pool, free of charge): first it is cancelled on the grid (the install is among the
  * delete signers), then a spare that is up, holds nothing of the deployment, was not
@@ -23,20 +23,23 @@ static bool is_zdb(const json_t *w)
 
 /* ---- cancelling on the grid ----------------------------------------------------------- */
 
-static void on_cancelled(gs_dep_op_t *op, long status, json_t *ans, const char *error)
+/* The explorer's answer to a signed deletion: the workload steps from op's "_from" to
+ * "_to" state. 400 means it is no longer deployed (deleted already, or never
+ * provisioned), which is as good. */
+static void on_deleted(gs_dep_op_t *op, long status, json_t *ans, const char *error)
 {
     (void)ans;
-    /* 400: the workload is no longer deployed (deleted already, or never provisioned) */
     if (error != NULL || (status != 201 && status != 200 && status != 400))
         return; /* asked again on the next tick */
     if (gs_store_workload_step(op->d->store, op->name, gs_json_str(op->pool, "kind"), op->idx,
-                               "cancelling", "replacing", NULL, NULL) == GS_OK)
-        gs_dep_event(op->d, op->name, "info", "workload %lld cancelled on node %s",
+                               gs_json_str(op->pool, "_from"), gs_json_str(op->pool, "_to"), NULL,
+                               NULL) == GS_OK)
+        gs_dep_event(op->d, op->name, "info", "workload %lld deleted on node %s",
                      (long long)json_integer_value(json_object_get(op->pool, "workload_id")),
                      gs_json_str(op->pool, "node_id"));
 }
 
-void gs_dep_cancel(gs_daemon_t *d, const char *name, const json_t *w)
+void gs_dep_sign_delete(gs_daemon_t *d, const char *name, const json_t *w, const char *to)
 {
     json_t *body = json_loads(gs_json_str(w, "body"), 0, NULL), *req;
     unsigned char hash[32];
@@ -55,8 +58,11 @@ void gs_dep_cancel(gs_daemon_t *d, const char *name, const json_t *w)
     text = req ? gs_json_dumps(req) : NULL;
     json_decref(req);
     snprintf(path, sizeof path, "/reservations/workloads/%" PRId64 "/sign/delete", wid);
-    if (text != NULL && (op = gs_dep_op_new(d, name, w, on_cancelled)) != NULL)
+    if (text != NULL && (op = gs_dep_op_new(d, name, w, on_deleted)) != NULL) {
+        json_object_set_new(op->pool, "_from", json_string(gs_json_str(w, "state")));
+        json_object_set_new(op->pool, "_to", json_string(to));
         gs_dep_call_with(op, "POST", d->cfg.explorer, path, text, NULL);
+    }
     free(text);
 }
 

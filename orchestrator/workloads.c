@@ -245,7 +245,7 @@ bool gs_dep_advance_workloads(gs_daemon_t *d, const json_t *dep)
         else if (strcmp(st, "posted") == 0)
             poll_workload(d, name, w);
         else if (strcmp(st, "cancelling") == 0)
-            gs_dep_cancel(d, name, w);
+            gs_dep_sign_delete(d, name, w, "replacing");
         else if (strcmp(st, "replacing") == 0)
             gs_dep_replace(d, dep, w, wls);
         else
@@ -263,5 +263,57 @@ bool gs_dep_advance_workloads(gs_daemon_t *d, const json_t *dep)
     }
     json_decref(wls);
     json_decref(pools);
+    return started;
+}
+
+/* ---- deleting -------------------------------------------------------------------------- */
+
+/* A workload recorded as posting while its deployment is deleted: on the grid (then it
+ * is deleted next), or never arrived (nothing to delete). */
+static void on_delete_search(gs_dep_op_t *op, long status, json_t *ans, const char *error)
+{
+    size_t i;
+    json_t *w;
+    gs_store_workload_set_t set = {.posted_at = (int64_t)time(NULL)};
+    if (error != NULL || status != 200 || !json_is_array(ans))
+        return;
+    json_array_foreach(ans, i, w)
+    {
+        const char *ref = gs_json_str(w, "reference");
+        if (ref && strcmp(ref, gs_json_str(op->pool, "reference")) == 0 &&
+            gs_json_int(w, "id", &set.workload_id)) {
+            step(op, "posting", "posted", &set);
+            return;
+        }
+    }
+    step(op, "posting", "deleted", NULL);
+}
+
+bool gs_dep_advance_delete(gs_daemon_t *d, const json_t *dep)
+{
+    const char *name = gs_json_str(dep, "name");
+    json_t *wls = gs_store_workloads(d->store, name), *w;
+    size_t i;
+    bool started = false;
+    json_array_foreach(wls, i, w)
+    {
+        const char *st = gs_json_str(w, "state");
+        if (strcmp(st, "posting") == 0)
+            gs_dep_get(d, name, w, on_delete_search, d->cfg.explorer,
+                       "/reservations/workloads?customer_tid=%" PRId64 "&size=%d", d->identity.tid,
+                       SEARCH_PAGE);
+        else if (strcmp(st, "posted") == 0 || strcmp(st, "ok") == 0 || strcmp(st, "serving") == 0 ||
+                 strcmp(st, "cancelling") == 0)
+            gs_dep_sign_delete(d, name, w, "deleted");
+        else
+            continue;
+        started = true;
+        break;
+    }
+    json_decref(wls);
+    if (!started && gs_store_deployment_delete(d->store, name, NULL) == GS_OK) {
+        gs_log(GS_LOG_INFO, "deployment %s deleted: its workloads are gone from the grid", name);
+        started = true;
+    }
     return started;
 }

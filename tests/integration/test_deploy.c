@@ -542,6 +542,49 @@ static void test_the_cli_deploys_and_follows(void **state)
     }
 }
 
+static json_t *deployment(const char *name)
+{
+    const char *headers[] = {fx.auth, NULL};
+    char path[256];
+    json_t *dep = NULL;
+    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
+    assert_int_equal(ts_http("GET", fx.url, path, NULL, headers, 5000, &dep), 200);
+    return dep;
+}
+
+/* The explorer ids of every workload of the deployment (0-dbs and machines). */
+static json_t *workload_ids(const char *name)
+{
+    json_t *dep = deployment(name), *ids = json_array();
+    const char *lists[] = {"zdbs", "machines"};
+    for (size_t k = 0; k < 2; k++) {
+        const json_t *w;
+        size_t i;
+        json_array_foreach(json_object_get(dep, lists[k]), i, w)
+            json_array_append(ids, json_object_get(w, "workload_id"));
+    }
+    json_decref(dep);
+    assert_int_equal(json_array_size(ids), 24);
+    return ids;
+}
+
+/* Each workload is deleted on the explorer (next_action 6). */
+static void assert_all_deleted_on_the_grid(const json_t *ids)
+{
+    const json_t *id;
+    size_t i;
+    json_array_foreach(ids, i, id)
+    {
+        char path[96];
+        json_t *w = NULL;
+        snprintf(path, sizeof path, "/reservations/workloads/%lld",
+                 (long long)json_integer_value(id));
+        assert_int_equal(ts_http("GET", fx.sim.explorer, path, NULL, NULL, 5000, &w), 200);
+        assert_int_equal(json_integer_value(json_object_get(w, "next_action")), 6);
+        json_decref(w);
+    }
+}
+
 static void test_delete_says_what_happens_to_the_money(void **state)
 {
     const char *headers[] = {fx.auth, NULL};
@@ -567,11 +610,23 @@ static void test_delete_says_what_happens_to_the_money(void **state)
     assert_int_equal(ts_http("GET", fx.url, doc, NULL, NULL, 5000, NULL), 404);
     assert_int_equal(
         ts_http("DELETE", fx.url, "/api/v1/deployments/shown", NULL, headers, 5000, NULL), 404);
-    /* a paid one, through the command line: its pools stay, nothing is refunded */
-    assert_int_equal(cli(&out, "delete", "paid", NULL), 0);
-    assert_non_null(strstr(out.data, "paid deleted (it was deployed)"));
-    assert_non_null(strstr(out.data, "nothing is refunded"));
-    gs_buf_free(&out);
+    /* a deployed one, through the command line: its workloads are deleted on the grid
+     * (the gateways stop), its pools stay, nothing is refunded */
+    {
+        json_t *ids = workload_ids("paid");
+        const json_t *m = json_array_get(json_object_get(dep = deployment("paid"), "machines"), 0);
+        char gw[128];
+        snprintf(gw, sizeof gw, "%s", gs_json_str(m, "gateway"));
+        json_decref(dep);
+        assert_int_equal(cli(&out, "delete", "paid", NULL), 0);
+        assert_non_null(strstr(out.data, "deleting paid (it was deployed)"));
+        assert_non_null(strstr(out.data, "paid deleted (it was deployed)"));
+        assert_non_null(strstr(out.data, "nothing is refunded"));
+        gs_buf_free(&out);
+        assert_all_deleted_on_the_grid(ids);
+        json_decref(ids);
+        assert_int_equal(ts_http("GET", gw, "/health", NULL, NULL, 2000, NULL), 0);
+    }
     assert_int_equal(cli(&out, "delete", "paid", NULL), 5);
     gs_buf_free(&out);
     /* the name can be used again */
