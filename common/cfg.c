@@ -16,7 +16,7 @@ typedef struct {
 static const unit_t size_units[] = {
     {"B", 1}, {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}, {"TiB", 1ULL << 40}};
 static const unit_t duration_units[] = {
-    {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}, {"mo", 30 * 86400}};
+    {"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}, {"mo", 30 * 86400}};
 
 static int parse_number_unit(const char *s, uint64_t *num, const char **unit)
 {
@@ -107,8 +107,8 @@ int gs_parse_duration(const char *s, uint64_t *seconds, const char **reason)
                                        GS_ARRAY_SIZE(duration_units),
                                        "expected a whole number and a unit, like 30d",
                                        "use a whole number of a smaller unit, like 36h",
-                                       "add a unit: h, d, w or mo (30 days)",
-                                       "unknown unit; use h, d, w or mo (30 days)"};
+                                       "add a unit: s, min, h, d, w or mo (30 days)",
+                                       "unknown unit; use s, min, h, d, w or mo (30 days)"};
     return parse_measure(s, &duration, seconds, reason);
 }
 

@@ -535,9 +535,9 @@ static void test_spec_durations_need_a_known_unit_and_a_sane_length(void **state
 {
     (void)state;
     expect_error(HEAD "duration: 30\n",
-                 "test.yaml:3:11: duration: ", "'30': add a unit: h, d, w or mo");
+                 "test.yaml:3:11: duration: ", "'30': add a unit: s, min, h, d, w or mo");
     expect_error(HEAD "duration: 2y\n",
-                 "test.yaml:3:11: duration: ", "'2y': unknown unit; use h, d, w or mo");
+                 "test.yaml:3:11: duration: ", "'2y': unknown unit; use s, min, h, d, w or mo");
     expect_error(HEAD "duration: 0h\n", "test.yaml:3:11: duration: ",
                  "'0h' is out of range: must be between 1h and 3650d");
     expect_error(HEAD "duration: 3651d\n", "test.yaml:3:11: duration: ", "'3651d' is out of range");
