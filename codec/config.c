@@ -388,7 +388,7 @@ static int apply(parse_t *ps, raw_t *raw, gs_codec_config_t *cfg)
 {
     int err = gs_cfg_apply(&ps->ctx, config_keys, ps->root, raw, "", ps->diag);
     if (err)
-        return err == GS_ESPEC ? GS_EINVAL : err;
+        return err;
     if ((err = get_params(ps, raw, cfg)) || (err = get_key(ps, raw, cfg)))
         return err;
     return get_endpoints(ps, raw, cfg);
@@ -432,14 +432,15 @@ int gs_codec_config_parse(const char *text, size_t len, const char *file, gs_cod
     else if ((err = gs_yaml_parse(text, len, ps.ctx.file, &root, diag)) == GS_OK) {
         ps.root = root;
         err = apply(&ps, &raw, cfg);
-    } else if (err == GS_ESPEC || err == GS_EPARSE)
-        err = GS_EINVAL;
+    }
     gs_cfg_free(config_keys, &raw);
     gs_yaml_free(root);
     gs_cfg_ctx_free(&ps.ctx);
     free(dir);
     if (err)
         gs_codec_config_free(cfg);
+    if (err == GS_ESPEC || err == GS_EPARSE) /* common's reader speaks of specs */
+        err = GS_EINVAL;
     return err;
 }
 
