@@ -354,7 +354,7 @@ static int get_head(reader_t *r, gs_meta_t *m)
         c = (c << 8) | created[i];
     m->created = (int64_t)c;
     m->params = (gs_codec_params_t){data, parity, (size_t)stripe, (int)level, (gs_cipher_t)cipher};
-    if (!gs_codec_ext_valid(m->ext))
+    if (strlen(m->ext) != ext_len || !gs_codec_ext_valid(m->ext))
         return corrupt(r, "extension is not 1..16 characters of a-z 0-9");
     return check_params(&m->params, &d) ? corrupt(r, d.msg) : GS_OK;
 }
@@ -395,7 +395,7 @@ static int get_shard(reader_t *r, uint64_t n_stripes, gs_meta_shard_t *sh)
         return gs_diag_set(r->diag, GS_ENOMEM, "out of memory");
     get(r, sh->backend, name_len);
     sh->backend[name_len] = '\0';
-    if (!backend_name_ok(sh->backend))
+    if (strlen(sh->backend) != name_len || !backend_name_ok(sh->backend))
         return corrupt(r, "backend name is not printable");
     sh->ids = malloc(n_stripes * sizeof *sh->ids);
     if (sh->ids == NULL)
