@@ -1,9 +1,10 @@
 /* config.c — the codec configuration file (YAML, or JSON read as YAML's flow style):
  * codec parameters, the deployment key (inline or from a 0600 file), the metadata 0-db
  * and its replicas, the data backends and the 0-db timeouts. Read through common's
- * table-driven reader, so that every mistake is a `file:line:col: key: reason` message;
- * the key never passes through an ordinary heap string of ours and is wiped from the
- * parsed tree as soon as it is read. docs/codec-format.md lists the keys. */
+ * table-driven reader, so that every mistake is a `file:line:col: key: reason` message.
+ * The deployment key goes straight from the parsed tree (or the key file's bytes) into
+ * sodium_malloc'ed memory, and the text it came from is wiped at once.
+ * docs/codec-format.md lists the keys. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sodium.h>
@@ -493,14 +494,22 @@ static json_t *endpoint_json(const gs_codec_endpoint_t *e, bool with_secrets)
     json_object_set_new(o, "namespace", json_string(e->ns));
     if (with_secrets && e->password)
         json_object_set_new(o, "password", json_string(e->password));
+    if (json_object_size(o) != 2u + (with_secrets && e->password)) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
 static json_t *endpoints_json(const gs_codec_endpoint_t *e, size_t n, bool with_secrets)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, endpoint_json(&e[i], with_secrets));
+    for (size_t i = 0; a && i < n; i++) {
+        if (json_array_append_new(a, endpoint_json(&e[i], with_secrets)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
     return a;
 }
 
@@ -533,6 +542,7 @@ json_t *gs_codec_config_to_json(const gs_codec_config_t *c, bool with_secrets)
 {
     json_t *o = json_object(), *meta = json_object(), *t = json_object();
     int cipher = c->cipher_auto ? 0 : c->params.cipher == GS_CIPHER_AES256GCM ? 1 : 2;
+    bool ok;
     if (o == NULL || meta == NULL || t == NULL) {
         json_decref(o), json_decref(meta), json_decref(t);
         return NULL;
@@ -546,10 +556,15 @@ json_t *gs_codec_config_to_json(const gs_codec_config_t *c, bool with_secrets)
     json_object_set_new(meta, "master", endpoint_json(&c->meta_master, with_secrets));
     json_object_set_new(meta, "replicas",
                         endpoints_json(c->meta_replicas, c->n_meta_replicas, with_secrets));
-    json_object_set_new(o, "metadata", meta);
-    json_object_set_new(o, "backends", endpoints_json(c->backends, c->n_backends, with_secrets));
     json_object_set_new(t, "connect_ms", json_integer(c->connect_ms));
     json_object_set_new(t, "command_ms", json_integer(c->command_ms));
+    ok = json_object_size(meta) == 2 && json_object_size(t) == 2;
+    json_object_set_new(o, "metadata", meta);
+    json_object_set_new(o, "backends", endpoints_json(c->backends, c->n_backends, with_secrets));
     json_object_set_new(o, "timeouts", t);
+    if (!ok || json_object_size(o) != 9u - (c->key_file == NULL && !with_secrets)) {
+        json_decref(o); /* a member could not be made: out of memory */
+        return NULL;
+    }
     return o;
 }

@@ -356,7 +356,67 @@ static void test_meta_body_is_canonical(void **state)
     assert_body_refused(b, n, "largest id");
 }
 
+static void test_meta_body_refuses_nul_inside_names(void **state)
+{
+    uint8_t b[256];
+    size_t n;
+    (void)state;
+    n = hand_body(b, (const uint8_t[]){1, 5, 2}, 3, 2);
+    b[n - 1 - 3 - 3 + 1] = '\0'; /* "a@b" -> "a\0b" */
+    assert_body_refused(b, n, "backend name");
+    n = hand_body(b, (const uint8_t[]){1, 5, 2}, 3, 2);
+    memmove(b + 27 + 3, b + 27, n - 27); /* an extension "x\0y" after the size */
+    b[26] = 3, b[27] = 'x', b[28] = '\0', b[29] = 'y';
+    assert_body_refused(b, n + 3, "extension");
+}
+
+/* The cipher of the content does not matter to the record: it opens on any CPU. */
+static void test_meta_aes_file_record_round_trip(void **state)
+{
+    gs_meta_t *m = sharded(2, 1, 3), *back;
+    gs_buf_t rec;
+    gs_diag_t diag;
+    (void)state;
+    m->params.cipher = GS_CIPHER_AES256GCM;
+    encode(m, &rec);
+    assert_int_equal(gs_meta_decode((uint8_t *)rec.data, rec.len, key, &back, &diag), 0);
+    assert_int_equal(back->params.cipher, GS_CIPHER_AES256GCM);
+    gs_meta_free(back);
+    gs_buf_free(&rec);
+    gs_meta_free(m);
+}
+
 /* ---- backups ---- */
+
+/* The largest record's backup still fits one 0-db value. */
+static void test_meta_backup_of_largest_record_fits_a_value(void **state)
+{
+    gs_meta_t *m = inlined(100, 1);
+    uint8_t *body;
+    size_t len;
+    gs_buf_t rec, bak;
+    gs_diag_t diag;
+    (void)state;
+    body_of(m, &body, &len); /* ends with the inline length (1 byte) and 1 byte of data */
+    sodium_free(body);
+    /* inline data that makes the sealed record exactly GS_META_MAX bytes; its length now
+     * takes 4 bytes, and sealing adds 44 */
+    free(m->inline_data);
+    m->inline_len = GS_META_MAX - 44 - (len - 2) - 4;
+    m->inline_data = calloc(1, m->inline_len + 1);
+    encode(m, &rec);
+    assert_int_equal(rec.len, GS_META_MAX);
+    gs_buf_init(&bak, GS_CODEC_CHUNK_MAX);
+    assert_int_equal(gs_meta_backup_encode((uint8_t *)rec.data, rec.len, 7, key, &bak, &diag), 0);
+    assert_true(bak.len <= GS_CODEC_CHUNK_MAX);
+    m->inline_len++;
+    gs_buf_reset(&rec);
+    assert_int_equal(gs_meta_encode(m, key, &rec, &diag), GS_ETOOBIG);
+    assert_int_equal(rec.len, 0);
+    gs_buf_free(&bak);
+    gs_buf_free(&rec);
+    gs_meta_free(m);
+}
 
 static void test_meta_backup_round_trip(void **state)
 {
@@ -489,6 +549,9 @@ int main(void)
         cmocka_unit_test(test_meta_caps_record_size_and_chunks),
         cmocka_unit_test(test_meta_body_every_truncation_and_trailing_byte),
         cmocka_unit_test(test_meta_body_is_canonical),
+        cmocka_unit_test(test_meta_body_refuses_nul_inside_names),
+        cmocka_unit_test(test_meta_aes_file_record_round_trip),
+        cmocka_unit_test(test_meta_backup_of_largest_record_fits_a_value),
         cmocka_unit_test(test_meta_backup_round_trip),
         cmocka_unit_test(test_fileid_format_and_parse),
         cmocka_unit_test(test_fileid_parse_is_strict),
