@@ -138,7 +138,107 @@ typedef struct {
     size_t inline_len;
 } gs_meta_t;
 
+/* Frees a record made by gs_meta_decode or the store pipeline: m itself and all it holds
+ * (the file key wiped). */
 void gs_meta_free(gs_meta_t *m);
+
+/* A record's bytes as stored in the metadata 0-db: "GSM", a version byte, a random
+ * 24-byte nonce, then the body sealed with XChaCha20-Poly1305 under the deployment key
+ * (docs/codec-format.md has the layout). A record is at most GS_META_MAX bytes, so that
+ * its backup still fits one 0-db value; a sharded file has at most GS_META_MAX_CHUNKS
+ * chunks (stripes x shards). */
+#define GS_META_VERSION    1
+#define GS_META_MAX        (GS_CODEC_CHUNK_MAX - 64)
+#define GS_META_MAX_CHUNKS (1u << 22)
+
+/* Appends the sealed record of m to out (the caller's buffer; GS_ETOOBIG past its max).
+ * m is checked first as a decoder would check it (GS_EINVAL, diag says what is wrong). */
+int gs_meta_encode(const gs_meta_t *m, const uint8_t deploy_key[GS_CODEC_KEY_LEN], gs_buf_t *out,
+                   gs_diag_t *diag);
+/* Opens and checks a record read from outside: *out is a new record (gs_meta_free it)
+ * on success, NULL otherwise. GS_ECORRUPT for anything that is not a whole, valid record
+ * sealed under deploy_key (diag says what, e.g. "record does not open with this
+ * deployment key" or an unknown version). Never trusts a count or a length. */
+int gs_meta_decode(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
+                   gs_meta_t **out, gs_diag_t *diag);
+
+/* The backup of a record in the data backends, which a recovery scan tells apart from
+ * shard chunks by its magic "GSB": the record's id in the metadata namespace and its
+ * bytes, sealed again under the deployment key. Appends to out. */
+int gs_meta_backup_encode(const uint8_t *record, size_t len, uint64_t meta_id,
+                          const uint8_t deploy_key[GS_CODEC_KEY_LEN], gs_buf_t *out,
+                          gs_diag_t *diag);
+/* True when p starts like a backup value (magic and a known version); a cheap test for
+ * scans before gs_meta_backup_decode. */
+bool gs_meta_backup_is(const uint8_t *p, size_t n);
+/* Opens a backup value: *meta_id and the record's bytes appended to record (the caller's
+ * buffer; gs_meta_decode them next). GS_ECORRUPT when it is not a backup sealed under
+ * deploy_key. */
+int gs_meta_backup_decode(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
+                          uint64_t *meta_id, gs_buf_t *record, gs_diag_t *diag);
+
+/* ---- configuration ---------------------------------------------------------------------- */
+
+/* One 0-db namespace as the codec configuration names it. */
+typedef struct {
+    char *address;  /* "host:port" or "[v6]:port" */
+    char *ns;       /* the namespace (1..128 characters, no spaces, no '@') */
+    char *password; /* NULL: none */
+} gs_codec_endpoint_t;
+
+#define GS_CODEC_MAX_REPLICAS 8
+
+/* The codec configuration file (YAML; JSON is read as YAML's flow style), as used by
+ * `gridstor put/get --codec FILE` and by the gateway. docs/codec-format.md lists the keys. */
+typedef struct {
+    gs_codec_params_t params; /* cipher already chosen when cipher_auto */
+    bool cipher_auto;         /* `cipher: auto` or absent: the best cipher of this CPU */
+    uint8_t *key;             /* the deployment key, GS_CODEC_KEY_LEN bytes, sodium_malloc'ed */
+    char *key_file;           /* the file the key came from (resolved path), or NULL */
+    gs_codec_endpoint_t meta_master;
+    gs_codec_endpoint_t *meta_replicas; /* n_meta_replicas, at most GS_CODEC_MAX_REPLICAS */
+    size_t n_meta_replicas;
+    /* At least data + parity backends, at most GS_CODEC_MAX_SHARDS: shard i of a new file
+     * goes to backends[i]; any further ones are spares, written only by repair and read
+     * whenever a record names them. */
+    gs_codec_endpoint_t *backends;
+    size_t n_backends;
+    unsigned connect_ms, command_ms; /* 0-db timeouts (defaults 5000 and 10000) */
+} gs_codec_config_t;
+
+/* Reads and checks a configuration file: 0, or an error with diag "file:line:col: key:
+ * reason" (GS_EINVAL), GS_ENOENT / GS_EIO / GS_ETOOBIG for the file itself. On failure
+ * cfg holds nothing to free; on success gs_codec_config_free it. */
+int gs_codec_config_load(const char *path, gs_codec_config_t *cfg, gs_diag_t *diag);
+/* The same for text in memory; `file` names it in messages and is the folder a relative
+ * key_file is found from (NULL: "<codec>", the current folder). */
+int gs_codec_config_parse(const char *text, size_t len, const char *file, gs_codec_config_t *cfg,
+                          gs_diag_t *diag);
+/* Frees what cfg holds (the key wiped); cfg may be NULL or already freed. */
+void gs_codec_config_free(gs_codec_config_t *cfg);
+/* The configuration as JSON that gs_codec_config_parse reads back (a new reference, NULL
+ * when out of memory). Without secrets the key and the passwords are left out (key_file
+ * stays); with them the key is written inline as hex and key_file left out. */
+json_t *gs_codec_config_to_json(const gs_codec_config_t *cfg, bool with_secrets);
+/* The 0-db client options for endpoint e of cfg (strings borrowed from cfg). */
+void gs_codec_config_zdb_opts(const gs_codec_config_t *cfg, const gs_codec_endpoint_t *e,
+                              gs_zdb_opts_t *out);
+
+/* ---- file ids --------------------------------------------------------------------------- */
+
+/* True for "" (no extension) and for 1..GS_CODEC_EXT_MAX characters of [a-z0-9]. */
+bool gs_codec_ext_valid(const char *ext);
+/* The extension of a file name, lowercased ("photo.JPG" -> "jpg"), into ext; false (ext
+ * "") when the name has none or it is not 1..16 of [a-zA-Z0-9]. */
+bool gs_codec_ext_from_name(const char *name, char ext[GS_CODEC_EXT_MAX + 1]);
+/* "<48 hex of hash><8 hex of meta_id>[.ext]" into out. GS_ERANGE when meta_id does not
+ * fit 8 hex digits, GS_EINVAL for an invalid ext (NULL or "": none). */
+int gs_codec_id_format(const uint8_t hash[GS_CODEC_HASH_LEN], uint64_t meta_id, const char *ext,
+                       char out[GS_CODEC_ID_MAX]);
+/* Parses a file id strictly (lowercase hex, exact lengths, a valid extension or none);
+ * ext gets "" when there is none. GS_EINVAL with diag otherwise. */
+int gs_codec_id_parse(const char *s, uint8_t hash[GS_CODEC_HASH_LEN], uint64_t *meta_id,
+                      char ext[GS_CODEC_EXT_MAX + 1], gs_diag_t *diag);
 
 /* ---- shard stores ----------------------------------------------------------------------- */
 
