@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #define MAX_BACKENDS GS_CODEC_MAX_SHARDS
 
 static const char *need(const char *name, gs_diag_t *diag)
@@ -76,11 +78,31 @@ static int mode_of(gs_gw_config_t *cfg, gs_diag_t *diag)
     return GS_OK;
 }
 
+/* The codec configuration as JSON text (a heap string; wipe and free it). The
+ * machine's own metadata 0-db is a replica when it is not the master. */
+static char *codec_json(unsigned data, unsigned parity, const char *key, json_t *master,
+                        json_t *own, json_t *backends)
+{
+    json_t *replicas = json_array(), *doc;
+    char *text;
+    if (!json_equal(master, own))
+        json_array_append(replicas, own);
+    json_decref(own);
+    doc = json_pack("{s:i, s:i, s:s, s:{s:o, s:o}, s:o}", "data", (int)data, "parity", (int)parity,
+                    "key", key, "metadata", "master", master, "replicas", replicas, "backends",
+                    backends);
+    text = doc ? gs_json_dumps(doc) : NULL;
+    json_decref(doc);
+    return text;
+}
+
 int gs_gw_env_load(gs_gw_config_t *cfg, gs_diag_t *diag)
 {
     unsigned data = 0, parity = 0;
     const char *name = need("GRIDSTOR_DEPLOYMENT", diag), *role, *key;
     json_t *master, *own, *backends;
+    char *text;
+    int err;
     if (name == NULL || (role = need("GRIDSTOR_ROLE", diag)) == NULL ||
         (key = need("GRIDSTOR_KEY", diag)) == NULL || mode_of(cfg, diag) != GS_OK ||
         codec_counts(&data, &parity, diag) != GS_OK)
@@ -102,14 +124,16 @@ int gs_gw_env_load(gs_gw_config_t *cfg, gs_diag_t *diag)
         json_decref(backends);
         return GS_EINVAL;
     }
+    if ((text = codec_json(data, parity, key, master, own, backends)) == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    err = gs_codec_config_parse(text, strlen(text), "the GRIDSTOR_* variables", &cfg->codec, diag);
+    sodium_memzero(text, strlen(text));
+    free(text);
+    if (err != GS_OK)
+        return err;
     cfg->deployment = gs_strdup(name);
     cfg->role = gs_strdup(role);
-    cfg->codec =
-        json_pack("{s:i, s:i, s:s, s:{s:o, s:o}, s:o}", "data", (int)data, "parity", (int)parity,
-                  "key", key, "metadata", "master", master, "local", own, "backends", backends);
-    return cfg->codec && cfg->deployment && cfg->role
-               ? GS_OK
-               : gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    return cfg->deployment && cfg->role ? GS_OK : gs_diag_set(diag, GS_ENOMEM, "out of memory");
 }
 
 void gs_gw_config_free(gs_gw_config_t *cfg)
@@ -118,6 +142,6 @@ void gs_gw_config_free(gs_gw_config_t *cfg)
     free(cfg->data_dir);
     free(cfg->deployment);
     free(cfg->role);
-    json_decref(cfg->codec);
+    gs_codec_config_free(&cfg->codec);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -17,12 +17,13 @@ typedef struct {
     char *deployment; /* its deployment's name */
     char *role;       /* "m1", "m2", "m3" */
     gs_gw_mode_t mode;
-    json_t *codec; /* the codec configuration (docs/codec-format.md) as JSON; owned */
+    gs_codec_config_t codec; /* the 0-dbs and the deployment key (docs/codec-format.md) */
 } gs_gw_config_t;
 
 /* Reads the GRIDSTOR_* variables a gateway machine gets from gridstord
  * (docs/gateway-api.md, "Configuration on the grid") into cfg->codec, deployment, role and
- * mode. GS_EINVAL naming the variable that is missing or malformed. */
+ * mode: the codec configuration is written as JSON and read by the same code as a
+ * configuration file. GS_EINVAL naming the variable that is missing or malformed. */
 int gs_gw_env_load(gs_gw_config_t *cfg, gs_diag_t *diag);
 void gs_gw_config_free(gs_gw_config_t *cfg);
 

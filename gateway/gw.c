@@ -44,16 +44,12 @@ static void on_health(gs_http_req_t *r, void *ud)
 {
     gw_t *gw = ud;
     char codec[32];
-    int64_t data = 0, parity = 0;
-    gs_json_int(gw->cfg.codec, "data", &data);
-    gs_json_int(gw->cfg.codec, "parity", &parity);
-    snprintf(codec, sizeof codec, "%lld+%lld", (long long)data, (long long)parity);
-    gs_http_reply_json(
-        r, 200,
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "status", "ok", "version", GS_VERSION,
-                  "deployment", gw->cfg.deployment, "role", gw->cfg.role, "mode",
-                  mode_name(gw->cfg.mode), "codec", codec, "backends",
-                  (json_int_t)json_array_size(json_object_get(gw->cfg.codec, "backends"))));
+    snprintf(codec, sizeof codec, "%u+%u", gw->cfg.codec.params.data, gw->cfg.codec.params.parity);
+    gs_http_reply_json(r, 200,
+                       json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "status", "ok", "version",
+                                 GS_VERSION, "deployment", gw->cfg.deployment, "role", gw->cfg.role,
+                                 "mode", mode_name(gw->cfg.mode), "codec", codec, "backends",
+                                 (json_int_t)gw->cfg.codec.n_backends));
 }
 
 static const gs_http_route_t routes[] = {
