@@ -417,7 +417,7 @@ static int pool_add(gs_plan_pool_t *pool, const char *node_id, uint64_t cu, uint
 }
 
 /* Whole unit-seconds: thousandths of a unit times seconds, rounded up. */
-static uint64_t unit_seconds(uint64_t milli, uint64_t seconds)
+uint64_t gs__unit_seconds(uint64_t milli, uint64_t seconds)
 {
     return (milli * seconds + 999) / 1000;
 }
@@ -441,8 +441,8 @@ static int make_pools(gs_plan_t *plan, const gs_grid_t *g)
     }
     for (size_t i = 0; i < plan->n_pools && err == GS_OK; i++) {
         gs_plan_pool_t *pool = &plan->pools[i];
-        pool->cus = unit_seconds(pool->cu_milli, plan->duration_s);
-        pool->sus = unit_seconds(pool->su_milli, plan->duration_s);
+        pool->cus = gs__unit_seconds(pool->cu_milli, plan->duration_s);
+        pool->sus = gs__unit_seconds(pool->su_milli, plan->duration_s);
         pool->amount = pool->cus * plan->cu_rate + pool->sus * plan->su_rate;
         plan->total += pool->amount;
     }

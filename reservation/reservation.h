@@ -202,8 +202,8 @@ typedef struct {
 typedef struct {
     int64_t farm_id;
     char *farm_name;
-    gs_strlist_t node_ids; /* the nodes its workloads use, then its spares */
-    size_t spares;         /* how many of node_ids are spares (the last ones) */
+    gs_strlist_t node_ids;       /* the nodes its workloads use, then its spares */
+    size_t spares;               /* how many of node_ids are spares (the last ones) */
     uint64_t cu_milli, su_milli; /* active units of its workloads, thousandths */
     uint64_t cus, sus;           /* unit-seconds bought */
     uint64_t amount;             /* stropes */
@@ -288,6 +288,32 @@ typedef struct {
  * workloads where they fit, each document's JSON at most qr_limit bytes. A
  * single line that cannot fit is GS_ETOOBIG naming it and by how much. */
 int gs_plan_split(gs_plan_t *plan, const gs_doc_opts_t *opts, gs_diag_t *diag);
+
+/* ---- extensions ---------------------------------------------------------------------------- */
+
+/* One pool of a deployment to extend: its active units decide what more time costs. */
+typedef struct {
+    int64_t farm_id, pool_id;    /* pool_id: its reservation id on the grid */
+    uint64_t cu_milli, su_milli; /* active units, thousandths */
+    uint64_t cus, sus, amount;   /* set by gs_extension_price */
+} gs_ext_pool_t;
+
+typedef struct {
+    const char *name, *owner;
+    uint64_t by_s; /* seconds more */
+    gs_ext_pool_t *pools;
+    size_t n_pools;
+    uint64_t total; /* stropes, set by gs_extension_price */
+} gs_extension_t;
+
+/* Each pool's unit-seconds for by_s (rounded up) and their price at the rates. */
+void gs_extension_price(gs_extension_t *e, uint64_t cu_rate, uint64_t su_rate);
+/* The one signandpay document paying for the extension (its session id written to
+ * session): *json what the QR code carries, *data_to_sign its text; both heap strings.
+ * GS_ETOOBIG when it does not fit opts->qr_limit. */
+int gs_extension_document(const gs_extension_t *e, const gs_doc_opts_t *opts,
+                          char session[GS_SESSION_LEN + 1], char **json, char **data_to_sign,
+                          gs_diag_t *diag);
 
 /* plan.json: everything the plan holds (documents included). */
 json_t *gs_plan_to_json(const gs_plan_t *plan);

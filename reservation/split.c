@@ -45,7 +45,7 @@ static size_t line_cost(const char *line)
     return cost;
 }
 
-static void duration_text(uint64_t s, char *out, size_t len)
+void gs__duration_text(uint64_t s, char *out, size_t len)
 {
     if (s % 86400 == 0)
         snprintf(out, len, "%" PRIu64 " days", s / 86400);
@@ -121,7 +121,7 @@ typedef struct {
 static int frame_head(const gs_plan_t *p, const frame_t *f, gs_buf_t *text)
 {
     char dur[64];
-    duration_text(p->duration_s, dur, sizeof dur);
+    gs__duration_text(p->duration_s, dur, sizeof dur);
     return gs_buf_printf(text,
                          "gridstor reservation\ndeployment: %s (%s, %" PRId64 "+%" PRId64
                          " erasure coding)\nowner: %s\ndocument: %zu of %zu\nduration: %s\n",
@@ -137,17 +137,19 @@ static int frame_tail(const gs_plan_t *p, const frame_t *f, gs_buf_t *text)
                          total);
 }
 
-/* The document JSON around a finished DataToSign text. Caller frees. */
-static char *document_json(const gs_doc_opts_t *o, const frame_t *f, const char *data_to_sign)
+/* The document JSON around a finished DataToSign text, paying `amount` TFT with memo
+ * gs-<session>. Caller frees. */
+char *gs__document_json(const gs_doc_opts_t *o, const char *session, const char *amount,
+                        const char *data_to_sign)
 {
     char memo[8 + GS_SESSION_LEN], url[1024];
     json_t *doc;
     char *text;
-    snprintf(memo, sizeof memo, "gs-%s", f->session);
-    snprintf(url, sizeof url, "%s/api/v1/signandpay/%s/callback", o->callback_base, f->session);
+    snprintf(memo, sizeof memo, "gs-%s", session);
+    snprintf(url, sizeof url, "%s/api/v1/signandpay/%s/callback", o->callback_base, session);
     doc = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}, s:s}", "DataToSign", data_to_sign, "Payment",
-                    "Amount", f->amount, "Asset", "TFT", "Destination", o->destination, "Memo",
-                    memo, "CallbackUrl", url);
+                    "Amount", amount, "Asset", "TFT", "Destination", o->destination, "Memo", memo,
+                    "CallbackUrl", url);
     text = doc ? gs_json_dumps(doc) : NULL;
     json_decref(doc);
     return text;
@@ -181,7 +183,7 @@ static int frame_bytes(const splitter_t *s, size_t max_docs, size_t *out)
     err = frame_head(s->plan, &f, &text);
     if (err == GS_OK)
         err = frame_tail(s->plan, &f, &text);
-    json = err == GS_OK ? document_json(s->opts, &f, text.data) : NULL;
+    json = err == GS_OK ? gs__document_json(s->opts, f.session, f.amount, text.data) : NULL;
     *out = json ? strlen(json) : 0;
     free(json);
     gs_buf_free(&text);
@@ -314,6 +316,11 @@ static void random_session(void *ud, char out[GS_SESSION_LEN + 1])
     gs_hex(raw, sizeof raw, out);
 }
 
+void gs__new_session(const gs_doc_opts_t *o, char out[GS_SESSION_LEN + 1])
+{
+    (o->new_session ? o->new_session : random_session)(o->session_ud, out);
+}
+
 static int add_pool_to_doc(gs_plan_doc_t *d, size_t pool)
 {
     size_t *grown = realloc(d->pools, (d->n_pools + 1) * sizeof *grown);
@@ -349,7 +356,7 @@ static int build_doc(splitter_t *s, size_t d)
             err = gs_buf_printf(&text, "%s\n", s->chunks[i].lines[l]);
     if (err == GS_OK)
         err = frame_tail(s->plan, &f, &text);
-    doc->json = err == GS_OK ? document_json(s->opts, &f, text.data) : NULL;
+    doc->json = err == GS_OK ? gs__document_json(s->opts, f.session, f.amount, text.data) : NULL;
     gs_buf_free(&text);
     if (doc->json == NULL)
         return gs_diag_set(s->diag, GS_ENOMEM, "out of memory");

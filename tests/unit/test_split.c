@@ -196,6 +196,47 @@ static void test_split_refuses_a_limit_beyond_version_40(void **state)
     fixture_free(&f);
 }
 
+/* An extension buys each pool's active units for the extra time at the given rates, in
+ * one document that names every pool and pays the total; over the QR limit it is refused. */
+static void test_extension_prices_each_pool_and_fits_one_document(void **state)
+{
+    gs_ext_pool_t pools[2] = {{.farm_id = 1, .pool_id = 11, .cu_milli = 98, .su_milli = 16},
+                              {.farm_id = 2, .pool_id = 12, .cu_milli = 0, .su_milli = 8}};
+    gs_extension_t e = {.name = "backup", .owner = "alice.3bot", .by_s = 30 * 86400,
+                        .pools = pools, .n_pools = 2};
+    gs_doc_opts_t o = {.qr_limit = GS_QR_MAX_BYTES, .destination = "GWALLET",
+                       .callback_base = "http://127.0.0.1:7480"};
+    char session[GS_SESSION_LEN + 1], total[32], memo[64], *json = NULL, *dts = NULL;
+    json_t *doc;
+    gs_diag_t diag = {{0}};
+    (void)state;
+    gs_extension_price(&e, 385, 308);
+    assert_int_equal(pools[0].cus, (98ull * 2592000 + 999) / 1000);
+    assert_int_equal(pools[0].sus, (16ull * 2592000 + 999) / 1000);
+    assert_int_equal(pools[1].cus, 0);
+    assert_int_equal(pools[0].amount, pools[0].cus * 385 + pools[0].sus * 308);
+    assert_int_equal(e.total, pools[0].amount + pools[1].amount);
+    assert_int_equal(gs_extension_document(&e, &o, session, &json, &dts, &diag), GS_OK);
+    doc = json_loads(json, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(gs_json_str(doc, "DataToSign"), dts);
+    assert_non_null(strstr(dts, "extend by: 30 days"));
+    assert_non_null(strstr(dts, "pool 11 on farm 1:"));
+    assert_non_null(strstr(dts, "pool 12 on farm 2:"));
+    gs_format_tft(e.total, total, sizeof total);
+    assert_string_equal(gs_json_str(json_object_get(doc, "Payment"), "Amount"), total);
+    snprintf(memo, sizeof memo, "gs-%s", session);
+    assert_string_equal(gs_json_str(json_object_get(doc, "Payment"), "Memo"), memo);
+    assert_string_equal(gs_json_str(json_object_get(doc, "Payment"), "Destination"), "GWALLET");
+    json_decref(doc);
+    free(json);
+    free(dts);
+    o.qr_limit = 200;
+    assert_int_equal(gs_extension_document(&e, &o, session, &json, &dts, &diag), GS_ETOOBIG);
+    assert_null(json);
+    assert_non_null(strstr(diag.msg, "QR limit"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_split_cuts_a_pool_too_big_for_one_document),
         cmocka_unit_test(test_split_names_a_line_that_cannot_fit_and_by_how_much),
         cmocka_unit_test(test_split_refuses_a_limit_beyond_version_40),
+        cmocka_unit_test(test_extension_prices_each_pool_and_fits_one_document),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
