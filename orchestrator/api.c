@@ -49,7 +49,7 @@ void gs_api_list(gs_http_req_t *r, void *ud)
 }
 
 /* {"id","amount","tft","state","link","document","qr_png","qr_svg"} for each session. */
-static json_t *session_links(const gs_daemon_t *d, json_t *sessions)
+json_t *gs_api_session_links(const gs_daemon_t *d, json_t *sessions)
 {
     size_t i;
     json_t *s;
@@ -172,7 +172,7 @@ void gs_api_get(gs_http_req_t *r, void *ud)
         gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
         return;
     }
-    json_object_set_new(dep, "sessions", session_links(d, gs_store_sessions(d->store, name)));
+    json_object_set_new(dep, "sessions", gs_api_session_links(d, gs_store_sessions(d->store, name)));
     json_object_set_new(dep, "pools", pools_of(d, name));
     workloads_of(d, name, dep);
     json_object_set_new(dep, "done", json_boolean(settled(gs_json_str(dep, "state"))));
@@ -327,7 +327,7 @@ static json_t *created_answer(gs_daemon_t *d, const create_t *c)
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "name", c->plan.name, "owner",
                      c->plan.owner, "state", "awaiting_payment", "total", total, "total_stropes",
                      (json_int_t)c->plan.total, "sessions",
-                     session_links(d, gs_store_sessions(d->store, c->plan.name)), "notes", notes);
+                     gs_api_session_links(d, gs_store_sessions(d->store, c->plan.name)), "notes", notes);
 }
 
 void gs_api_create(gs_http_req_t *r, void *ud)

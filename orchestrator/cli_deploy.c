@@ -19,6 +19,7 @@ typedef struct {
     const char *url, *token_file, *config;
     bool json, no_wait;
     uint64_t timeout_s; /* 0: wait as long as it takes */
+    const char *by;     /* extend: how much longer */
     char base[512], auth[256];
 } conn_t;
 
@@ -143,8 +144,22 @@ static void show_sessions(const json_t *ans)
     fflush(stdout);
 }
 
-/* Follows the deployment, printing each new event, until gridstord says it is done. */
-static int follow(const conn_t *c, const char *name)
+/* Whether session `id` of the deployment is accepted (signed and paid). */
+static bool session_accepted(const json_t *d, const char *id)
+{
+    const json_t *s;
+    size_t i;
+    json_array_foreach(json_object_get(d, "sessions"), i, s)
+    {
+        if (strcmp(gs_json_str(s, "id"), id) == 0)
+            return strcmp(gs_json_str(s, "state"), "accepted") == 0;
+    }
+    return false;
+}
+
+/* Follows the deployment, printing each new event, until gridstord says it is done
+ * (and, for an extension, once its session was paid). */
+static int follow(const conn_t *c, const char *name, const char *session)
 {
     char path[256], why[1200];
     int64_t last = 0;
@@ -171,7 +186,8 @@ static int follow(const conn_t *c, const char *name)
             last = id > last ? id : last;
         }
         fflush(stdout);
-        done = json_is_true(json_object_get(d, "done"));
+        done = json_is_true(json_object_get(d, "done")) &&
+               (session == NULL || session_accepted(d, session));
         if (done || (c->timeout_s && (uint64_t)(time(NULL) - start) >= c->timeout_s)) {
             bool failed = strcmp(gs_json_str(d, "state"), "failed") == 0;
             if (c->json)
@@ -224,7 +240,35 @@ static int deploy(conn_t *c, const char *spec_path)
     else if (!c->json)
         show_sessions(ans);
     json_decref(ans);
-    return c->no_wait ? GS_EXIT_OK : follow(c, name);
+    return c->no_wait ? GS_EXIT_OK : follow(c, name, NULL);
+}
+
+/* `gridstor extend NAME --by 30d`: the QR code to pay for more time, then progress. */
+static int extend(conn_t *c, const char *name)
+{
+    char path[256], why[1200], session[64];
+    json_t *body = json_pack("{s:s}", "by", c->by), *ans = NULL;
+    char *text = body ? gs_json_dumps(body) : NULL;
+    long st;
+    json_decref(body);
+    if (text == NULL)
+        return fail(GS_EXIT_FAILED, "extend", "out of memory");
+    snprintf(path, sizeof path, "/api/v1/deployments/%s/extend", name);
+    st = request(c, "POST", path, text, strlen(text), &ans, why, sizeof why);
+    free(text);
+    if (st != 201) {
+        int rc = refused("extend", st, ans, why);
+        json_decref(ans);
+        return rc;
+    }
+    snprintf(session, sizeof session, "%s",
+             gs_json_str(json_array_get(json_object_get(ans, "sessions"), 0), "id"));
+    if (c->json && c->no_wait)
+        print_json(ans);
+    else if (!c->json)
+        show_sessions(ans);
+    json_decref(ans);
+    return c->no_wait ? GS_EXIT_OK : follow(c, name, session);
 }
 
 /* ---- status and list ----------------------------------------------------------------------- */
@@ -327,7 +371,8 @@ static int delete_deployment(const conn_t *c, const char *name)
 
 static const char *synopsis(const char *cmd)
 {
-    static const char *const forms[] = {"deploy SPEC", "status NAME", "delete NAME", "list"};
+    static const char *const forms[] = {"deploy SPEC", "status NAME", "delete NAME",
+                                        "extend NAME --by DURATION", "list"};
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
         if (strncmp(forms[i], cmd, strlen(cmd)) == 0)
             return forms[i];
@@ -336,7 +381,8 @@ static const char *synopsis(const char *cmd)
 
 static void usage(FILE *out, const char *cmd)
 {
-    bool waits = strcmp(cmd, "deploy") == 0 || strcmp(cmd, "delete") == 0;
+    bool waits =
+        strcmp(cmd, "deploy") == 0 || strcmp(cmd, "delete") == 0 || strcmp(cmd, "extend") == 0;
     fprintf(out,
             "usage: gridstor %s [--url URL] [--token-file FILE] [--config FILE] [--json]%s\n\n"
             "  --url URL         gridstord (default $GRIDSTOR_URL, else from --config, else\n"
@@ -352,6 +398,12 @@ static void usage(FILE *out, const char *cmd)
                      "Exit: 0 done, 2 bad spec or arguments, 3 placement, 4 gridstord or the\n"
                      "grid unreachable, 5 refused (token, name in use), 6 the deployment\n"
                      "failed, 7 timeout.\n");
+    if (strcmp(cmd, "extend") == 0)
+        fprintf(out, "  --by DURATION     how much longer: 30d, 12w, 6mo (at least 1h)\n"
+                     "  --no-wait         return once the QR code is shown\n"
+                     "  --timeout S       stop following after S seconds; exit 7\n\n"
+                     "Shows the QR code paying for the extra time; once it is signed and paid,\n"
+                     "gridstord extends every pool and the deployment is deployed again.\n");
     if (strcmp(cmd, "delete") == 0)
         fprintf(out, "  --no-wait         return once gridstord started deleting the workloads\n"
                      "  --timeout S       stop waiting for them after S seconds; exit 7\n\n"
@@ -362,10 +414,15 @@ static void usage(FILE *out, const char *cmd)
 static int parse(int argc, char **argv, conn_t *c, const char **arg, const char *cmd)
 {
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},    {"token-file", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-        {"no-wait", no_argument, NULL, 'n'},      {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},
+        {"token-file", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {"no-wait", no_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"by", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int ch;
     bool wants_arg = strcmp(cmd, "list") != 0;
@@ -388,6 +445,9 @@ static int parse(int argc, char **argv, conn_t *c, const char **arg, const char 
         case 'n':
             c->no_wait = true;
             break;
+        case 'b':
+            c->by = optarg;
+            break;
         case 'T': {
             char *end;
             c->timeout_s = strtoull(optarg, &end, 10);
@@ -408,6 +468,9 @@ static int parse(int argc, char **argv, conn_t *c, const char **arg, const char 
         return GS_EXIT_USAGE;
     }
     *arg = wants_arg ? argv[optind] : NULL;
+    if ((strcmp(cmd, "extend") == 0) != (c->by != NULL))
+        return fail(GS_EXIT_USAGE, cmd,
+                    c->by ? "--by is for extend only" : "say how much longer: --by 30d");
     return connect_opts(c, cmd);
 }
 
@@ -422,6 +485,8 @@ static int run_cmd(int argc, char **argv, const char *cmd)
         return deploy(&c, arg);
     if (strcmp(cmd, "delete") == 0)
         return delete_deployment(&c, arg);
+    if (strcmp(cmd, "extend") == 0)
+        return extend(&c, arg);
     return status_of(&c, arg);
 }
 
@@ -443,4 +508,9 @@ int gs_cli_list(int argc, char **argv)
 int gs_cli_delete(int argc, char **argv)
 {
     return run_cmd(argc, argv, "delete");
+}
+
+int gs_cli_extend(int argc, char **argv)
+{
+    return run_cmd(argc, argv, "extend");
 }

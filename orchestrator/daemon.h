@@ -60,6 +60,10 @@ void gs_api_list(gs_http_req_t *r, void *ud);
 void gs_api_get(gs_http_req_t *r, void *ud);
 void gs_api_create(gs_http_req_t *r, void *ud);
 void gs_api_delete(gs_http_req_t *r, void *ud);
+void gs_api_extend(gs_http_req_t *r, void *ud);
+/* Adds each session's links (document, threebot:// link, QR URLs) and TFT amount;
+ * returns sessions. */
+json_t *gs_api_session_links(const gs_daemon_t *d, json_t *sessions);
 void gs_signandpay_document(gs_http_req_t *r, void *ud);
 void gs_signandpay_qr_png(gs_http_req_t *r, void *ud);
 void gs_signandpay_qr_svg(gs_http_req_t *r, void *ud);

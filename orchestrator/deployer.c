@@ -199,13 +199,15 @@ static json_t *reservation_body(gs_daemon_t *d, const json_t *plan_pool)
     int64_t cus = 0, sus = 0;
     size_t i;
     char sig[129], *text;
+    int64_t pool_id = 0; /* an extension's: the pool it extends */
     gs_json_int(plan_pool, "farm_id", &p.farm_id);
     gs_json_int(plan_pool, "cus", &cus);
     gs_json_int(plan_pool, "sus", &sus);
+    gs_json_int(plan_pool, "pool_id", &pool_id);
     p.cus = (uint64_t)cus;
     p.sus = (uint64_t)sus;
     json_array_foreach(nodes, i, v) gs_strlist_push(&p.node_ids, json_string_value(v));
-    body = gs_pool_reservation(&p, 0, d->identity.tid);
+    body = gs_pool_reservation(&p, pool_id, d->identity.tid);
     gs_strlist_free(&p.node_ids);
     if (body == NULL)
         return NULL;
@@ -215,14 +217,19 @@ static json_t *reservation_body(gs_daemon_t *d, const json_t *plan_pool)
     return body;
 }
 
+/* A pool row's reservation: the plan's pool, or an extension's own spec (with the
+ * pool id it extends). */
 static void reserve(gs_daemon_t *d, const char *name, const json_t *plan, const json_t *pool)
 {
     int64_t idx = 0;
+    const json_t *spec = json_object_get(pool, "spec_json");
     json_t *body;
     char *text;
     op_t *op;
     gs_json_int(pool, "idx", &idx);
-    body = reservation_body(d, json_array_get(json_object_get(plan, "pools"), (size_t)idx));
+    body = reservation_body(d, json_is_object(spec) ? spec
+                                                    : json_array_get(json_object_get(plan, "pools"),
+                                                                     (size_t)idx));
     text = body ? gs_json_dumps(body) : NULL;
     json_decref(body);
     if (text != NULL && (op = gs_dep_op_new(d, name, pool, on_reserved)) != NULL)
@@ -415,6 +422,7 @@ static bool advance(gs_daemon_t *d, const json_t *dep, const char *state)
         const char *ps = gs_json_str(p, "state");
         paid += strcmp(ps, "paid") == 0;
         fresh += strcmp(ps, "new") == 0;
+        n -= strcmp(ps, "ordered") == 0; /* an extension not paid for (yet) */
     }
     json_array_foreach(pools, i, p)
     {

@@ -15,7 +15,8 @@ static const command_t commands[] = {
     {"deploy", gs_cli_deploy, "deploy a spec through gridstord: QR codes, then progress"},
     {"status", gs_cli_status, "a deployment's state, pools and recent events"},
     {"list", gs_cli_list, "the deployments gridstord keeps"},
-    {"delete", gs_cli_delete, "forget a deployment and say what happens to what it paid"},
+    {"delete", gs_cli_delete, "delete a deployment's workloads and say what happens to its money"},
+    {"extend", gs_cli_extend, "buy more time for a deployment: a QR code to sign and pay"},
     {"plan", gs_cli_plan, "turn a deployment spec into a plan and QR codes to sign and pay"},
 };
 

@@ -24,6 +24,7 @@ int gs_cli_deploy(int argc, char **argv);
 int gs_cli_status(int argc, char **argv);
 int gs_cli_list(int argc, char **argv);
 int gs_cli_delete(int argc, char **argv);
+int gs_cli_extend(int argc, char **argv);
 /* `gridstor init ...`: the install's identity. Returns an exit status. */
 int gs_cli_init(int argc, char **argv);
 
@@ -158,6 +159,13 @@ int gs_store_workload_step(gs_store_t *s, const char *deployment, const char *ki
 int gs_store_workload_replace(gs_store_t *s, const char *deployment, const char *kind, int64_t idx,
                               const char *from, const char *node_id, const char *reference,
                               const char *tried_json, gs_diag_t *diag);
+
+/* An extension ordered: its signandpay session (the deployment's next) and its pool
+ * rows [{"farm_id","spec":{"pool_id","farm_id","node_ids","cus","sus"}}] in state
+ * 'ordered', all in one transaction. Accepting the session turns the rows to 'new' and a
+ * deployed deployment back to 'paid', so the deployer reserves and pays them. */
+int gs_store_extension_add(gs_store_t *s, const char *deployment, const gs_store_session_t *session,
+                           const json_t *pools, gs_diag_t *diag);
 
 /* [{"name","owner","plan_json"}] of the deployments in a state, oldest first. */
 json_t *gs_store_deployments_in(gs_store_t *s, const char *state);

@@ -89,6 +89,9 @@ static const char *const migrations[] = {
     "ALTER TABLE workloads ADD COLUMN posted_at INTEGER;"
     "ALTER TABLE workloads ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE workloads ADD COLUMN tried TEXT NOT NULL DEFAULT '[]';",
+    /* 5: pool extensions, ordered with their own signandpay session */
+    "ALTER TABLE pools ADD COLUMN spec TEXT;"
+    "ALTER TABLE pools ADD COLUMN session TEXT;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -283,6 +286,16 @@ static json_t *first_row(json_t *list)
 
 /* ---- deployments ---------------------------------------------------------------------- */
 
+static int add_session(gs_store_t *s, const char *deployment, int64_t idx,
+                       const gs_store_session_t *session, gs_diag_t *diag)
+{
+    return run(s, diag, NULL,
+               "INSERT INTO sessions(id, deployment, idx, document, data_to_sign, amount, memo) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)",
+               "ttittit", session->id, deployment, idx, session->document, session->data_to_sign,
+               (int64_t)session->amount, session->memo);
+}
+
 int gs_store_deployment_add(gs_store_t *s, const char *name, const char *owner, const char *spec,
                             const char *plan_json, const gs_store_session_t *sessions,
                             size_t n_sessions, gs_diag_t *diag)
@@ -297,11 +310,7 @@ int gs_store_deployment_add(gs_store_t *s, const char *name, const char *owner, 
     if (err == GS_EINVAL)
         err = gs_diag_set(diag, GS_EINVAL, "a deployment named '%s' exists already", name);
     for (size_t i = 0; i < n_sessions && err == GS_OK; i++)
-        err = run(s, diag, NULL,
-                  "INSERT INTO sessions(id, deployment, idx, document, data_to_sign, amount, memo) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                  "ttittit", sessions[i].id, name, (int64_t)i, sessions[i].document,
-                  sessions[i].data_to_sign, (int64_t)sessions[i].amount, sessions[i].memo);
+        err = add_session(s, name, (int64_t)i, &sessions[i], diag);
     if (err == GS_OK)
         err = run(s, diag, NULL,
                   "INSERT INTO events(deployment, time, level, message) VALUES (?, ?, 'info', "
@@ -409,6 +418,22 @@ static int settle_deployment(gs_store_t *s, const char *session, gs_diag_t *diag
                "it", (int64_t)time(NULL), session);
 }
 
+/* An extension's pools are to be reserved once its session is paid; a deployed
+ * deployment goes back to paid for the deployer to take them through. */
+static int settle_extension(gs_store_t *s, const char *session, gs_diag_t *diag)
+{
+    int changes = 0,
+        err = run(s, diag, &changes,
+                  "UPDATE pools SET state = 'new' WHERE session = ? AND state = 'ordered'", "t",
+                  session);
+    if (err != GS_OK || changes == 0)
+        return err;
+    return run(s, diag, NULL,
+               "UPDATE deployments SET state = 'paid', updated = ? WHERE state = 'deployed' AND "
+               "name = (SELECT deployment FROM sessions WHERE id = ?)",
+               "it", (int64_t)time(NULL), session);
+}
+
 int gs_store_session_accept(gs_store_t *s, const char *id, const char *txid, const char *signer,
                             gs_diag_t *diag)
 {
@@ -433,6 +458,8 @@ int gs_store_session_accept(gs_store_t *s, const char *id, const char *txid, con
                   "ittt", now, signer, txid, id);
     if (err == GS_OK)
         err = settle_deployment(s, id, diag);
+    if (err == GS_OK)
+        err = settle_extension(s, id, diag);
     exec(s, err == GS_OK ? "COMMIT;" : "ROLLBACK;", NULL);
     return err;
 }
@@ -462,7 +489,8 @@ json_t *gs_store_pools(gs_store_t *s, const char *deployment)
 {
     return rows(s,
                 "SELECT idx, farm_id, state, reservation_id, escrow_address, escrow_amount, "
-                "pay_body, pay_txid FROM pools WHERE deployment = ? ORDER BY idx",
+                "pay_body, pay_txid, spec AS spec_json, session FROM pools WHERE deployment = ? "
+                "ORDER BY idx",
                 "t", deployment);
 }
 
@@ -582,4 +610,37 @@ int gs_store_workload_replace(gs_store_t *s, const char *deployment, const char 
                   "WHERE deployment = ? AND kind = ? AND idx = ? AND state = ?",
                   "tttttit", node_id, reference, tried_json, deployment, kind, idx, from);
     return err ? err : cas_result(kind, deployment, idx, from, changes, diag);
+}
+
+int gs_store_extension_add(gs_store_t *s, const char *deployment, const gs_store_session_t *session,
+                           const json_t *pools, gs_diag_t *diag)
+{
+    const json_t *p;
+    size_t i;
+    int err = exec(s, "SAVEPOINT extension_add;", diag);
+    if (err == GS_OK) /* the deployment's next session */
+        err = run(s, diag, NULL,
+                  "INSERT INTO sessions(id, deployment, idx, document, data_to_sign, amount, memo) "
+                  "SELECT ?, ?, coalesce(max(idx), -1) + 1, ?, ?, ?, ? FROM sessions "
+                  "WHERE deployment = ?",
+                  "ttttitt", session->id, deployment, session->document, session->data_to_sign,
+                  (int64_t)session->amount, session->memo, deployment);
+    json_array_foreach(pools, i, p)
+    {
+        char *spec = err == GS_OK ? gs_json_dumps(json_object_get(p, "spec")) : NULL;
+        int64_t farm = 0;
+        gs_json_int(p, "farm_id", &farm);
+        if (err == GS_OK)
+            err = spec ? run(s, diag, NULL,
+                             "INSERT INTO pools(deployment, idx, farm_id, state, spec, session) "
+                             "SELECT ?, coalesce(max(idx), -1) + 1, ?, 'ordered', ?, ? FROM pools "
+                             "WHERE deployment = ?",
+                             "tittt", deployment, farm, spec, session->id, deployment)
+                       : gs_diag_set(diag, GS_ENOMEM, "out of memory");
+        free(spec);
+    }
+    if (err != GS_OK)
+        exec(s, "ROLLBACK TO extension_add;", NULL);
+    exec(s, "RELEASE extension_add;", NULL);
+    return err;
 }

@@ -234,7 +234,7 @@ bool gs_dep_advance_workloads(gs_daemon_t *d, const json_t *dep)
     {
         const char *st = gs_json_str(w, "state");
         zdbs += is_zdb(w);
-        if (strcmp(st, "ok") == 0) {
+        if (strcmp(st, "ok") == 0 || strcmp(st, "serving") == 0) {
             ok++;
             continue;
         }

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ALICE "alice.3bot"
+#define ALICE    "alice.3bot"
 #define GW_FLIST "https://hub.grid.tf/gridstor/gridstor-gw.flist"
 
 extern char **environ;
@@ -482,7 +482,13 @@ static const char *wait_for_link(const char *path)
         gs_buf_free(&text);
         nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
     }
-    fail_msg("gridstor deploy showed no link within 20 s");
+    {
+        gs_buf_t text;
+        gs_buf_init(&text, 1 << 22);
+        gs_file_read(path, 1 << 22, &text, NULL);
+        fail_msg("gridstor showed no link within 20 s; it said: %.2000s",
+                 text.data ? text.data : "");
+    }
     return NULL;
 }
 
@@ -709,9 +715,9 @@ static void test_a_refused_workload_moves_to_a_spare_node(void **state)
     gs_buf_free(&out);
     wait_state("moved", "deployed");
     assert_escrows_paid_once("moved");
-    assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/moved?events=1000", NULL,
-                             headers, 5000, &dep),
-                     200);
+    assert_int_equal(
+        ts_http("GET", fx.url, "/api/v1/deployments/moved?events=1000", NULL, headers, 5000, &dep),
+        200);
     z = json_array_get(json_object_get(dep, "zdbs"), victim);
     assert_string_not_equal(gs_json_str(z, "node_id"), down);
     {
@@ -729,6 +735,80 @@ static void test_a_refused_workload_moves_to_a_spare_node(void **state)
     json_decref(ans);
 }
 
+/* The pools' cus on the explorer, by their reservation id order in the deployment. */
+static void pool_cus(const char *name, double *cus, size_t *n)
+{
+    json_t *dep = deployment(name);
+    const json_t *p;
+    size_t i;
+    *n = 0;
+    json_array_foreach(json_object_get(dep, "pools"), i, p)
+    {
+        char path[96];
+        json_t *pool = NULL;
+        if (json_object_get(p, "spec_json") != NULL &&
+            !json_is_null(json_object_get(p, "spec_json")))
+            continue; /* an extension's own reservation */
+        snprintf(path, sizeof path, "/reservations/pools/%lld",
+                 (long long)json_integer_value(json_object_get(p, "reservation_id")));
+        assert_int_equal(ts_http("GET", fx.sim.explorer, path, NULL, NULL, 5000, &pool), 200);
+        cus[(*n)++] = json_number_value(json_object_get(pool, "cus")) +
+                      json_number_value(json_object_get(pool, "sus"));
+        json_decref(pool);
+    }
+    json_decref(dep);
+}
+
+/* Extending goes through the same sign-and-pay path: one QR code, the app pays, every
+ * pool's extension is reserved and its escrow paid once, and the deployment is deployed
+ * again with more capacity in each pool. Bad requests change nothing. */
+static void test_extend_buys_more_time_for_every_pool(void **state)
+{
+    char line[256], link[512];
+    const char *argv[] = {
+        ts_env("GS_GRIDSTOR"), "extend",      "flaky",     "--by", "30d", "--url", fx.url,
+        "--token-file",        fx.token_file, "--timeout", "60",   NULL};
+    const char *headers[] = {fx.auth, NULL};
+    double before[32], after[32];
+    size_t n_before = 0, n_after = 0;
+    json_t *ans = NULL;
+    gs_buf_t out;
+    pid_t pid;
+    (void)state;
+    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/nosuch/extend",
+                             "{\"by\":\"30d\"}", headers, 5000, NULL),
+                     404);
+    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/flaky/extend",
+                             "{\"by\":\"soon\"}", headers, 5000, &ans),
+                     400);
+    assert_non_null(strstr(gs_json_str(ans, "error"), "by"));
+    json_decref(ans);
+    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/flaky/extend",
+                             "{\"by\":\"10min\"}", headers, 5000, NULL),
+                     400);
+    assert_int_equal(
+        ts_http("POST", fx.url, "/api/v1/deployments/flaky/extend", "[]", headers, 5000, NULL),
+        400);
+    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/flaky/extend", "{\"by\":\"30d\"}",
+                             NULL, 5000, NULL),
+                     401);
+    pool_cus("flaky", before, &n_before);
+    snprintf(line, sizeof line, "%s/extend.out", fx.sim.dir);
+    pid = spawn_to_file(argv, line);
+    snprintf(link, sizeof link, "%s", wait_for_link(line));
+    assert_int_equal(scan(ALICE, NULL, NULL, link, &out), 0);
+    gs_buf_free(&out);
+    assert_int_equal(exit_status_within(pid, 60000), 0);
+    assert_string_equal(gs_json_str(ans = deployment("flaky"), "state"), "deployed");
+    json_decref(ans);
+    assert_escrows_paid_once("flaky");
+    pool_cus("flaky", after, &n_after);
+    assert_int_equal(n_after, n_before);
+    for (size_t i = 0; i < n_before; i++)
+        if (after[i] <= before[i] + 1000) /* 30 more days of each pool's units */
+            fail_msg("pool %zu: %.0f unit-seconds before, %.0f after", i, before[i], after[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -740,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_the_cli_deploys_and_follows),
         cmocka_unit_test(test_delete_says_what_happens_to_the_money),
         cmocka_unit_test(test_explorer_errors_are_retried),
+        cmocka_unit_test(test_extend_buys_more_time_for_every_pool),
         cmocka_unit_test(test_a_refused_workload_moves_to_a_spare_node),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
