@@ -339,9 +339,9 @@ static void deliver(gs_codec_reader_t *r)
 static void pump(gs_codec_reader_t *r)
 {
     if (!r->err) {
+        deliver(r); /* first: it frees slots for the fetches */
         start_fetch(r);
         start_hash(r);
-        deliver(r);
     }
     maybe_finish(r);
 }
