@@ -25,17 +25,26 @@ typedef struct {
     unsigned shard;
 } get_ref_t;
 
+/* Memory a slot keeps from one stripe to the next (see gs__scratch_t). */
+typedef struct {
+    uint8_t *chunk[GS_CODEC_MAX_SHARDS];
+    size_t cap[GS_CODEC_MAX_SHARDS];
+    uint8_t *plain; /* stripe_size bytes */
+    gs__scratch_t sc;
+} rkeep_t;
+
 struct rslot {
     gs_codec_reader_t *r;
+    rkeep_t keep;
     bool used, decoding, decoded, hashing, hashed;
     uint64_t no;
     unsigned pending;
-    uint8_t *chunk[GS_CODEC_MAX_SHARDS];
     size_t len[GS_CODEC_MAX_SHARDS];
-    bool asked[GS_CODEC_MAX_SHARDS], failed[GS_CODEC_MAX_SHARDS], bad[GS_CODEC_MAX_SHARDS];
+    bool have[GS_CODEC_MAX_SHARDS], asked[GS_CODEC_MAX_SHARDS], failed[GS_CODEC_MAX_SHARDS];
+    bool bad[GS_CODEC_MAX_SHARDS];
+    const uint8_t *view[GS_CODEC_MAX_SHARDS];
     get_ref_t refs[GS_CODEC_MAX_SHARDS];
     uv_work_t work, hash_work;
-    uint8_t *plain;
     size_t plain_len;
     bool last;
     int err;
@@ -75,19 +84,14 @@ __attribute__((format(printf, 3, 4))) static void fail(gs_codec_reader_t *r, int
     va_end(ap);
 }
 
-static void drop_chunks(rslot_t *sl)
-{
-    for (unsigned i = 0; i < GS_CODEC_MAX_SHARDS; i++) {
-        free(sl->chunk[i]);
-        sl->chunk[i] = NULL;
-    }
-}
-
 static void reader_free(gs_codec_reader_t *r)
 {
     for (unsigned i = 0; r->slots && i < r->window; i++) {
-        drop_chunks(&r->slots[i]);
-        free(r->slots[i].plain);
+        rkeep_t *k = &r->slots[i].keep;
+        for (unsigned j = 0; j < GS_CODEC_MAX_SHARDS; j++)
+            free(k->chunk[j]);
+        free(k->plain);
+        gs__scratch_free(&k->sc);
     }
     free(r->slots);
     free(r->hs);
@@ -122,12 +126,24 @@ static void retire(rslot_t *sl)
     gs_codec_reader_t *r = sl->r;
     if (sl->no >= r->next_deliver || (r->whole && !sl->hashed) || sl->decoding || sl->hashing)
         return;
-    free(sl->plain);
-    sl->plain = NULL;
     sl->used = false;
 }
 
 /* ---- fetching ------------------------------------------------------------------------- */
+
+static int keep_chunk(rkeep_t *k, unsigned i, const uint8_t *p, size_t n)
+{
+    if (n > k->cap[i]) {
+        uint8_t *b = realloc(k->chunk[i], n);
+        if (!b)
+            return GS_ENOMEM;
+        k->chunk[i] = b;
+        k->cap[i] = n;
+    }
+    if (n)
+        memcpy(k->chunk[i], p, n);
+    return 0;
+}
 
 static void on_get(int err, const char *msg, const uint8_t *p, size_t n, void *ud)
 {
@@ -137,10 +153,10 @@ static void on_get(int err, const char *msg, const uint8_t *p, size_t n, void *u
     (void)msg;
     r->busy--;
     sl->pending--;
-    if (err < 0 || n > GS_CODEC_CHUNK_MAX || !(sl->chunk[ref->shard] = malloc(n ? n : 1)))
+    if (err < 0 || n > GS_CODEC_CHUNK_MAX || keep_chunk(&sl->keep, ref->shard, p, n) < 0)
         sl->failed[ref->shard] = true;
     else {
-        memcpy(sl->chunk[ref->shard], p, n);
+        sl->have[ref->shard] = true;
         sl->len[ref->shard] = n;
     }
     if (sl->pending == 0)
@@ -170,8 +186,11 @@ static void decode_work(uv_work_t *w)
 {
     rslot_t *sl = w->data;
     gs_codec_reader_t *r = sl->r;
-    sl->err = gs_stripe_decode(&r->p, r->m->file_key, sl->no, (const uint8_t *const *)sl->chunk,
-                               sl->len, &sl->plain, &sl->plain_len, &sl->last, sl->bad, &sl->diag);
+    for (unsigned i = 0; i < r->n; i++)
+        sl->view[i] = sl->have[i] && !sl->failed[i] ? sl->keep.chunk[i] : NULL;
+    sl->err = gs__stripe_decode_reuse(&sl->keep.sc, &r->p, r->m->file_key, sl->no, sl->view, sl->len,
+                                      sl->keep.plain, r->p.stripe_size, &sl->plain_len, &sl->last,
+                                      sl->bad, &sl->diag);
 }
 
 /* The length and last flag a sound stripe must have, from the record. */
@@ -194,8 +213,7 @@ static void decode_done(uv_work_t *w, int status)
         for (unsigned i = 0; i < r->n; i++) {
             if (!sl->bad[i])
                 continue;
-            free(sl->chunk[i]);
-            sl->chunk[i] = NULL;
+            sl->have[i] = false;
             sl->failed[i] = true;
         }
         after_gets(sl);
@@ -206,7 +224,6 @@ static void decode_done(uv_work_t *w, int status)
              (unsigned long long)sl->no, sl->plain_len);
     } else {
         sl->decoded = true;
-        drop_chunks(sl);
     }
     pump(r);
 }
@@ -229,7 +246,7 @@ static void after_gets(rslot_t *sl)
     if (r->err)
         return;
     for (unsigned i = 0; i < r->n; i++)
-        have += sl->chunk[i] && !sl->failed[i];
+        have += sl->have[i] && !sl->failed[i];
     if (have >= k) {
         start_decode(sl);
         return;
@@ -255,14 +272,22 @@ static void start_fetch(gs_codec_reader_t *r)
         rslot_t *sl = &r->slots[r->next_fetch % r->window];
         if (sl->used)
             return;
+        rkeep_t keep = sl->keep;
         memset(sl, 0, sizeof *sl);
-        *sl = (rslot_t){.r = r, .used = true, .no = r->next_fetch++};
+        sl->keep = keep;
+        sl->r = r;
+        sl->used = true;
+        sl->no = r->next_fetch++;
+        if (!sl->keep.plain && !(sl->keep.plain = malloc(r->p.stripe_size))) {
+            fail(r, GS_ENOMEM, "out of memory for a stripe");
+            return;
+        }
         if (r->m->n_shards == 0) {
-            if (!(sl->chunk[0] = malloc(r->m->inline_len ? r->m->inline_len : 1))) {
+            if (keep_chunk(&sl->keep, 0, r->m->inline_data, r->m->inline_len) < 0) {
                 fail(r, GS_ENOMEM, "out of memory");
                 return;
             }
-            memcpy(sl->chunk[0], r->m->inline_data, r->m->inline_len);
+            sl->have[0] = true;
             sl->len[0] = r->m->inline_len;
             sl->asked[0] = true;
             start_decode(sl);
@@ -280,7 +305,7 @@ static void start_fetch(gs_codec_reader_t *r)
 static void hash_work(uv_work_t *w)
 {
     rslot_t *sl = w->data;
-    crypto_generichash_update(sl->r->hs, sl->plain, sl->plain_len);
+    crypto_generichash_update(sl->r->hs, sl->keep.plain, sl->plain_len);
 }
 
 static void hash_done(uv_work_t *w, int status)
@@ -331,7 +356,7 @@ static void deliver(gs_codec_reader_t *r)
         r->remaining -= n;
         r->next_deliver++;
         if (n)
-            r->sink(sl->plain + skip, n, r->ud);
+            r->sink(sl->keep.plain + skip, n, r->ud);
         retire(sl);
     }
 }

@@ -44,7 +44,8 @@ typedef struct {
     size_t len;
     unsigned puts_left;
     uv_work_t work, hash_work;
-    gs_stripe_t st;
+    gs_stripe_t st; /* borrowed from sc */
+    gs__scratch_t sc;
     int err;
     gs_diag_t diag;
     put_ref_t *refs;
@@ -101,7 +102,7 @@ static void op_free(store_op_t *op)
     for (unsigned i = 0; op->slots && i < op->window; i++) {
         free(op->slots[i].buf);
         free(op->slots[i].refs);
-        gs_stripe_free(&op->slots[i].st);
+        gs__scratch_free(&op->slots[i].sc);
     }
     free(op->slots);
     for (unsigned i = 0; op->ids && i < op->n; i++)
@@ -256,7 +257,8 @@ static void encode_work(uv_work_t *w)
         p.parity = 0;
         sl->inlined = true;
     }
-    sl->err = gs_stripe_encode(&p, op->key, sl->no, last, sl->plain, sl->len, &sl->st, &sl->diag);
+    sl->err = gs__stripe_encode_reuse(&sl->sc, &p, op->key, sl->no, last, sl->plain, sl->len,
+                                      &sl->st, &sl->diag);
 }
 
 static void on_put(int err, const char *msg, uint64_t id, void *ud)
@@ -288,7 +290,7 @@ static void put_chunks(store_op_t *op, slot_t *sl)
         op->busy++;
         sl->puts_left++;
     }
-    gs_stripe_free(&sl->st); /* the store copied every chunk */
+    memset(&sl->st, 0, sizeof sl->st); /* the store copied every chunk: sc is free again */
 }
 
 static void encode_done(uv_work_t *w, int status)
@@ -306,12 +308,13 @@ static void encode_done(uv_work_t *w, int status)
     else if (sl->inlined) {
         op->inlined = true; /* the whole file, small: kept in the record */
         op->inline_len = sl->st.chunk_len;
-        op->inline_data = sl->st.chunk[0];
-        sl->st.chunk[0] = NULL;
-        gs_stripe_free(&sl->st);
+        if (!(op->inline_data = malloc(sl->st.chunk_len)))
+            fail(op, GS_ENOMEM, "out of memory");
+        else
+            memcpy(op->inline_data, sl->st.chunk[0], sl->st.chunk_len);
     } else if (!op->err)
         put_chunks(op, sl);
-    gs_stripe_free(&sl->st);
+    memset(&sl->st, 0, sizeof sl->st);
     retire(sl);
     pump(op);
 }
@@ -403,7 +406,8 @@ static void start_read(store_op_t *op)
         fail(op, GS_ENOMEM, "%s", "out of memory for chunk ids");
         return;
     }
-    *sl = (slot_t){.op = op, .used = true, .no = op->next_read, .buf = sl->buf, .refs = sl->refs};
+    *sl = (slot_t){.op = op, .used = true, .no = op->next_read, .buf = sl->buf, .refs = sl->refs,
+                   .sc = sl->sc};
     op->next_read++;
     if (!op->from_fd) {
         size_t at = (size_t)sl->no * op->params.stripe_size;

@@ -43,49 +43,60 @@ void gs_stripe_free(gs_stripe_t *s)
     s->chunk_len = 0;
 }
 
-static bool samples_shrink(const uint8_t *plain, size_t len)
+static int grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    uint8_t *p = realloc(*buf, need);
+    if (!p)
+        return GS_ENOMEM;
+    *buf = p;
+    *cap = need;
+    return 0;
+}
+
+void gs__scratch_free(gs__scratch_t *sc)
+{
+    if (!sc)
+        return;
+    free(sc->ct);
+    free(sc->comp);
+    free(sc->chunks);
+    ZSTD_freeCCtx(sc->cctx);
+    ZSTD_freeDCtx(sc->dctx);
+    memset(sc, 0, sizeof *sc);
+}
+
+static bool samples_shrink(ZSTD_CCtx *cc, uint8_t *buf, size_t cap, const uint8_t *plain, size_t len)
 {
     if (len < SAMPLE_MIN)
         return true;
-    size_t cap = ZSTD_compressBound(SAMPLE_LEN), in = 0, outn = 0;
-    uint8_t *buf = malloc(cap);
-    ZSTD_CCtx *cc = ZSTD_createCCtx();
-    bool yes = false;
-    if (!buf || !cc)
-        goto out;
+    size_t in = 0, outn = 0;
     for (unsigned i = 0; i < SAMPLE_COUNT; i++) {
         size_t at = (len - SAMPLE_LEN) / (SAMPLE_COUNT - 1) * i;
         size_t r = ZSTD_compressCCtx(cc, buf, cap, plain + at, SAMPLE_LEN, SAMPLE_LEVEL);
         if (ZSTD_isError(r))
-            goto out;
+            return false;
         in += SAMPLE_LEN;
         outn += r;
     }
-    yes = outn * 16 <= in * 15;
-out:
-    ZSTD_freeCCtx(cc);
-    free(buf);
-    return yes;
+    return outn * 16 <= in * 15;
 }
 
-/* The compressed body in *comp (caller frees) and its length, or false to keep the raw
- * bytes. */
-static bool try_compress(const gs_codec_params_t *p, const uint8_t *plain, size_t len,
-                         uint8_t **comp, size_t *comp_len)
+/* The compressed body in sc->comp and its length, or false to keep the raw bytes. */
+static bool try_compress(gs__scratch_t *sc, const gs_codec_params_t *p, const uint8_t *plain,
+                         size_t len, size_t *comp_len)
 {
-    *comp = NULL;
-    if (len == 0 || !samples_shrink(plain, len))
+    if (len == 0)
         return false;
     size_t cap = ZSTD_compressBound(len);
-    uint8_t *c = malloc(cap);
-    if (!c)
+    if (!sc->cctx && !(sc->cctx = ZSTD_createCCtx()))
         return false;
-    size_t r = ZSTD_compress(c, cap, plain, len, p->zstd_level);
-    if (ZSTD_isError(r) || r >= len) {
-        free(c);
+    if (grow(&sc->comp, &sc->comp_cap, cap) < 0 || !samples_shrink(sc->cctx, sc->comp, cap, plain, len))
         return false;
-    }
-    *comp = c;
+    size_t r = ZSTD_compressCCtx(sc->cctx, sc->comp, cap, plain, len, p->zstd_level);
+    if (ZSTD_isError(r) || r >= len)
+        return false;
     *comp_len = r;
     return true;
 }
@@ -233,66 +244,92 @@ static int rs_parity(const gs_codec_params_t *p, gs_stripe_t *s, size_t shard_le
     return 0;
 }
 
-/* Cuts the padded ciphertext into the data chunks, adds parity, stamps every chunk. */
-static int split_chunks(const gs_codec_params_t *p, const gs_chunk_info_t *ci, const uint8_t *ct,
-                        gs_stripe_t *out, gs_diag_t *diag)
+/* Copies the padded ciphertext into the data chunks, adds parity, stamps every chunk. */
+static int split_into(const gs_codec_params_t *p, const gs_chunk_info_t *ci, const uint8_t *ct,
+                      gs_stripe_t *out, uint64_t *rs_ns, gs_diag_t *diag)
 {
     unsigned n = p->data + p->parity;
-    out->n = n;
-    out->chunk_len = GS_STRIPE_HDR_LEN + ci->payload_len;
-    for (unsigned i = 0; i < n; i++) {
-        out->chunk[i] = malloc(out->chunk_len);
-        if (!out->chunk[i])
-            return gs_diag_set(diag, GS_ENOMEM, "out of memory for a stripe's chunks");
-        if (i < p->data)
-            memcpy(out->chunk[i] + GS_STRIPE_HDR_LEN, ct + (size_t)i * ci->payload_len,
-                   ci->payload_len);
-    }
+    for (unsigned i = 0; i < p->data; i++)
+        memcpy(out->chunk[i] + GS_STRIPE_HDR_LEN, ct + (size_t)i * ci->payload_len, ci->payload_len);
+    uint64_t t0 = uv_hrtime();
     if (rs_parity(p, out, ci->payload_len) < 0)
         return gs_diag_set(diag, GS_ENOMEM, "out of memory for Reed-Solomon tables");
+    *rs_ns += uv_hrtime() - t0;
     for (unsigned i = 0; i < n; i++)
         finish_chunk(out->chunk[i], ci, i);
     return 0;
+}
+
+/* Compresses when it pays and encrypts into sc->ct, zero-padded to data * payload_len. */
+static int seal_stripe(gs__scratch_t *sc, const gs_codec_params_t *p, const uint8_t *key,
+                       uint64_t stripe_no, bool last, const uint8_t *plain, size_t len,
+                       gs_chunk_info_t *ci, gs_diag_t *diag)
+{
+    if (len > p->stripe_size || (len && !plain) || p->data < 1 ||
+        p->data + p->parity > GS_CODEC_MAX_SHARDS || len > UINT32_MAX - TAG_LEN)
+        return gs_diag_set(diag, GS_EINVAL, "stripe %llu: %zu bytes do not fit the parameters",
+                           (unsigned long long)stripe_no, len);
+    size_t body_len = len;
+    const uint8_t *body = plain;
+    *ci = (gs_chunk_info_t){.stripe_no = stripe_no, .data = p->data, .parity = p->parity,
+                            .cipher = p->cipher, .last = last, .plain_len = (uint32_t)len};
+    if (try_compress(sc, p, plain, len, &body_len)) {
+        body = sc->comp;
+        ci->compressed = true;
+    }
+    ci->ct_len = (uint32_t)(body_len + TAG_LEN);
+    ci->payload_len = (ci->ct_len + p->data - 1) / p->data;
+    size_t padded = (size_t)ci->payload_len * p->data;
+    if (grow(&sc->ct, &sc->ct_cap, padded) < 0)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory for stripe %llu",
+                           (unsigned long long)stripe_no);
+    memset(sc->ct + ci->ct_len, 0, padded - ci->ct_len);
+    if (seal(ci, key, body, body_len, sc->ct) != 0)
+        return gs_diag_set(diag, GS_EINVAL, "stripe %llu: encryption failed",
+                           (unsigned long long)stripe_no);
+    return 0;
+}
+
+int gs__stripe_encode_reuse(gs__scratch_t *sc, const gs_codec_params_t *p, const uint8_t *key,
+                            uint64_t stripe_no, bool last, const uint8_t *plain, size_t len,
+                            gs_stripe_t *out, gs_diag_t *diag)
+{
+    gs_chunk_info_t ci;
+    memset(out, 0, sizeof *out);
+    int err = seal_stripe(sc, p, key, stripe_no, last, plain, len, &ci, diag);
+    if (err < 0)
+        return err;
+    unsigned n = p->data + p->parity;
+    size_t clen = GS_STRIPE_HDR_LEN + ci.payload_len;
+    if (grow(&sc->chunks, &sc->chunks_cap, clen * n) < 0)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory for a stripe's chunks");
+    out->n = n;
+    out->chunk_len = clen;
+    for (unsigned i = 0; i < n; i++)
+        out->chunk[i] = sc->chunks + clen * i;
+    return split_into(p, &ci, sc->ct, out, &sc->rs_ns, diag);
 }
 
 int gs_stripe_encode(const gs_codec_params_t *p, const uint8_t *key, uint64_t stripe_no,
                      bool last, const uint8_t *plain, size_t len, gs_stripe_t *out,
                      gs_diag_t *diag)
 {
+    gs__scratch_t sc = {0};
+    gs_chunk_info_t ci;
     memset(out, 0, sizeof *out);
-    if (len > p->stripe_size || (len && !plain) || p->data < 1 ||
-        p->data + p->parity > GS_CODEC_MAX_SHARDS || len > UINT32_MAX - TAG_LEN)
-        return gs_diag_set(diag, GS_EINVAL, "stripe %llu: %zu bytes do not fit the parameters",
-                           (unsigned long long)stripe_no, len);
-    uint8_t *comp = NULL, *ct = NULL;
-    size_t body_len = len;
-    const uint8_t *body = plain;
-    gs_chunk_info_t ci = {.stripe_no = stripe_no, .data = p->data, .parity = p->parity,
-                          .cipher = p->cipher, .last = last, .plain_len = (uint32_t)len};
-    int err;
-    if (try_compress(p, plain, len, &comp, &body_len)) {
-        body = comp;
-        ci.compressed = true;
-    }
-    ci.ct_len = (uint32_t)(body_len + TAG_LEN);
-    ci.payload_len = (ci.ct_len + p->data - 1) / p->data;
-    size_t padded = (size_t)ci.payload_len * p->data;
-    ct = malloc(padded);
-    if (!ct) {
-        err = gs_diag_set(diag, GS_ENOMEM, "out of memory for stripe %llu",
-                          (unsigned long long)stripe_no);
+    int err = seal_stripe(&sc, p, key, stripe_no, last, plain, len, &ci, diag);
+    if (err < 0)
         goto out;
-    }
-    memset(ct + ci.ct_len, 0, padded - ci.ct_len);
-    if (seal(&ci, key, body, body_len, ct) != 0) {
-        err = gs_diag_set(diag, GS_EINVAL, "stripe %llu: encryption failed",
-                          (unsigned long long)stripe_no);
-        goto out;
-    }
-    err = split_chunks(p, &ci, ct, out, diag);
+    out->n = p->data + p->parity;
+    out->chunk_len = GS_STRIPE_HDR_LEN + ci.payload_len;
+    for (unsigned i = 0; i < out->n; i++)
+        if (!(out->chunk[i] = malloc(out->chunk_len))) {
+            err = gs_diag_set(diag, GS_ENOMEM, "out of memory for a stripe's chunks");
+            goto out;
+        }
+    err = split_into(p, &ci, sc.ct, out, &sc.rs_ns, diag);
 out:
-    free(comp);
-    free(ct);
+    gs__scratch_free(&sc);
     if (err < 0)
         gs_stripe_free(out);
     return err;
@@ -401,71 +438,91 @@ static int gather_ct(const gs_codec_params_t *p, const uint8_t *const *chunks, c
     return rs_recover(k, n, src_rows, srcs, miss, nm, outs, plen);
 }
 
-static int unseal_body(const gs_chunk_info_t *ref, const uint8_t *key, const uint8_t *ct,
+static int unseal_body(gs__scratch_t *sc, const gs_chunk_info_t *ref, const uint8_t *key,
                        uint8_t *plain, gs_diag_t *diag)
 {
     size_t body_len = ref->ct_len - TAG_LEN;
-    uint8_t *body = ref->compressed ? malloc(body_len) : plain;
-    int err = 0;
-    if (!body)
+    if (ref->compressed && grow(&sc->comp, &sc->comp_cap, body_len ? body_len : 1) < 0)
         return gs_diag_set(diag, GS_ENOMEM, "out of memory decoding a stripe");
-    if (open_sealed(ref, key, ct, body) != 0) {
-        err = gs_diag_set(diag, GS_ECORRUPT, "stripe %llu failed authentication (wrong key or "
-                          "tampered data)", (unsigned long long)ref->stripe_no);
-        goto out;
-    }
-    if (ref->compressed) {
-        size_t r = ZSTD_decompress(plain, ref->plain_len, body, body_len);
-        if (ZSTD_isError(r) || r != ref->plain_len)
-            err = gs_diag_set(diag, GS_ECORRUPT, "stripe %llu does not decompress",
-                              (unsigned long long)ref->stripe_no);
-    }
-out:
-    if (body != plain)
-        free(body);
-    return err;
+    uint8_t *body = ref->compressed ? sc->comp : plain;
+    if (open_sealed(ref, key, sc->ct, body) != 0)
+        return gs_diag_set(diag, GS_ECORRUPT, "stripe %llu failed authentication (wrong key or "
+                           "tampered data)", (unsigned long long)ref->stripe_no);
+    if (!ref->compressed)
+        return 0;
+    if (!sc->dctx && !(sc->dctx = ZSTD_createDCtx()))
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory decoding a stripe");
+    size_t r = ZSTD_decompressDCtx(sc->dctx, plain, ref->plain_len, body, body_len);
+    if (ZSTD_isError(r) || r != ref->plain_len)
+        return gs_diag_set(diag, GS_ECORRUPT, "stripe %llu does not decompress",
+                           (unsigned long long)ref->stripe_no);
+    return 0;
+}
+
+/* Sorts the chunks, rebuilds the missing data chunks and opens the stripe into plain
+ * (plain_cap bytes); *ref gets the header the good chunks agree on. */
+static int decode_into(gs__scratch_t *sc, const gs_codec_params_t *p, const uint8_t *key,
+                       uint64_t stripe_no, const uint8_t *const *chunks, const size_t *lens,
+                       uint8_t *plain, size_t plain_cap, gs_chunk_info_t *ref, bool *bad,
+                       gs_diag_t *diag)
+{
+    bool ok[GS_CODEC_MAX_SHARDS];
+    if (p->data < 1 || p->data + p->parity > GS_CODEC_MAX_SHARDS)
+        return gs_diag_set(diag, GS_EINVAL, "bad shard counts %u + %u", p->data, p->parity);
+    unsigned good = sort_chunks(p, stripe_no, chunks, lens, ok, bad, ref);
+    if (good < p->data)
+        return too_few(p, stripe_no, good, diag);
+    if (ref->plain_len > plain_cap)
+        return gs_diag_set(diag, GS_ECORRUPT, "stripe %llu is larger than a stripe",
+                           (unsigned long long)stripe_no);
+    if (grow(&sc->ct, &sc->ct_cap, (size_t)ref->payload_len * p->data) < 0)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory decoding stripe %llu",
+                           (unsigned long long)stripe_no);
+    int err = gather_ct(p, chunks, ok, ref->payload_len, sc->ct);
+    if (err < 0)
+        return gs_diag_set(diag, err, "stripe %llu: Reed-Solomon decoding failed",
+                           (unsigned long long)stripe_no);
+    return unseal_body(sc, ref, key, plain, diag);
+}
+
+int gs__stripe_decode_reuse(gs__scratch_t *sc, const gs_codec_params_t *p, const uint8_t *key,
+                            uint64_t stripe_no, const uint8_t *const *chunks, const size_t *lens,
+                            uint8_t *plain, size_t plain_cap, size_t *out_len, bool *last,
+                            bool *bad, gs_diag_t *diag)
+{
+    gs_chunk_info_t ref;
+    *out_len = 0;
+    int err = decode_into(sc, p, key, stripe_no, chunks, lens, plain, plain_cap, &ref, bad, diag);
+    if (err < 0)
+        return err;
+    *out_len = ref.plain_len;
+    if (last)
+        *last = ref.last;
+    return 0;
 }
 
 int gs_stripe_decode(const gs_codec_params_t *p, const uint8_t *key, uint64_t stripe_no,
                      const uint8_t *const *chunks, const size_t *lens, uint8_t **out,
                      size_t *out_len, bool *last, bool *bad, gs_diag_t *diag)
 {
-    bool ok[GS_CODEC_MAX_SHARDS];
-    gs_chunk_info_t ref;
-    uint8_t *ct = NULL, *plain = NULL;
-    int err;
+    gs__scratch_t sc = {0};
     *out = NULL;
     *out_len = 0;
-    if (p->data < 1 || p->data + p->parity > GS_CODEC_MAX_SHARDS)
-        return gs_diag_set(diag, GS_EINVAL, "bad shard counts %u + %u", p->data, p->parity);
-    unsigned good = sort_chunks(p, stripe_no, chunks, lens, ok, bad, &ref);
-    if (good < p->data)
-        return too_few(p, stripe_no, good, diag);
-    ct = malloc((size_t)ref.payload_len * p->data);
-    plain = malloc(ref.plain_len ? ref.plain_len : 1);
-    if (!ct || !plain) {
-        err = gs_diag_set(diag, GS_ENOMEM, "out of memory decoding stripe %llu",
-                          (unsigned long long)stripe_no);
-        goto out;
+    uint8_t *plain = malloc(p->stripe_size ? p->stripe_size : 1);
+    if (!plain)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory decoding stripe %llu",
+                           (unsigned long long)stripe_no);
+    int err = gs__stripe_decode_reuse(&sc, p, key, stripe_no, chunks, lens, plain, p->stripe_size,
+                                      out_len, last, bad, diag);
+    gs__scratch_free(&sc);
+    if (err < 0 || *out_len == 0) {
+        free(plain);
+        *out_len = 0;
+        return err;
     }
-    if ((err = gather_ct(p, chunks, ok, ref.payload_len, ct)) < 0) {
-        gs_diag_set(diag, err, "stripe %llu: Reed-Solomon decoding failed",
-                    (unsigned long long)stripe_no);
-        goto out;
-    }
-    if ((err = unseal_body(&ref, key, ct, plain, diag)) < 0)
-        goto out;
-    if (last)
-        *last = ref.last;
-    *out_len = ref.plain_len;
-    if (ref.plain_len) {
-        *out = plain;
-        plain = NULL;
-    }
-out:
-    free(ct);
-    free(plain);
-    return err;
+    uint8_t *fit = realloc(plain, *out_len); /* a short stripe gives its memory back */
+    *out = fit ? fit : plain;
+    return 0;
 }
 
 int gs_stripe_rebuild(const gs_codec_params_t *p, uint64_t stripe_no,
