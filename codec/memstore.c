@@ -45,7 +45,11 @@ typedef struct op {
     unsigned backend;
     uint64_t id;
     int err;
-    void *cb;
+    union {
+        gs_shard_put_cb put;
+        gs_shard_get_cb get;
+        gs_shard_check_cb check;
+    } cb;
     void *ud;
 } op_t;
 
@@ -98,18 +102,18 @@ static void answer(memstore_t *m, op_t *op)
     }
     value_t *v = err ? NULL : find(m, op->backend, op->id);
     if (op->kind == OP_PUT) {
-        ((gs_shard_put_cb)op->cb)(err, msg, op->id, op->ud);
+        op->cb.put(err, msg, op->id, op->ud);
     } else if (op->kind == OP_GET) {
         if (!err && !v)
             err = GS_ENOENT, msg = "no such value";
         if (!err)
             m->b[op->backend].gets++;
-        ((gs_shard_get_cb)op->cb)(err, msg, v ? v->p : NULL, v ? v->n : 0, op->ud);
+        op->cb.get(err, msg, v ? v->p : NULL, v ? v->n : 0, op->ud);
     } else {
         if (!err && !v)
             err = GS_ENOENT, msg = "no such value";
         bool ok = v && crc32_iscsi(v->p, (int)v->n, 0xFFFFFFFFu) == v->crc;
-        ((gs_shard_check_cb)op->cb)(err, msg, ok, op->ud);
+        op->cb.check(err, msg, ok, op->ud);
     }
 }
 
@@ -132,15 +136,15 @@ static void on_idle(uv_idle_t *h)
         uv_close((uv_handle_t *)&m->idle, on_closed);
 }
 
-static int queue_op(memstore_t *m, op_kind_t kind, unsigned backend, uint64_t id, int err,
-                    void *cb, void *ud)
+static int queue_op(memstore_t *m, const op_t *proto)
 {
     if (m->closing)
         return GS_ECANCELED;
-    op_t *op = calloc(1, sizeof *op);
+    op_t *op = malloc(sizeof *op);
     if (!op)
         return GS_ENOMEM;
-    *op = (op_t){.kind = kind, .backend = backend, .id = id, .err = err, .cb = cb, .ud = ud};
+    *op = *proto;
+    op->next = NULL;
     if (m->tail)
         m->tail->next = op;
     else
@@ -183,8 +187,11 @@ static int mem_put(gs_shard_store_t *s, unsigned backend, const uint8_t *p, size
     if (backend >= s->n_backends || n > GS_CODEC_CHUNK_MAX)
         return GS_EINVAL;
     backend_t *b = &m->b[backend];
-    if (b->down)
-        return queue_op(m, OP_PUT, backend, 0, GS_ECONN, (void *)cb, ud);
+    op_t op = {.kind = OP_PUT, .backend = backend, .cb.put = cb, .ud = ud};
+    if (b->down) {
+        op.err = GS_ECONN;
+        return queue_op(m, &op);
+    }
     if (b->count == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
         value_t *v = realloc(b->v, cap * sizeof *v);
@@ -199,7 +206,8 @@ static int mem_put(gs_shard_store_t *s, unsigned backend, const uint8_t *p, size
         return GS_ENOMEM;
     memcpy(v->p, p, n);
     v->crc = crc32_iscsi(v->p, (int)n, 0xFFFFFFFFu);
-    int err = queue_op(m, OP_PUT, backend, b->count, 0, (void *)cb, ud);
+    op.id = b->count;
+    int err = queue_op(m, &op);
     if (err < 0)
         return err;
     b->count++;
@@ -211,7 +219,8 @@ static int mem_get(gs_shard_store_t *s, unsigned backend, uint64_t id, gs_shard_
 {
     if (backend >= s->n_backends)
         return GS_EINVAL;
-    return queue_op((memstore_t *)s, OP_GET, backend, id, 0, (void *)cb, ud);
+    op_t op = {.kind = OP_GET, .backend = backend, .id = id, .cb.get = cb, .ud = ud};
+    return queue_op((memstore_t *)s, &op);
 }
 
 static int mem_check(gs_shard_store_t *s, unsigned backend, uint64_t id, gs_shard_check_cb cb,
@@ -219,7 +228,8 @@ static int mem_check(gs_shard_store_t *s, unsigned backend, uint64_t id, gs_shar
 {
     if (backend >= s->n_backends)
         return GS_EINVAL;
-    return queue_op((memstore_t *)s, OP_CHECK, backend, id, 0, (void *)cb, ud);
+    op_t op = {.kind = OP_CHECK, .backend = backend, .id = id, .cb.check = cb, .ud = ud};
+    return queue_op((memstore_t *)s, &op);
 }
 
 static void mem_close(gs_shard_store_t *s)

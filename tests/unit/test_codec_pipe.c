@@ -178,6 +178,11 @@ static void check_round_trip(size_t n, size_t inline_max)
     assert_int_equal(f.got_len, n);
     if (n)
         assert_memory_equal(f.got, in, n);
+    if (n > 2) { /* a range inside, inline or not */
+        assert_int_equal(retrieve(&f, 1, n - 2), 0);
+        assert_int_equal(f.got_len, n - 2);
+        assert_memory_equal(f.got, in + 1, n - 2);
+    }
     free(in);
     fx_end(&f);
 }
@@ -449,6 +454,46 @@ static void test_pipe_refuses_a_store_of_the_wrong_width(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+typedef struct {
+    int n, err[3];
+    bool ok[3];
+} checks_t;
+
+static void on_check(int err, const char *msg, bool ok, void *ud)
+{
+    checks_t *c = ud;
+    (void)msg;
+    c->err[c->n] = err;
+    c->ok[c->n++] = ok;
+}
+
+/* The memory store's CHECK: sound, flipped, dropped. */
+static void test_memory_store_check_sees_flips_and_drops(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f);
+    uint8_t *in = content(STRIPE, 18);
+    assert_int_equal(store_mem(&f, in, STRIPE, 0), 0);
+    uint64_t id = f.meta->shards[4].ids[0];
+    checks_t c = {0};
+    assert_int_equal(f.store->ops->check(f.store, 4, id, on_check, &c), 0);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(gs_shard_store_memory_flip(f.store, 4, id, 7), 0);
+    assert_int_equal(f.store->ops->check(f.store, 4, id, on_check, &c), 0);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(gs_shard_store_memory_drop(f.store, 4, id), 0);
+    assert_int_equal(f.store->ops->check(f.store, 4, id, on_check, &c), 0);
+    assert_int_equal(c.n, 2); /* answers never come from inside the call */
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(c.n, 3);
+    assert_true(c.err[0] == 0 && c.ok[0]);
+    assert_true(c.err[1] == 0 && !c.ok[1]);
+    assert_int_equal(c.err[2], GS_ENOENT);
+    free(in);
+    fx_end(&f);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -465,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_pipe_hash_mismatch_withholds_the_end),
         cmocka_unit_test(test_pipe_put_failure_fails_the_store),
         cmocka_unit_test(test_pipe_refuses_a_store_of_the_wrong_width),
+        cmocka_unit_test(test_memory_store_check_sees_flips_and_drops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
