@@ -224,8 +224,10 @@ uint64_t gs_shard_store_memory_gets(const gs_shard_store_t *s, unsigned backend)
 
 /* ---- pipelines -------------------------------------------------------------------------- */
 
-/* Files up to this many bytes are kept inside their metadata record by default. */
+/* Files up to this many bytes are kept inside their metadata record by default; the
+ * records stay small, so inline_max may not exceed GS_CODEC_INLINE_MAX. */
 #define GS_CODEC_INLINE_DEFAULT 4096u
+#define GS_CODEC_INLINE_MAX     65536u
 
 typedef struct {
     gs_codec_params_t params;

@@ -457,6 +457,8 @@ static int op_new(gs_shard_store_t *s, const gs_codec_store_opts_t *o, gs_codec_
                            s->n_backends, o->params.data, o->params.parity, n);
     if (o->ext && strlen(o->ext) > GS_CODEC_EXT_MAX)
         return gs_diag_set(diag, GS_EINVAL, "extension longer than %d characters", GS_CODEC_EXT_MAX);
+    if (o->inline_max > GS_CODEC_INLINE_MAX)
+        return gs_diag_set(diag, GS_ERANGE, "inline files are at most %u bytes", GS_CODEC_INLINE_MAX);
     if (o->window > GS__WINDOW_MAX)
         return gs_diag_set(diag, GS_ERANGE, "window over %u stripes", GS__WINDOW_MAX);
     store_op_t *op = calloc(1, sizeof *op);

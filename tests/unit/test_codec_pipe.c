@@ -449,6 +449,10 @@ static void test_pipe_refuses_a_store_of_the_wrong_width(void **state)
     opts(&o, 0);
     assert_int_equal(gs_codec_store_mem(s, &o, "abc", 3, on_stored, NULL, &d), GS_EINVAL);
     assert_non_null(strstr(d.msg, "6 backends"));
+    o.params.data = 4;
+    o.params.parity = 2;
+    o.inline_max = GS_CODEC_INLINE_MAX + 1;
+    assert_int_equal(gs_codec_store_mem(s, &o, "abc", 3, on_stored, NULL, &d), GS_ERANGE);
     s->ops->close(s);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
