@@ -408,4 +408,74 @@ void gs_codec_reader_resume(gs_codec_reader_t *r);
 /* Ends the read: no more sink calls; done follows with GS_ECANCELED. Safe from a sink. */
 void gs_codec_reader_cancel(gs_codec_reader_t *r);
 
+/* ---- the codec: files in a deployment ------------------------------------------------------ */
+
+/* A deployment's storage as one thing: the data backends (a 0-db shard store), the
+ * metadata master and its replicas, and the deployment key. Files go in as a stream and
+ * come back by file id. Everything runs on the loop given to gs_codec_open; every
+ * callback runs there, exactly once, never from inside the call that started it. */
+typedef struct gs_codec gs_codec_t;
+
+typedef struct {
+    bool read_only; /* puts and repairs refused; records read from a replica first */
+} gs_codec_open_opts_t;
+
+/* Opens the codec described by cfg (copied: cfg may be freed after). Nothing is
+ * connected until used. NULL opts: read-write. */
+int gs_codec_open(uv_loop_t *loop, const gs_codec_config_t *cfg, const gs_codec_open_opts_t *opts,
+                  gs_codec_t **out, gs_diag_t *diag);
+/* Closes: pending operations end with GS_ECANCELED; memory goes once the sockets closed
+ * (run the loop). */
+void gs_codec_close(gs_codec_t *c);
+/* The shard store over the data backends (for gs_codec_retrieve); owned by c. */
+gs_shard_store_t *gs_codec_shards(gs_codec_t *c);
+
+/* A stored file: its id (48 hex of the BLAKE2b-192, 8 hex of the record's 0-db id, then
+ * ".ext"), valid only during the call. */
+typedef void (*gs_codec_put_cb)(int err, const char *msg, const char *file_id, void *ud);
+/* Stores what fd gives until its end (a blocking file or pipe, read from its position,
+ * not closed) with extension ext (NULL or "": none; else as gs_codec_ext_valid): the
+ * stripes to the backends, then the record to the metadata master, then its backup to
+ * parity + 1 data backends (so the metadata can be rebuilt from them with the key alone).
+ * The file id exists only once all of this succeeded. */
+int gs_codec_put_fd(gs_codec_t *c, uv_file fd, const char *ext, gs_codec_put_cb cb, void *ud,
+                    gs_diag_t *diag);
+int gs_codec_put_mem(gs_codec_t *c, const void *p, size_t len, const char *ext,
+                     gs_codec_put_cb cb, void *ud, gs_diag_t *diag); /* p borrowed until cb */
+
+/* A file's record, looked up by file id on the metadata master, else on each replica
+ * (read-only codecs ask their replica first), and checked: it must open with the key, and
+ * its hash and extension must be the id's. meta is the callback's (gs_meta_free it).
+ * GS_ENOENT when no namespace has it, GS_EINVAL for a malformed id. */
+typedef void (*gs_codec_meta_cb)(int err, const char *msg, gs_meta_t *meta, void *ud);
+int gs_codec_lookup(gs_codec_t *c, const char *file_id, gs_codec_meta_cb cb, void *ud,
+                    gs_diag_t *diag);
+
+/* The health of one file: per shard, whether each of its chunks is there and good. */
+typedef struct {
+    unsigned n_shards;   /* 0 for a file kept inside its record */
+    unsigned good;       /* shards whose every chunk is present and checks */
+    unsigned missing;    /* shards with a chunk absent or a backend unreachable */
+    unsigned bad;        /* shards with a chunk the backend's checksum refuses */
+    bool readable;       /* at least `data` shards good */
+    bool hard_checked;   /* a hard check restored the file ... */
+    bool hash_ok;        /* ... and its BLAKE2b-192 matched */
+    uint8_t shard_state[GS_CODEC_MAX_SHARDS]; /* per shard: 0 good, 1 missing, 2 bad */
+} gs_codec_health_t;
+
+typedef void (*gs_codec_check_cb)(int err, const char *msg, const gs_codec_health_t *h, void *ud);
+/* Soft: every chunk asked with 0-db's CHECK. Hard: also the whole file restored and its
+ * hash verified. err is 0 when the check ran (h says how the file is), else why not. */
+int gs_codec_check(gs_codec_t *c, const char *file_id, bool hard, gs_codec_check_cb cb, void *ud,
+                   gs_diag_t *diag);
+
+typedef void (*gs_codec_repair_cb)(int err, const char *msg, unsigned rebuilt, void *ud);
+/* Rebuilds only the shards that are missing or bad, from the good ones (no decryption
+ * needed), onto their own backend when it answers, else onto a spare backend of the
+ * configuration, then rewrites the record in place (same 0-db id, so the file id stays)
+ * with the chunks' new ids, and its backup. `rebuilt` counts shards rewritten (0: it was
+ * healthy). GS_EUNAVAIL when fewer than `data` shards are good. */
+int gs_codec_repair(gs_codec_t *c, const char *file_id, gs_codec_repair_cb cb, void *ud,
+                    gs_diag_t *diag);
+
 #endif /* GS_CODEC_H */
