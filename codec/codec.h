@@ -376,7 +376,8 @@ void gs_codec_store_opts_default(gs_codec_store_opts_t *o);
 typedef void (*gs_codec_store_cb)(int err, const char *msg, gs_meta_t *meta, void *ud);
 
 /* Stores what fd gives until its end (a file or a pipe in blocking mode; read from its
- * current position, not closed) through s, shard i to backend i (s must have data + parity backends).
+ * current position, not closed) through s, shard i to backend i (s must have at least
+ * data + parity backends; further ones are spares, not written).
  * Returns 0 and cb runs later, or an error (cb never runs). */
 int gs_codec_store_fd(gs_shard_store_t *s, const gs_codec_store_opts_t *o, uv_file fd,
                       gs_codec_store_cb cb, void *ud, gs_diag_t *diag);

@@ -73,4 +73,17 @@ int gs__stripe_decode_reuse(gs__scratch_t *sc, const gs_codec_params_t *p, const
 int gs__meta_body_encode(const gs_meta_t *m, uint8_t **body, size_t *len, gs_diag_t *diag);
 int gs__meta_body_decode(const uint8_t *p, size_t n, gs_meta_t **out, gs_diag_t *diag);
 
+/* ---- the codec (codec.c, health.c) ---- */
+
+struct gs_codec {
+    uv_loop_t *loop;
+    bool read_only;
+    gs_codec_params_t params; /* for new files */
+    uint8_t *key;             /* the deployment key, sodium_malloc'ed */
+    gs_shard_store_t *shards; /* every data backend of the configuration, spares included */
+    gs_zdb_t **meta;          /* metadata clients in lookup order */
+    size_t n_meta;
+    gs_zdb_t *master; /* the metadata master (one of meta) */
+};
+
 #endif /* GS_CODEC_INTERNAL_H */

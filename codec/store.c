@@ -452,7 +452,7 @@ static int op_new(gs_shard_store_t *s, const gs_codec_store_opts_t *o, gs_codec_
     if (err < 0)
         return err;
     unsigned n = o->params.data + o->params.parity;
-    if (s->n_backends != n)
+    if (s->n_backends < n) /* further backends are spares: shard i goes to backend i */
         return gs_diag_set(diag, GS_EINVAL, "the store has %u backends; %u + %u shards need %u",
                            s->n_backends, o->params.data, o->params.parity, n);
     if (o->ext && strlen(o->ext) > GS_CODEC_EXT_MAX)
