@@ -200,6 +200,18 @@ static void on_stored(int err, const char *msg, gs_meta_t *meta, void *ud)
         put_end(p, err, diag.msg[0] ? diag.msg : "writing the metadata record failed");
 }
 
+void gs_codec_set_progress(gs_codec_t *c, void (*progress)(uint64_t bytes_written, void *ud))
+{
+    c->progress = progress;
+}
+
+/* The store pipeline's progress, handed on with the put's own ud. */
+static void relay_progress(uint64_t bytes, void *ud)
+{
+    put_t *p = ud;
+    p->c->progress(bytes, p->ud);
+}
+
 static put_t *put_new(gs_codec_t *c, const char *ext, gs_codec_put_cb cb, void *ud,
                       gs_codec_store_opts_t *o, gs_diag_t *diag)
 {
@@ -225,6 +237,7 @@ static put_t *put_new(gs_codec_t *c, const char *ext, gs_codec_put_cb cb, void *
     gs_codec_store_opts_default(o);
     o->params = c->params;
     o->ext = ext && ext[0] ? ext : NULL;
+    o->progress = c->progress ? relay_progress : NULL;
     return p;
 }
 

@@ -365,6 +365,9 @@ typedef struct {
     size_t inline_max; /* files up to this size go into gs_meta_t.inline_data; 0: never */
     unsigned window;   /* stripes in flight (memory: about window x 2.3 stripes); 0: 4 */
     unsigned workers;  /* stripes encoded at once; 0: one less than the CPUs, at least 1 */
+    /* optional: called on the loop thread as stripes are written, with the bytes of the
+     * file written so far and the store callback's ud */
+    void (*progress)(uint64_t bytes_written, void *ud);
 } gs_codec_store_opts_t;
 
 /* Defaults: gs_codec_params_default, inline up to GS_CODEC_INLINE_DEFAULT, window 4. */
@@ -441,6 +444,9 @@ typedef void (*gs_codec_put_cb)(int err, const char *msg, const char *file_id, v
  * The file id exists only once all of this succeeded. */
 int gs_codec_put_fd(gs_codec_t *c, uv_file fd, const char *ext, gs_codec_put_cb cb, void *ud,
                     gs_diag_t *diag);
+/* Optional, for progress displays: called as stripes of the next puts are written, with
+ * the bytes written so far and the put's ud (NULL: none). */
+void gs_codec_set_progress(gs_codec_t *c, void (*progress)(uint64_t bytes_written, void *ud));
 int gs_codec_put_mem(gs_codec_t *c, const void *p, size_t len, const char *ext,
                      gs_codec_put_cb cb, void *ud, gs_diag_t *diag); /* p borrowed until cb */
 

@@ -84,6 +84,7 @@ struct gs_codec {
     gs_zdb_t **meta;          /* metadata clients in lookup order */
     size_t n_meta;
     gs_zdb_t *master; /* the metadata master (one of meta) */
+    void (*progress)(uint64_t bytes_written, void *ud);
 };
 
 #endif /* GS_CODEC_INTERNAL_H */

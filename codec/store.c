@@ -74,6 +74,8 @@ struct store_op {
     char msg[GS_DIAG_MAX];
     gs_codec_store_cb cb;
     void *ud;
+    void (*progress)(uint64_t bytes_written, void *ud);
+    uint64_t written; /* bytes of stripes whose chunks are all written */
 };
 
 static void pump(store_op_t *op);
@@ -86,7 +88,8 @@ void gs_codec_store_opts_default(gs_codec_store_opts_t *o)
     o->window = GS__WINDOW_DEFAULT;
 }
 
-__attribute__((format(printf, 3, 4))) static void fail(store_op_t *op, int err, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void fail(store_op_t *op, int err, const char *fmt,
+                                                       ...)
 {
     if (op->err)
         return;
@@ -203,9 +206,13 @@ static slot_t *slot_of(store_op_t *op, uint64_t stripe)
 
 static void retire(slot_t *sl)
 {
+    store_op_t *op = sl->op;
     if (!sl->hashed || !sl->encoded || sl->puts_left)
         return;
     sl->used = false;
+    op->written += sl->len;
+    if (op->progress != NULL)
+        op->progress(op->written, op->ud);
 }
 
 /* ---- hashing, a chain in stripe order -------------------------------------------------- */
@@ -282,7 +289,8 @@ static void put_chunks(store_op_t *op, slot_t *sl)
 {
     for (unsigned i = 0; i < op->n && !op->err; i++) {
         sl->refs[i] = (put_ref_t){.op = op, .stripe = sl->no, .shard = i};
-        int err = op->s->ops->put(op->s, i, sl->st.chunk[i], sl->st.chunk_len, on_put, &sl->refs[i]);
+        int err =
+            op->s->ops->put(op->s, i, sl->st.chunk[i], sl->st.chunk_len, on_put, &sl->refs[i]);
         if (err < 0) {
             fail(op, err, "writing a chunk failed on %s", op->s->names[i]);
             break;
@@ -381,7 +389,8 @@ static void on_read(uv_fs_t *req)
 
 static void read_more(store_op_t *op, slot_t *sl)
 {
-    uv_buf_t b = uv_buf_init((char *)sl->buf + sl->len, (unsigned)(op->params.stripe_size - sl->len));
+    uv_buf_t b =
+        uv_buf_init((char *)sl->buf + sl->len, (unsigned)(op->params.stripe_size - sl->len));
     op->fs.data = op;
     int err = uv_fs_read(op->s->loop, &op->fs, op->fd, &b, 1, -1, on_read);
     if (err < 0) {
@@ -406,13 +415,18 @@ static void start_read(store_op_t *op)
         fail(op, GS_ENOMEM, "%s", "out of memory for chunk ids");
         return;
     }
-    *sl = (slot_t){.op = op, .used = true, .no = op->next_read, .buf = sl->buf, .refs = sl->refs,
+    *sl = (slot_t){.op = op,
+                   .used = true,
+                   .no = op->next_read,
+                   .buf = sl->buf,
+                   .refs = sl->refs,
                    .sc = sl->sc};
     op->next_read++;
     if (!op->from_fd) {
         size_t at = (size_t)sl->no * op->params.stripe_size;
         sl->plain = op->mem ? op->mem + at : NULL;
-        sl->len = op->mem_len - at < op->params.stripe_size ? op->mem_len - at : op->params.stripe_size;
+        sl->len =
+            op->mem_len - at < op->params.stripe_size ? op->mem_len - at : op->params.stripe_size;
         sl->read_done = true;
         return;
     }
@@ -456,16 +470,24 @@ static int op_new(gs_shard_store_t *s, const gs_codec_store_opts_t *o, gs_codec_
         return gs_diag_set(diag, GS_EINVAL, "the store has %u backends; %u + %u shards need %u",
                            s->n_backends, o->params.data, o->params.parity, n);
     if (o->ext && strlen(o->ext) > GS_CODEC_EXT_MAX)
-        return gs_diag_set(diag, GS_EINVAL, "extension longer than %d characters", GS_CODEC_EXT_MAX);
+        return gs_diag_set(diag, GS_EINVAL, "extension longer than %d characters",
+                           GS_CODEC_EXT_MAX);
     if (o->inline_max > GS_CODEC_INLINE_MAX)
-        return gs_diag_set(diag, GS_ERANGE, "inline files are at most %u bytes", GS_CODEC_INLINE_MAX);
+        return gs_diag_set(diag, GS_ERANGE, "inline files are at most %u bytes",
+                           GS_CODEC_INLINE_MAX);
     if (o->window > GS__WINDOW_MAX)
         return gs_diag_set(diag, GS_ERANGE, "window over %u stripes", GS__WINDOW_MAX);
     store_op_t *op = calloc(1, sizeof *op);
     if (!op)
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    *op = (store_op_t){.s = s, .params = o->params, .inline_max = o->inline_max, .n = n,
-                       .window = o->window ? o->window : GS__WINDOW_DEFAULT, .cb = cb, .ud = ud};
+    *op = (store_op_t){.s = s,
+                       .params = o->params,
+                       .inline_max = o->inline_max,
+                       .n = n,
+                       .window = o->window ? o->window : GS__WINDOW_DEFAULT,
+                       .cb = cb,
+                       .ud = ud,
+                       .progress = o->progress};
     if (op->window < 2)
         op->window = 2; /* a stripe's last flag waits for the next stripe's first bytes */
     unsigned cpus = uv_available_parallelism();

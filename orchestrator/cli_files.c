@@ -1,0 +1,382 @@
+/* cli_files.c — files in a deployment from the command line: `gridstor put FILE`,
+ * `get ID [-o FILE]`, `check ID [--hard]` and `repair ID`, straight through the codec
+ * with a codec configuration file (`--codec FILE`, docs/codec-format.md). Each runs the
+ * codec on a private libuv loop and shows a progress line on a terminal for long
+ * transfers. Exit statuses: 0 done, 2 arguments or configuration, 4 too few backends or
+ * no metadata namespace answered, 6 the file is damaged beyond repair or a check found it
+ * unhealthy, 8 no such file, 1 anything else. */
+#include "orchestrator.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+
+#define EXIT_NOT_FOUND 8
+
+typedef struct {
+    const char *cmd, *codec_file, *out_file, *ext;
+    bool json, hard, progress;
+    uv_loop_t loop;
+    gs_codec_config_t cfg;
+    gs_codec_t *codec;
+    /* the operation's outcome */
+    bool done;
+    int err;
+    char msg[GS_DIAG_MAX];
+    char id[GS_CODEC_ID_MAX];
+    gs_codec_health_t health;
+    unsigned rebuilt;
+    gs_meta_t *meta;
+    FILE *out;
+    char part[1100]; /* get -o FILE writes FILE.part, renamed once the hash matched */
+    int in_fd;
+    uint64_t total, moved;
+    time_t started;
+} run_t;
+
+static int exit_for(int err)
+{
+    switch (err) {
+    case GS_OK:
+        return GS_EXIT_OK;
+    case GS_EINVAL:
+        return GS_EXIT_USAGE;
+    case GS_EUNAVAIL:
+    case GS_ECONN:
+    case GS_ETIMEDOUT:
+        return GS_EXIT_GRID;
+    case GS_ENOENT:
+        return EXIT_NOT_FOUND;
+    case GS_ECORRUPT:
+        return GS_EXIT_FAILED;
+    default:
+        return GS_EXIT_FAILURE;
+    }
+}
+
+static int fail(const run_t *r, int err, const char *msg)
+{
+    fprintf(stderr, "gridstor %s: %s\n", r->cmd, msg && msg[0] ? msg : gs_strerror(err));
+    return exit_for(err);
+}
+
+/* ---- progress --------------------------------------------------------------------------- */
+
+static void show_progress(run_t *r, bool last)
+{
+    double secs = difftime(time(NULL), r->started);
+    double mib = (double)r->moved / (1 << 20);
+    if (!r->progress)
+        return;
+    if (r->total > 0)
+        fprintf(stderr, "\r%s: %5.1f%% of %.1f MiB, %.1f MiB/s   ", r->cmd,
+                100.0 * (double)r->moved / (double)r->total, (double)r->total / (1 << 20),
+                secs > 0 ? mib / secs : mib);
+    else
+        fprintf(stderr, "\r%s: %.1f MiB   ", r->cmd, mib);
+    if (last)
+        fputc('\n', stderr);
+}
+
+static void on_put_progress(uint64_t bytes, void *ud)
+{
+    run_t *r = ud;
+    r->moved = bytes;
+    show_progress(r, false);
+}
+
+/* ---- the operations --------------------------------------------------------------------- */
+
+static void finish(run_t *r, int err, const char *msg)
+{
+    r->done = true;
+    r->err = err;
+    snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
+}
+
+static void on_put(int err, const char *msg, const char *id, void *ud)
+{
+    run_t *r = ud;
+    if (id != NULL)
+        snprintf(r->id, sizeof r->id, "%s", id);
+    finish(r, err, msg);
+}
+
+static void on_bytes(const uint8_t *p, size_t n, void *ud)
+{
+    run_t *r = ud;
+    if (fwrite(p, 1, n, r->out) != n && r->err == GS_OK)
+        r->err = GS_EIO;
+    r->moved += n;
+    show_progress(r, false);
+}
+
+static void on_read(int err, const char *msg, void *ud)
+{
+    run_t *r = ud;
+    finish(r, r->err ? r->err : err, r->err ? "writing the output failed" : msg);
+}
+
+static void on_meta(int err, const char *msg, gs_meta_t *m, void *ud)
+{
+    run_t *r = ud;
+    gs_diag_t diag = {{0}};
+    if (err != GS_OK) {
+        finish(r, err, msg);
+        return;
+    }
+    r->meta = m;
+    r->total = m->size;
+    if ((err = gs_codec_retrieve(gs_codec_shards(r->codec), m, 0, UINT64_MAX, on_bytes, on_read, r,
+                                 NULL, &diag)) != GS_OK)
+        finish(r, err, diag.msg);
+}
+
+static void on_check(int err, const char *msg, const gs_codec_health_t *h, void *ud)
+{
+    run_t *r = ud;
+    if (h != NULL)
+        r->health = *h;
+    finish(r, err, msg);
+}
+
+static void on_repair(int err, const char *msg, unsigned rebuilt, void *ud)
+{
+    run_t *r = ud;
+    r->rebuilt = rebuilt;
+    finish(r, err, msg);
+}
+
+/* Starts the command's operation on the codec; the outcome comes to r. */
+static int start(run_t *r, const char *arg, gs_diag_t *diag)
+{
+    struct stat st;
+    int fd;
+    if (strcmp(r->cmd, "put") == 0) {
+        char ext[GS_CODEC_EXT_MAX + 1] = "";
+        if ((fd = r->in_fd = open(arg, O_RDONLY | O_CLOEXEC)) < 0)
+            return gs_diag_set(diag, GS_ENOENT, "%s: cannot open it", arg);
+        if (fstat(fd, &st) == 0)
+            r->total = (uint64_t)st.st_size;
+        if (r->ext == NULL && gs_codec_ext_from_name(arg, ext))
+            r->ext = gs_strdup(ext);
+        gs_codec_set_progress(r->codec, on_put_progress);
+        return gs_codec_put_fd(r->codec, fd, r->ext, on_put, r, diag);
+    }
+    if (strcmp(r->cmd, "get") == 0) {
+        if (r->out_file != NULL)
+            snprintf(r->part, sizeof r->part, "%s.part", r->out_file);
+        r->out = r->out_file ? fopen(r->part, "wb") : stdout;
+        if (r->out == NULL)
+            return gs_diag_set(diag, GS_EIO, "%s: cannot write it", r->part);
+        return gs_codec_lookup(r->codec, arg, on_meta, r, diag);
+    }
+    if (strcmp(r->cmd, "check") == 0)
+        return gs_codec_check(r->codec, arg, r->hard, on_check, r, diag);
+    return gs_codec_repair(r->codec, arg, on_repair, r, diag);
+}
+
+/* ---- the outcome -------------------------------------------------------------------------- */
+
+static json_t *health_json(const gs_codec_health_t *h)
+{
+    static const char *const names[] = {"good", "missing", "bad"};
+    json_t *shards = json_array();
+    for (unsigned i = 0; i < h->n_shards; i++)
+        json_array_append_new(shards, json_string(names[h->shard_state[i] % 3]));
+    return json_pack("{s:I, s:I, s:I, s:I, s:b, s:b, s:b, s:o}", "shards", (json_int_t)h->n_shards,
+                     "good", (json_int_t)h->good, "missing", (json_int_t)h->missing, "bad",
+                     (json_int_t)h->bad, "readable", h->readable, "hard_checked", h->hard_checked,
+                     "hash_ok", h->hash_ok, "shard_state", shards);
+}
+
+static bool healthy(const run_t *r)
+{
+    const gs_codec_health_t *h = &r->health;
+    return h->good == h->n_shards && (!h->hard_checked || h->hash_ok);
+}
+
+static int report(run_t *r)
+{
+    json_t *j = NULL;
+    if (r->err != GS_OK)
+        return fail(r, r->err, r->msg);
+    if (strcmp(r->cmd, "put") == 0)
+        j = json_pack("{s:s, s:I}", "id", r->id, "size", (json_int_t)r->total);
+    else if (strcmp(r->cmd, "check") == 0)
+        j = health_json(&r->health);
+    else if (strcmp(r->cmd, "repair") == 0)
+        j = json_pack("{s:I}", "rebuilt", (json_int_t)r->rebuilt);
+    if (j != NULL && r->json) {
+        char *text = gs_json_dumps(j);
+        printf("%s\n", text ? text : "{}");
+        free(text);
+    } else if (strcmp(r->cmd, "put") == 0)
+        printf("%s\n", r->id);
+    else if (strcmp(r->cmd, "check") == 0)
+        printf("%u of %u shards good, %u missing, %u bad%s%s\n", r->health.good, r->health.n_shards,
+               r->health.missing, r->health.bad,
+               r->health.readable ? "; readable" : "; NOT readable",
+               r->health.hard_checked
+                   ? (r->health.hash_ok ? "; restored and hash verified" : "; restoring it FAILED")
+                   : "");
+    else if (strcmp(r->cmd, "repair") == 0)
+        printf(r->rebuilt ? "%u shard%s rebuilt\n" : "healthy: nothing to rebuild\n", r->rebuilt,
+               r->rebuilt == 1 ? "" : "s");
+    json_decref(j);
+    if (strcmp(r->cmd, "check") == 0 && !healthy(r))
+        return GS_EXIT_FAILED;
+    return GS_EXIT_OK;
+}
+
+/* ---- arguments ---------------------------------------------------------------------------- */
+
+static void usage(FILE *out, const char *cmd)
+{
+    static const struct {
+        const char *cmd, *synopsis, *what;
+    } forms[] = {
+        {"put", "put FILE [--ext EXT]",
+         "Stores FILE (its extension from its name unless --ext) and prints its id."},
+        {"get", "get ID [-o FILE]", "Writes the file to FILE (default: standard output)."},
+        {"check", "check ID [--hard]",
+         "Soft: every shard's chunks present and sound. Hard: the file restored and its\n"
+         "hash verified. Exit 6 when the file is not healthy."},
+        {"repair", "repair ID", "Rebuilds only the shards that are missing or bad."},
+    };
+    for (size_t i = 0; i < GS_ARRAY_SIZE(forms); i++) {
+        if (strcmp(forms[i].cmd, cmd) != 0)
+            continue;
+        fprintf(out,
+                "usage: gridstor %s --codec FILE [--json] [--progress]\n\n%s\n\n"
+                "  --codec FILE   the codec configuration: backends, metadata 0-dbs, the key\n"
+                "                 (docs/codec-format.md)\n"
+                "  --json         print JSON for scripts\n"
+                "  --progress     show progress (default when standard error is a terminal)\n\n"
+                "Exit: 0 done, 2 arguments or configuration, 4 too few backends answer, 6\n"
+                "damaged (or unhealthy for check), 8 no such file, 1 anything else.\n",
+                forms[i].synopsis, forms[i].what);
+    }
+}
+
+static int parse(int argc, char **argv, run_t *r, const char **arg)
+{
+    static const struct option longopts[] = {
+        {"codec", required_argument, NULL, 'c'}, {"output", required_argument, NULL, 'o'},
+        {"ext", required_argument, NULL, 'e'},   {"hard", no_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'j'},        {"progress", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    opterr = 0;
+    optind = 1;
+    r->progress = isatty(STDERR_FILENO);
+    while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            r->codec_file = optarg;
+            break;
+        case 'o':
+            r->out_file = optarg;
+            break;
+        case 'e':
+            r->ext = optarg;
+            break;
+        case 'H':
+            r->hard = true;
+            break;
+        case 'j':
+            r->json = true;
+            break;
+        case 'p':
+            r->progress = true;
+            break;
+        case 'h':
+            usage(stdout, r->cmd);
+            return -1;
+        default:
+            usage(stderr, r->cmd);
+            return GS_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1 || r->codec_file == NULL) {
+        usage(stderr, r->cmd);
+        return GS_EXIT_USAGE;
+    }
+    *arg = argv[optind];
+    return GS_EXIT_OK;
+}
+
+/* get -o FILE: FILE appears only whole and verified; a failed read leaves nothing. */
+static int settle_output(run_t *r, int rc)
+{
+    if (fclose(r->out) != 0 && rc == GS_EXIT_OK)
+        rc = fail(r, GS_EIO, "writing the output failed");
+    if (rc == GS_EXIT_OK && rename(r->part, r->out_file) != 0)
+        rc = fail(r, GS_EIO, "renaming the output into place failed");
+    if (rc != GS_EXIT_OK)
+        unlink(r->part);
+    return rc;
+}
+
+static int run_files(int argc, char **argv, const char *cmd)
+{
+    run_t r = {.cmd = cmd, .started = time(NULL), .in_fd = -1};
+    gs_diag_t diag = {{0}};
+    const char *arg = NULL, *ext_given;
+    int rc = parse(argc, argv, &r, &arg), err;
+    if (rc != GS_EXIT_OK)
+        return rc < 0 ? GS_EXIT_OK : rc;
+    ext_given = r.ext;
+    if (gs_codec_config_load(r.codec_file, &r.cfg, &diag) != GS_OK)
+        return fail(&r, GS_EINVAL, diag.msg);
+    uv_loop_init(&r.loop);
+    err = gs_codec_open(&r.loop, &r.cfg, NULL, &r.codec, &diag);
+    if (err == GS_OK && (err = start(&r, arg, &diag)) == GS_OK)
+        while (!r.done)
+            uv_run(&r.loop, UV_RUN_ONCE);
+    if (err != GS_OK)
+        finish(&r, err, diag.msg);
+    if (r.moved > 0)
+        show_progress(&r, true);
+    gs_codec_close(r.codec);
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r.loop);
+    if (r.in_fd > 0)
+        close(r.in_fd);
+    rc = report(&r);
+    if (r.out != NULL && r.out != stdout)
+        rc = settle_output(&r, rc);
+    if (r.ext != ext_given)
+        free((char *)r.ext);
+    gs_meta_free(r.meta);
+    gs_codec_config_free(&r.cfg);
+    return rc;
+}
+
+int gs_cli_put(int argc, char **argv)
+{
+    return run_files(argc, argv, "put");
+}
+
+int gs_cli_get(int argc, char **argv)
+{
+    return run_files(argc, argv, "get");
+}
+
+int gs_cli_check(int argc, char **argv)
+{
+    return run_files(argc, argv, "check");
+}
+
+int gs_cli_repair(int argc, char **argv)
+{
+    return run_files(argc, argv, "repair");
+}
