@@ -39,6 +39,15 @@
  * again on request. When the master's last id is deleted there is no cursor to take, and
  * the walk starts from the beginning.
  *
+ * A record the replica holds deleted while the master has it live cannot be repaired
+ * (sequential mode refuses to SET a deleted id): it is reported at each rewrite.
+ *
+ * Foreign writes. A write to the replica by anything else is caught when it moves the
+ * replica's counter away from the follower's (checked at each round) or takes an id the
+ * follower was about to write (checked at each SET): the follower then stops for good. A
+ * replica that already held foreign records when the follower started looks like a copy
+ * resumed half-way; verify_on_start rewrites what differs.
+ *
  * Deletions. A master DEL leaves no trace SCAN shows. When the follower is caught up and
  * the replica has more live records than the master, it walks the replica (SCAN), asks
  * the master EXISTS for each id and deletes on the replica what the master lost. A
@@ -147,9 +156,10 @@ static void report(gs_follower_t *f, int err, bool fatal, const char *fmt, va_li
     vsnprintf(f->st.last_error, sizeof f->st.last_error, fmt, ap);
     f->st.last_err = err;
     f->st.errors++;
-    gs_log(fatal ? GS_LOG_ERROR : GS_LOG_WARN, "replication: %s", f->st.last_error);
-    if (f->o.on_error)
+    if (f->o.on_error) /* the owner logs it, at the rate it likes */
         f->o.on_error(err, f->st.last_error, fatal, f->o.ud);
+    else
+        gs_log(fatal ? GS_LOG_ERROR : GS_LOG_WARN, "replication: %s", f->st.last_error);
 }
 
 /* A failure that ends the round; the next one starts from the replica's counter. */

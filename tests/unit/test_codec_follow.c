@@ -293,19 +293,25 @@ static void on_error(int err, const char *msg, bool fatal, void *ud)
     snprintf(e->last, sizeof e->last, "%s", msg);
 }
 
-static gs_follower_t *follower(fixture_t *f, errs_t *e, unsigned batch, unsigned window)
+static gs_follower_t *follower_opts(fixture_t *f, errs_t *e, unsigned batch, unsigned window,
+                                    bool verify)
 {
     gs_diag_t diag = {{0}};
     gs_zdb_opts_t m = {f->srv[MASTER].address, NULL, NULL, NULL, 2000, 1000};
     gs_zdb_opts_t r = {f->srv[REPLICA].address, NULL, NULL, NULL, 2000, 1000};
     gs_follower_opts_t o = {.poll_ms = 20, .batch = batch, .window = window,
-                            .on_error = on_error, .ud = e};
+                            .verify_on_start = verify, .on_error = on_error, .ud = e};
     gs_follower_t *fl = gs_follower_new(&f->loop, &m, &r, &o, &diag);
     if (fl == NULL)
         fail_msg("gs_follower_new: %s", diag.msg);
     assert_int_equal(gs_follower_start(fl), GS_OK);
     assert_int_equal(gs_follower_start(fl), GS_EINVAL);
     return fl;
+}
+
+static gs_follower_t *follower(fixture_t *f, errs_t *e, unsigned batch, unsigned window)
+{
+    return follower_opts(f, e, batch, window, false);
 }
 
 static void on_stopped(void *ud)
@@ -448,6 +454,58 @@ static void test_follow_aligns_deleted_ids_and_follows_rewrites(void **state)
     finish(f);
 }
 
+/* Runs the loop until the follower has copied `updated` rewritten records. */
+static void wait_updated(fixture_t *f, gs_follower_t *fl, uint64_t updated)
+{
+    gs_follower_stats_t st;
+    do {
+        uv_run(&f->loop, UV_RUN_ONCE);
+        gs_follower_stats(fl, &st);
+        assert_false(st.failed);
+    } while (st.updated < updated);
+    assert_true(st.updated == updated);
+}
+
+static void rewrite(fixture_t *f, uint64_t id, unsigned gen)
+{
+    res_t r;
+    char v[400];
+    value_of(id, gen, v, sizeof v);
+    id_cmd(f, MASTER, &r, "SET", id, v);
+    assert_int_equal(r.type, GS_RESP_BULK);
+    gs_buf_free(&r.value);
+}
+
+static void test_follow_catches_rewrites_made_while_stopped_on_request(void **state)
+{
+    fixture_t *f = *state;
+    errs_t e = {0};
+    gs_follower_t *fl;
+    fill(f, MASTER, 0, 50);
+    fl = follower(f, &e, 0, 0);
+    wait_caught_up(f, fl, 50, NULL);
+    stop(f, fl);
+    /* rewritten while no follower runs: one with verify_on_start compares every record */
+    rewrite(f, 7, 1);
+    rewrite(f, 30, 1);
+    fl = follower_opts(f, &e, 0, 0, true);
+    wait_caught_up(f, fl, 50, NULL);
+    wait_updated(f, fl, 2);
+    assert_same(f, 50);
+    stop(f, fl);
+    /* or the writer names the record */
+    rewrite(f, 8, 1);
+    fl = follower(f, &e, 0, 0);
+    wait_caught_up(f, fl, 50, NULL);
+    assert_int_equal(gs_follower_resync_id(fl, 8), GS_OK);
+    assert_int_equal(gs_follower_resync_id(fl, 4000), GS_OK); /* not an id yet: nothing */
+    wait_updated(f, fl, 1);
+    assert_same(f, 50);
+    assert_int_equal(e.errors, 0);
+    stop(f, fl);
+    finish(f);
+}
+
 static void test_follow_reports_a_master_down_and_catches_up(void **state)
 {
     fixture_t *f = *state;
@@ -507,6 +565,38 @@ static void test_follow_stops_on_a_foreign_write_to_the_replica(void **state)
     finish(f);
 }
 
+static void test_follow_stops_on_a_foreign_write_during_a_copy(void **state)
+{
+    fixture_t *f = *state;
+    errs_t e = {0};
+    gs_follower_stats_t st;
+    gs_follower_t *fl;
+    res_t r;
+    uint64_t foreign;
+    fill(f, MASTER, 0, 1000);
+    fl = follower(f, &e, 1000, 16);
+    do {
+        uv_run(&f->loop, UV_RUN_ONCE);
+        gs_follower_stats(fl, &st);
+    } while (st.copied < 100);
+    id_cmd(f, REPLICA, &r, NULL, 0, "an intruder"); /* lands between the follower's SETs */
+    assert_int_equal(r.type, GS_RESP_BULK);
+    assert_int_equal(gs_zdb_key_id(r.value.data, r.value.len, &foreign), GS_OK);
+    gs_buf_free(&r.value);
+    while (e.fatals == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_non_null(strstr(e.last, "something else writes to the replica"));
+    gs_follower_stats(fl, &st);
+    assert_true(st.failed && st.copied <= foreign);
+    stop(f, fl);
+    /* the intruder's record is left as it was, for the operator to look at */
+    id_cmd(f, REPLICA, &r, "GET", foreign, NULL);
+    assert_int_equal(r.type, GS_RESP_BULK);
+    assert_int_equal(r.value.len, strlen("an intruder"));
+    gs_buf_free(&r.value);
+    finish(f);
+}
+
 static void test_follow_reports_lag_while_behind_and_zero_when_caught_up(void **state)
 {
     fixture_t *f = *state;
@@ -547,9 +637,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_follow_aligns_deleted_ids_and_follows_rewrites, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_follow_catches_rewrites_made_while_stopped_on_request,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_follow_reports_a_master_down_and_catches_up, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_follow_stops_on_a_foreign_write_to_the_replica, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_follow_stops_on_a_foreign_write_during_a_copy, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_follow_reports_lag_while_behind_and_zero_when_caught_up,
                                         setup, teardown),
