@@ -199,7 +199,7 @@ typedef struct gs_follower gs_follower_t;
 /* A failure, for the log: err < 0 and a message fit for a user (valid during the call).
  * fatal: the follower gave up (another writer on the replica, a replica ahead of the
  * master, a namespace not in sequential mode) and stays stopped until freed; otherwise it
- * retries after the poll interval. The callback must not free the follower. */
+ * retries after the poll interval. The callback may call gs_follower_stop. */
 typedef void (*gs_follower_error_cb)(int err, const char *msg, bool fatal, void *ud);
 typedef void (*gs_follower_stopped_cb)(void *ud);
 
