@@ -34,10 +34,11 @@
  * cursor is placed on the master's last id (KEYCUR), so every write after that is seen;
  * each listed id already copied is read again and SET under its id on the replica, which
  * answers nil without writing when the bytes are the same (so a new record is read twice
- * from the master but written once). Rewrites made while no follower ran are not seen,
- * unless verify_on_start walks the whole log once; gs_follower_resync_id copies one id
- * again on request. When the master's last id is deleted there is no cursor to take, and
- * the walk starts from the beginning.
+ * from the master but written once). Rewrites made while no follower ran are seen only
+ * when they came after the master's last new record; the others need verify_on_start
+ * (which walks the whole log once) or gs_follower_resync_id (one id on request). When
+ * the master's last id is deleted there is no cursor to take, and the walk starts from
+ * the beginning.
  *
  * A record the replica holds deleted while the master has it live cannot be repaired
  * (sequential mode refuses to SET a deleted id): it is reported at each rewrite.
