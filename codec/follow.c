@@ -7,7 +7,9 @@
  * given, deleted ones included) is the first id still to copy. DBSIZE and `entries` count
  * live records only and a reverse SCAN skips deleted ones, so neither can tell a replica
  * whose last id was deleted from one that never had it; EXISTS cannot either. The field
- * is printed byte-swapped and holds 32 bits, so at most 2^32 ids are followed.
+ * is printed byte-swapped and holds 32 bits, so at most 2^32 ids are followed. Were it
+ * misread, the first SET would come back with another id and the follower would stop
+ * (fatal) rather than misalign the replica.
  *
  * A round: read both counters (NSINFO, which also gives `entries` and `mode`), copy up to
  * `batch` new ids, copy again the records named by gs_follower_resync_id, follow the
@@ -55,8 +57,8 @@
  * deletion is thus applied within a round or two once the follower is caught up; while
  * it is behind, deletions wait.
  *
- * Memory: at most `window` commands per connection, a value each (8 MiB at most), and one
- * SCAN page of ids. */
+ * Memory: at most `window` commands in flight over both connections, a value each (8 MiB
+ * at most), one SCAN page of ids and up to 4096 resync requests. */
 #include "codec.h"
 
 #include <errno.h>
