@@ -205,7 +205,7 @@ typedef void (*gs_follower_stopped_cb)(void *ud);
 
 typedef struct {
     unsigned poll_ms;  /* pause when caught up and after a failure; 0: 1000 */
-    unsigned window;   /* commands in flight towards each 0-db; 0: 16, at most 256 */
+    unsigned window;   /* commands in flight (both 0-dbs together); 0: 16, at most 256 */
     unsigned batch;    /* ids copied before the counters are read again; 0: 1024 */
     bool verify_on_start; /* compare every record once at start (re-copies what differs) */
     gs_follower_error_cb on_error; /* may be NULL */
