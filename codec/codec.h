@@ -485,4 +485,67 @@ typedef void (*gs_codec_repair_cb)(int err, const char *msg, unsigned rebuilt, v
 int gs_codec_repair(gs_codec_t *c, const char *file_id, gs_codec_repair_cb cb, void *ud,
                     gs_diag_t *diag);
 
+/* ---- metadata replication ---------------------------------------------------------------- */
+
+/* A follower copies the metadata master namespace (sequential mode) to a replica
+ * namespace on another 0-db, keeping every id identical: record N of the master is record
+ * N of the replica. It resumes from the replica's own id counter (no local state), copies
+ * new ids in order with a few commands in flight, reproduces deleted ids as deleted ones,
+ * re-copies records the master rewrites while it runs, and applies master deletions when
+ * the live-record counts differ. See codec/follow.c for what it cannot see. */
+typedef struct gs_follower gs_follower_t;
+
+/* A failure, for the log: err < 0 and a message fit for a user (valid during the call).
+ * fatal: the follower gave up (another writer on the replica, a replica ahead of the
+ * master, a namespace not in sequential mode) and stays stopped until freed; otherwise it
+ * retries after the poll interval. The callback may call gs_follower_stop. */
+typedef void (*gs_follower_error_cb)(int err, const char *msg, bool fatal, void *ud);
+typedef void (*gs_follower_stopped_cb)(void *ud);
+
+typedef struct {
+    unsigned poll_ms;  /* pause when caught up and after a failure; 0: 1000 */
+    unsigned window;   /* commands in flight (both 0-dbs together); 0: 16, at most 256 */
+    unsigned batch;    /* ids copied before the counters are read again; 0: 1024 */
+    bool verify_on_start; /* compare every record once at start (re-copies what differs) */
+    gs_follower_error_cb on_error; /* may be NULL */
+    void *ud;                      /* for on_error */
+} gs_follower_opts_t;
+
+typedef struct {
+    bool known;            /* both counters have been read at least once */
+    bool running, failed;  /* failed: stopped after a fatal error */
+    uint64_t master_next;  /* the master's next id, as last read */
+    uint64_t replica_next; /* the replica's next id: every id below it is copied */
+    uint64_t lag;          /* master_next - replica_next (0 when caught up) */
+    uint64_t master_entries, replica_entries; /* live records, as last read */
+    uint64_t copied;       /* new ids written by this follower */
+    uint64_t gaps;         /* of which deleted on the master: written, then deleted */
+    uint64_t updated;      /* rewritten master records copied again */
+    uint64_t deleted;      /* master deletions applied to the replica */
+    uint64_t errors;       /* failures reported (fatal or not) */
+    int last_err;          /* 0 when none */
+    char last_error[GS_DIAG_MAX];
+} gs_follower_stats_t;
+
+/* A follower on loop from master to replica (both copied; ns NULL means "default"). It
+ * does nothing until gs_follower_start. NULL (diag says why) when out of memory or an
+ * address does not parse. Free it with gs_follower_stop. */
+gs_follower_t *gs_follower_new(uv_loop_t *loop, const gs_zdb_opts_t *master,
+                               const gs_zdb_opts_t *replica, const gs_follower_opts_t *o,
+                               gs_diag_t *diag);
+/* Starts polling (the first round at once). GS_EINVAL when already started or stopped. */
+int gs_follower_start(gs_follower_t *f);
+/* Stops and frees f (NULL is fine): commands in flight are canceled, and once libuv has
+ * closed the follower's handles, stopped(ud) runs (may be NULL). Run the loop. What was
+ * copied stays copied: a new follower resumes from the replica's counter. */
+void gs_follower_stop(gs_follower_t *f, gs_follower_stopped_cb stopped, void *ud);
+void gs_follower_stats(const gs_follower_t *f, gs_follower_stats_t *out);
+/* Records the replica is behind by; false until both counters were read once. */
+bool gs_follower_lag(const gs_follower_t *f, uint64_t *lag);
+/* Copies master record id again (or deletes it on the replica when the master deleted
+ * it) in the next round: for a record rewritten while no follower ran (see
+ * verify_on_start) or after the master's log was compacted. Ids not copied yet need
+ * nothing. GS_ERANGE when 4096 requests are already waiting. */
+int gs_follower_resync_id(gs_follower_t *f, uint64_t id);
+
 #endif /* GS_CODEC_H */
