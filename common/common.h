@@ -334,6 +334,10 @@ typedef struct {
 int gs_httpd_start(uv_loop_t *loop, const char *host, int port, const gs_http_route_t *routes,
                    void *ud, gs_httpd_t **out, gs_diag_t *diag);
 int gs_httpd_port(const gs_httpd_t *s);
+/* Serves HTTPS from now on (call it right after gs_httpd_start): TLS 1.2+, the PEM
+ * certificate chain and private key, HTTP/2 or HTTP/1.1 by ALPN. GS_EINVAL, saying why,
+ * when the files are unusable or do not belong together. */
+int gs_httpd_set_tls(gs_httpd_t *s, const char *cert_file, const char *key_file, gs_diag_t *diag);
 /* Stops listening, lets open connections finish, frees the server and then
  * calls on_closed(arg) (may be NULL). */
 void gs_httpd_close(gs_httpd_t *s, void (*on_closed)(void *arg), void *arg);

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <h2o.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 typedef struct defer defer_t;
@@ -29,6 +31,7 @@ struct gs_httpd {
     gs_http_hook_cb hook;
     void *hook_arg;
     defer_t *deferred; /* pending deferred requests, so that closing can run them */
+    SSL_CTX *tls;      /* when serving HTTPS (gs_httpd_set_tls) */
 };
 
 typedef struct {
@@ -491,6 +494,8 @@ static void finish_close(gs_httpd_t *s)
         h2o_timeout_unlink(&s->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&s->ctx);
     h2o_config_dispose(&s->config);
+    if (s->tls != NULL)
+        SSL_CTX_free(s->tls);
     free(s);
     if (cb)
         cb(arg);
@@ -596,6 +601,34 @@ int gs_httpd_start(uv_loop_t *loop, const char *host, int port, const gs_http_ro
         return err;
     }
     *out = s;
+    return GS_OK;
+}
+
+/* The TLS side: TLS 1.2 or newer, the certificate chain and its key from PEM files, and
+ * ALPN offering HTTP/2 then HTTP/1.1 as h2o negotiates them. */
+int gs_httpd_set_tls(gs_httpd_t *s, const char *cert_file, const char *key_file, gs_diag_t *diag)
+{
+    SSL_CTX *tls = SSL_CTX_new(TLS_server_method());
+    char why[256] = "out of memory";
+    if (tls == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
+    SSL_CTX_set_options(tls, SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_use_certificate_chain_file(tls, cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls, key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(tls) != 1) {
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        SSL_CTX_free(tls);
+        return gs_diag_set(diag, GS_EINVAL,
+                           "TLS: cannot use the certificate %s with the key %s (%s); both must be "
+                           "PEM files and belong together",
+                           cert_file, key_file, why);
+    }
+    h2o_ssl_register_alpn_protocols(tls, h2o_http2_alpn_protocols);
+    if (s->tls != NULL)
+        SSL_CTX_free(s->tls);
+    s->tls = tls;
+    s->accept_ctx.ssl_ctx = tls;
     return GS_OK;
 }
 

@@ -42,6 +42,8 @@ static const gs_cfg_key_t config_keys[] = {
     {"admin_token_file", GS_CFG_STRING, F(admin_token_file), 1, 1024},
     {"qr_limit", GS_CFG_INT, F(qr_limit), 200, 2953},
     {"workload_timeout", GS_CFG_DURATION, F(workload_timeout_s), 1, 7 * 86400},
+    {"tls_cert", GS_CFG_STRING, F(tls_cert), 1, 1024},
+    {"tls_key", GS_CFG_STRING, F(tls_key), 1, 1024},
     {NULL},
 };
 
@@ -55,13 +57,22 @@ static int set_defaults(gs_daemon_config_t *c)
     return c->listen && c->data_dir ? GS_OK : GS_ENOMEM;
 }
 
+const char *gs_daemon_scheme(const gs_daemon_config_t *c)
+{
+    return c->tls_cert != NULL ? "https" : "http";
+}
+
 /* What follows from other keys: the public URL from the listen address, the token
  * file inside the data folder. */
 static int derive(gs_daemon_config_t *c, gs_diag_t *diag)
 {
     char buf[1200];
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL))
+        return gs_diag_set(diag, GS_EINVAL,
+                           "tls_cert and tls_key go together: give both to serve HTTPS, or "
+                           "neither");
     if (c->public_url == NULL) {
-        snprintf(buf, sizeof buf, "http://%s", c->listen);
+        snprintf(buf, sizeof buf, "%s://%s", gs_daemon_scheme(c), c->listen);
         if ((c->public_url = gs_strdup(buf)) == NULL)
             return gs_diag_set(diag, GS_ENOMEM, "out of memory");
         c->public_url_derived = true;

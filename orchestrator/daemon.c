@@ -177,11 +177,14 @@ static int start(daemon_t *d, gs_diag_t *diag)
         return err;
     gs_gridview_start(d);
     gs_deployer_start(d);
-    if ((err = gs_httpd_start(&d->loop, host, port, routes, d, &d->http, diag)) != GS_OK)
+    if ((err = gs_httpd_start(&d->loop, host, port, routes, d, &d->http, diag)) != GS_OK ||
+        (d->cfg.tls_cert != NULL &&
+         (err = gs_httpd_set_tls(d->http, d->cfg.tls_cert, d->cfg.tls_key, diag)) != GS_OK))
         return err;
     if (d->cfg.public_url_derived) { /* the port really bound, when listen asked for any */
         char url[300];
-        snprintf(url, sizeof url, "http://%s:%d", host, gs_httpd_port(d->http));
+        snprintf(url, sizeof url, "%s://%s:%d", gs_daemon_scheme(&d->cfg), host,
+                 gs_httpd_port(d->http));
         free(d->cfg.public_url);
         if ((d->cfg.public_url = gs_strdup(url)) == NULL)
             return gs_diag_set(diag, GS_ENOMEM, "out of memory");
@@ -196,7 +199,8 @@ static void announce(const daemon_t *d)
     json_t *line;
     char *text;
     snprintf(host, sizeof host, "%.*s", (int)(colon - d->cfg.listen), d->cfg.listen);
-    snprintf(url, sizeof url, "http://%s:%d", host, gs_httpd_port(d->http));
+    snprintf(url, sizeof url, "%s://%s:%d", gs_daemon_scheme(&d->cfg), host,
+             gs_httpd_port(d->http));
     line = json_pack("{s:s, s:s}", "gridstord", url, "token_file", d->cfg.admin_token_file);
     text = gs_json_dumps(line);
     printf("%s\n", text);

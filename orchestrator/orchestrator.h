@@ -45,6 +45,7 @@ typedef struct {
     char *admin_token_file;      /* default DATA_DIR/admin.token */
     int64_t qr_limit;            /* bytes of a signandpay document, 200 to 2953 */
     uint64_t workload_timeout_s; /* a posted workload's node must answer by then (600 s) */
+    char *tls_cert, *tls_key;    /* PEM files: serve HTTPS (HTTP/2 by ALPN); both or neither */
     bool public_url_derived;
 } gs_daemon_config_t;
 
@@ -54,6 +55,8 @@ int gs_daemon_config_parse(const char *text, size_t len, const char *file, gs_da
 /* The same from a file; path NULL gives every default. */
 int gs_daemon_config_load(const char *path, gs_daemon_config_t *c, gs_diag_t *diag);
 void gs_daemon_config_free(gs_daemon_config_t *c);
+/* "https" when the configuration has a certificate, else "http". */
+const char *gs_daemon_scheme(const gs_daemon_config_t *c);
 
 /* `gridstord [--config FILE]`: runs the daemon until SIGTERM/SIGINT; an exit status. */
 int gs_daemon_main(int argc, char **argv);

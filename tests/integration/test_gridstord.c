@@ -4,8 +4,11 @@
  * a token file other users can read refused, and a clean stop on SIGTERM with the
  * state kept for the next start. */
 #define _XOPEN_SOURCE 700 /* mkdtemp */
+#include "certs.h"
 #include "process.h"
 #include "simproc.h"
+
+#include <curl/curl.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,7 +44,8 @@ static void start(daemon_t *d)
     d->pid = ts_spawn_server(argv, line, sizeof line, 10000);
     assert_non_null(j = json_loads(line, 0, NULL));
     snprintf(d->url, sizeof d->url, "%s", gs_json_str(j, "gridstord"));
-    assert_int_equal(strncmp(d->url, "http://127.0.0.1:", 17), 0);
+    assert_true(strncmp(d->url, "http://127.0.0.1:", 17) == 0 ||
+                strncmp(d->url, "https://127.0.0.1:", 18) == 0);
     snprintf(path, sizeof path, "%s", gs_json_str(j, "token_file"));
     json_decref(j);
     gs_buf_init(&tok, 1024);
@@ -153,6 +157,7 @@ static void test_bad_configurations_stop_before_starting(void **state)
         {"explorer: ftp://example.org\n", "explorer: expected an http:// or https:// URL"},
         {"qr_limit: 5000\n", "qr_limit"},
         {"listen: [1, 2]\n", "listen"},
+        {"tls_cert: /etc/hostname\n", "tls_cert and tls_key go together"},
     };
     daemon_t *d = *state;
     char path[128];
@@ -178,6 +183,59 @@ static void test_bad_configurations_stop_before_starting(void **state)
     }
 }
 
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+/* With tls_cert and tls_key gridstord serves HTTPS, HTTP/2 by ALPN, and says so in its
+ * announcement and its signandpay links. */
+static void test_tls_is_served_when_configured(void **state)
+{
+    daemon_t *d = *state;
+    char cert[256], key[256], text[1024], url[256];
+    CURL *c;
+    long status = 0, version = 0;
+    assert_int_equal(ts_stop_server(d->pid, 10000), 0);
+    ts_make_certificate(d->dir, "gridstord", cert, key);
+    snprintf(text, sizeof text,
+             "listen: 127.0.0.1:0\ndata_dir: %s/data\ntls_cert: %s\ntls_key: %s\n", d->dir, cert,
+             key);
+    write_text(d->config, text);
+    start(d);
+    assert_int_equal(strncmp(d->url, "https://", 8), 0);
+    snprintf(url, sizeof url, "%s/health", d->url);
+    c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CAINFO, cert);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_cleanup(c);
+    assert_int_equal(status, 200);
+    assert_int_equal(version, CURL_HTTP_VERSION_2_0);
+    /* files that cannot serve: it stops at start, saying why */
+    {
+        const char *argv[] = {ts_env("GS_GRIDSTORD"), "--config", d->config, NULL};
+        ts_proc_t p;
+        snprintf(text, sizeof text,
+                 "listen: 127.0.0.1:0\ndata_dir: %s/data\ntls_cert: %s\ntls_key: %s\n", d->dir, key,
+                 key);
+        write_text(d->config, text);
+        assert_int_equal(ts_stop_server(d->pid, 10000), 0);
+        d->pid = 0;
+        ts_run(d->dir, argv, &p);
+        assert_int_not_equal(p.status, 0);
+        assert_non_null(strstr(p.err.data, "TLS: cannot use"));
+        ts_proc_free(&p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +243,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_the_api_needs_the_admin_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_is_private_and_kept_across_restarts, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_tls_is_served_when_configured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_configurations_stop_before_starting, setup,
                                         teardown),
     };

@@ -17,8 +17,10 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include "certs.h"
 #include "sim_http.h"
 
 #define DELAY_MS 400
@@ -110,8 +112,9 @@ typedef struct {
     const char *path;
     bool http2;
     long timeout_ms;
+    const char *tls_ca; /* https, trusting this certificate; HTTP/2 by ALPN when http2 */
     CURLcode rc;
-    long status;
+    long status, version;
     uint64_t elapsed_ms;
 } fetch_t;
 
@@ -128,14 +131,22 @@ static void fetch_main(void *arg)
     char url[128];
     CURL *c = curl_easy_init();
     uint64_t t0 = uv_hrtime();
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", q->port, q->path);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", q->tls_ca ? "https" : "http", q->port,
+             q->path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ignore_body);
+    if (q->tls_ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, q->tls_ca);
     if (q->http2)
-        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+                         q->tls_ca ? (long)CURL_HTTP_VERSION_2TLS
+                                   : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    else if (q->tls_ca)
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     q->rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
+    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &q->version);
     curl_easy_cleanup(c);
     q->elapsed_ms = (uv_hrtime() - t0) / 1000000u;
 }
@@ -224,6 +235,42 @@ static void test_httpd_close_answers_pending_deferred_requests_at_once(void **st
     assert_true(f->closed);
 }
 
+/* ---- TLS ---- */
+
+/* With a certificate the server speaks HTTPS: HTTP/2 by ALPN, or HTTP/1.1; plain HTTP no
+ * longer works; a key that is not the certificate's is refused with the reason. */
+static void test_httpd_serves_https_with_http2_by_alpn(void **state)
+{
+    fixture_t *f = *state;
+    char dir[] = "/tmp/gs-test-httpd-tls-XXXXXX", cert[256], key[256], cert2[256], key2[256];
+    gs_diag_t diag = {{0}};
+    fetch_t q;
+    assert_non_null(mkdtemp(dir));
+    ts_make_certificate(dir, "a", cert, key);
+    ts_make_certificate(dir, "b", cert2, key2);
+    assert_int_equal(gs_httpd_set_tls(f->srv, cert, key2, &diag), GS_EINVAL);
+    assert_non_null(strstr(diag.msg, "belong together"));
+    assert_int_equal(gs_httpd_set_tls(f->srv, "/nonexistent.crt", key, &diag), GS_EINVAL);
+    assert_int_equal(gs_httpd_set_tls(f->srv, cert, key, &diag), GS_OK);
+    q = (fetch_t){
+        .port = f->http.port, .path = "/hello", .http2 = true, .timeout_ms = 5000, .tls_ca = cert};
+    sim_run_client(&f->http, fetch_main, &q);
+    assert_int_equal(q.rc, CURLE_OK);
+    assert_int_equal(q.status, 200);
+    assert_int_equal(q.version, CURL_HTTP_VERSION_2_0);
+    q = (fetch_t){.port = f->http.port, .path = "/hello", .timeout_ms = 5000, .tls_ca = cert};
+    sim_run_client(&f->http, fetch_main, &q);
+    assert_int_equal(q.status, 200);
+    assert_int_equal(q.version, CURL_HTTP_VERSION_1_1);
+    q = fetch(f, "/hello", false, 2000);
+    assert_int_not_equal(q.status, 200);
+    unlink(cert);
+    unlink(key);
+    unlink(cert2);
+    unlink(key2);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +282,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_httpd_close_answers_pending_deferred_requests_at_once,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_serves_https_with_http2_by_alpn, setup,
+                                        teardown),
     };
     signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not a signal */
     curl_global_init(CURL_GLOBAL_DEFAULT);
