@@ -6,17 +6,18 @@
  *   GET  /nodes                 every node: node_id, farm, up, down_since
  *   POST /nodes/{id}/down, /up  sim_node_set_down: the node's 0-db refuses connections
  *                               and its `updated` stops; up again on the same port
- *   GET, POST, DELETE /explorer/fault
+ *   GET, POST, DELETE /{explorer,chain,login}/fault
  *   POST /zdb/{id}/flip         flips a byte of a stored value on the node's 0-db
  *   GET, POST /time             the simulated clock: advance it, change its scale
  *
  * Choices:
- *  - One explorer fault at a time; a POST replaces it. It lasts for `count` matching
+ *  - One fault at a time per service (the explorer, the chain, the login directory); a
+ *    POST replaces that service's. It lasts for `count` matching
  *    requests and/or `seconds` of real time (whichever runs out first), or until DELETE
  *    when neither is given. A request matches when its path (without the query) starts
  *    with `path` (every request when absent).
  *  - A matching request waits delay_ms (on a timer; the connection stays open), then
- *    gets `status` with {"error": ...} as the explorer answers errors, or its real
+ *    gets `status` with {"error": ...} as the services answer errors, or its real
  *    answer when no status was given.
  *  - Flip keys: hex of the key's bytes, or a JSON integer for a sequential id (sent as
  *    its 8 little-endian bytes). The 0-db's data file is changed on disk; a node that is
@@ -48,9 +49,18 @@ typedef struct {
     char path[FAULT_PATH_MAX + 1];
 } fault_t;
 
+/* The services faults act on, in sim_admin_watch's order. */
+static const char *const services[SIM_ADMIN_SERVICES] = {"explorer", "chain", "login"};
+
+typedef struct {
+    sim_admin_t *admin;
+    int service;
+} watch_t;
+
 struct sim_admin {
     sim_ctx_t *ctx;
-    fault_t fault;
+    fault_t faults[SIM_ADMIN_SERVICES];
+    watch_t watches[SIM_ADMIN_SERVICES];
 };
 
 int sim_admin_new(sim_ctx_t *ctx, sim_admin_t **out, gs_diag_t *diag)
@@ -231,34 +241,48 @@ static int parse_fault(const json_t *j, fault_t *f, gs_diag_t *diag)
     return GS_OK;
 }
 
+/* The fault of the service the path names, or NULL after a 404. */
+static fault_t *fault_of(gs_http_req_t *r, sim_admin_t *a)
+{
+    const char *name = gs_http_req_param(r, 0);
+    for (int i = 0; i < SIM_ADMIN_SERVICES; i++)
+        if (strcmp(name, services[i]) == 0)
+            return &a->faults[i];
+    gs_http_reply_error(r, 404, "no service '%.64s' to fault: explorer, chain or login", name);
+    return NULL;
+}
+
 static void get_fault(gs_http_req_t *r, void *ud)
 {
-    gs_http_reply_json(r, 200, fault_json(&((sim_admin_t *)ud)->fault));
+    fault_t *f = fault_of(r, ud);
+    if (f != NULL)
+        gs_http_reply_json(r, 200, fault_json(f));
 }
 
 static void post_fault(gs_http_req_t *r, void *ud)
 {
     static const char *const fields[] = {"status", "delay_ms", "count", "seconds", "path", NULL};
-    sim_admin_t *a = ud;
+    fault_t *target = fault_of(r, ud), f = {0};
     gs_diag_t diag = {{0}};
-    fault_t f = {0};
-    json_t *j = body_of(r, fields, FAULT_USAGE);
+    json_t *j = target ? body_of(r, fields, FAULT_USAGE) : NULL;
     if (j == NULL)
         return;
     if (parse_fault(j, &f, &diag) != GS_OK)
         refuse(r, 400, &diag, FAULT_USAGE);
     else {
-        a->fault = f;
-        gs_http_reply_json(r, 200, fault_json(&a->fault));
+        *target = f;
+        gs_http_reply_json(r, 200, fault_json(target));
     }
     json_decref(j);
 }
 
 static void delete_fault(gs_http_req_t *r, void *ud)
 {
-    sim_admin_t *a = ud;
-    a->fault.active = false;
-    gs_http_reply_json(r, 200, fault_json(&a->fault));
+    fault_t *f = fault_of(r, ud);
+    if (f == NULL)
+        return;
+    f->active = false;
+    gs_http_reply_json(r, 200, fault_json(f));
 }
 
 static void answer_fault(gs_http_req_t *r, int status)
@@ -291,9 +315,10 @@ static bool fault_takes(fault_t *f, const char *path)
     return true;
 }
 
-static bool explorer_hook(gs_http_req_t *r, void *arg)
+static bool fault_hook(gs_http_req_t *r, void *arg)
 {
-    fault_t *f = &((sim_admin_t *)arg)->fault;
+    watch_t *w = arg;
+    fault_t *f = &w->admin->faults[w->service];
     int status = f->status, *pending;
     int64_t delay_ms = f->delay_ms;
     if (!fault_takes(f, gs_http_req_path(r)))
@@ -312,9 +337,10 @@ static bool explorer_hook(gs_http_req_t *r, void *arg)
     return true;
 }
 
-void sim_admin_watch_explorer(sim_admin_t *a, gs_httpd_t *explorer)
+void sim_admin_watch(sim_admin_t *a, int service, gs_httpd_t *server)
 {
-    gs_httpd_set_hook(explorer, explorer_hook, a);
+    a->watches[service] = (watch_t){a, service};
+    gs_httpd_set_hook(server, fault_hook, &a->watches[service]);
 }
 
 /* ---- 0-db byte flips ---------------------------------------------------------------------- */
@@ -467,9 +493,9 @@ const gs_http_route_t sim_admin_routes[] = {
     {"GET", "/admin/nodes", get_nodes, 0},
     {"POST", NODE_PATH "/down", post_node_down, ADMIN_BODY_MAX},
     {"POST", NODE_PATH "/up", post_node_up, ADMIN_BODY_MAX},
-    {"GET", "/admin/explorer/fault", get_fault, 0},
-    {"POST", "/admin/explorer/fault", post_fault, ADMIN_BODY_MAX},
-    {"DELETE", "/admin/explorer/fault", delete_fault, 0},
+    {"GET", "/admin/{}/fault", get_fault, 0},
+    {"POST", "/admin/{}/fault", post_fault, ADMIN_BODY_MAX},
+    {"DELETE", "/admin/{}/fault", delete_fault, 0},
     {"POST", "/admin/zdb/{}/flip", post_flip, ADMIN_BODY_MAX},
     {"GET", "/admin/time", get_time, 0},
     {"POST", "/admin/time", post_time, ADMIN_BODY_MAX},

@@ -312,8 +312,11 @@ static int start_services(sim_t *sim, const sim_world_opts_t *o, gs_diag_t *diag
     for (int i = 0; i < SRV_COUNT && err == GS_OK; i++)
         err = gs_httpd_start(&sim->loop, sim->listen, 0, services[i].routes,
                              i == SRV_ADMIN ? (void *)sim->admin : ctx, &sim->servers[i], diag);
-    if (err == GS_OK)
-        sim_admin_watch_explorer(sim->admin, sim->servers[SRV_EXPLORER]);
+    if (err == GS_OK) {
+        sim_admin_watch(sim->admin, SIM_ADMIN_EXPLORER, sim->servers[SRV_EXPLORER]);
+        sim_admin_watch(sim->admin, SIM_ADMIN_CHAIN, sim->servers[SRV_CHAIN]);
+        sim_admin_watch(sim->admin, SIM_ADMIN_LOGIN, sim->servers[SRV_LOGIN]);
+    }
     if (err == GS_OK) {
         sim_registry_start(ctx);
         sim->registry_started = true;

@@ -424,6 +424,29 @@ static void test_bad_callbacks_change_nothing(void **state)
     assert_int_equal(scan(ALICE, "--replay", saved, link, &out), 3);
     gs_buf_free(&out);
     assert_string_equal(state_of("refused", buf, sizeof buf), "awaiting_payment");
+    /* the chain or the login directory failing while the callback is checked: 502, the
+     * app may send it again, and nothing changed */
+    {
+        static const struct {
+            const char *service, *fault;
+        } outages[] = {
+            {"/chain/fault", "{\"status\":503,\"path\":\"/api/v1/transactions/\"}"},
+            {"/login/fault", "{\"status\":500,\"path\":\"/api/users/\"}"},
+        };
+        for (size_t i = 0; i < 2; i++) {
+            assert_int_equal(ts_http("POST", fx.sim.admin, outages[i].service, outages[i].fault,
+                                     NULL, 5000, NULL),
+                             200);
+            assert_int_not_equal(scan(ALICE, NULL, NULL, link, &out), 0);
+            if (strstr(out.data, "502") == NULL)
+                fail_msg("%s down: the callback's answer was not 502: %s", outages[i].service,
+                         out.data);
+            gs_buf_free(&out);
+            assert_int_equal(
+                ts_http("DELETE", fx.sim.admin, outages[i].service, NULL, NULL, 5000, NULL), 200);
+            assert_string_equal(state_of("refused", buf, sizeof buf), "awaiting_payment");
+        }
+    }
     /* and malformed bodies straight to the callback */
     {
         char path[256];
