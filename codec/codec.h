@@ -94,11 +94,12 @@ typedef enum { GS_CIPHER_AES256GCM = 1, GS_CIPHER_XCHACHA20POLY1305 = 2 } gs_cip
 typedef struct {
     unsigned data, parity;  /* Reed-Solomon: 1 <= data, 0 <= parity, data + parity <= 255 */
     size_t stripe_size;     /* plaintext bytes per stripe (default 4 MiB) */
-    int zstd_level;         /* default 3 */
+    int zstd_level;         /* default 1 */
     gs_cipher_t cipher;     /* default: AES-256-GCM when the CPU has it */
 } gs_codec_params_t;
 
-/* Defaults: 16 + 4, 4 MiB stripes, zstd level 3, the cipher the CPU does best. */
+/* Defaults: 16 + 4, 4 MiB stripes, zstd level 1 (its fastest: a compressible store is
+ * bound by zstd, not by the hash), the cipher the CPU does best. */
 void gs_codec_params_default(gs_codec_params_t *p);
 /* Refuses counts or sizes outside the bounds above, and a stripe whose shard chunks would
  * not fit in one 0-db value. */

@@ -14,7 +14,7 @@ void gs_codec_params_default(gs_codec_params_t *p)
     p->data = 16;
     p->parity = 4;
     p->stripe_size = STRIPE_DEFAULT;
-    p->zstd_level = 3;
+    p->zstd_level = 1;
     p->cipher = (sodium_init() >= 0 && crypto_aead_aes256gcm_is_available())
                     ? GS_CIPHER_AES256GCM
                     : GS_CIPHER_XCHACHA20POLY1305;

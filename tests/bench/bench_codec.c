@@ -350,7 +350,7 @@ int main(int argc, char **argv)
     if (!data)
         die("setup", "out of memory");
     const char *pool = getenv("UV_THREADPOOL_SIZE");
-    printf("bench_codec: %zu MiB per run, 16+4, stripes of %zu MiB, AES-256-GCM, zstd 3, "
+    printf("bench_codec: %zu MiB per run, 16+4, stripes of %zu MiB, AES-256-GCM, zstd 1, "
            "%zu rounds, medians; %u CPUs, threadpool %s\n",
            c.mib, c.stripe >> 20, c.rounds, uv_available_parallelism(), pool ? pool : "4 (libuv default)");
     randombytes_buf(data, n);
