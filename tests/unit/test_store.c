@@ -77,11 +77,11 @@ static void test_migrations_run_once_and_refuse_a_newer_file(void **state)
     gs_diag_t diag = {{0}};
     sqlite3 *db;
     gs_store_t *again;
-    assert_int_equal(gs_store_schema_version(f->s), 3);
+    assert_int_equal(gs_store_schema_version(f->s), 5);
     add_backup(f);
     gs_store_close(f->s);
     assert_int_equal(gs_store_open(f->path, &f->s, NULL), GS_OK); /* no migration twice */
-    assert_int_equal(gs_store_schema_version(f->s), 3);
+    assert_int_equal(gs_store_schema_version(f->s), 5);
     json_decref(gs_store_deployment(f->s, "backup")); /* still there */
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
