@@ -149,30 +149,37 @@ static void prepare_workload(gs_daemon_t *d, const json_t *dep, const json_t *w,
     json_decref(t);
 }
 
+/* The explorer's id of the workload with this install's reference in a page of its
+ * workloads; false when it is not there. */
+static bool find_by_reference(const json_t *page, const char *reference, int64_t *id)
+{
+    const json_t *w;
+    size_t i;
+    json_array_foreach(page, i, w)
+    {
+        const char *ref = gs_json_str(w, "reference");
+        if (ref && strcmp(ref, reference) == 0 && gs_json_int(w, "id", id))
+            return true;
+    }
+    return false;
+}
+
 /* A workload recorded as posting: on the explorer already (found by its reference)? */
 static void on_workload_search(gs_dep_op_t *op, long status, json_t *ans, const char *error)
 {
-    size_t i;
-    json_t *w;
     gs_store_workload_set_t set = {.posted_at = (int64_t)time(NULL)};
     if (error != NULL || status != 200 || !json_is_array(ans))
         return;
-    json_array_foreach(ans, i, w)
-    {
-        const char *ref = gs_json_str(w, "reference");
-        if (ref && strcmp(ref, gs_json_str(op->pool, "reference")) == 0 &&
-            gs_json_int(w, "id", &set.workload_id)) {
-            step(op, "posting", "posted", &set);
-            return;
-        }
-    }
-    /* never arrived: the very same signed workload again */
-    post_workload(op->d, op->name, op->pool, gs_json_str(op->pool, "body"));
+    if (find_by_reference(ans, gs_json_str(op->pool, "reference"), &set.workload_id))
+        step(op, "posting", "posted", &set);
+    else /* never arrived: the very same signed workload again */
+        post_workload(op->d, op->name, op->pool, gs_json_str(op->pool, "body"));
 }
 
-static void search_workload(gs_daemon_t *d, const char *name, const json_t *w)
+/* Looks for the install's workloads on the explorer; the page goes to cb. */
+static void search_workload(gs_daemon_t *d, const char *name, const json_t *w, gs_dep_done_cb cb)
 {
-    gs_dep_get(d, name, w, on_workload_search, d->cfg.explorer,
+    gs_dep_get(d, name, w, cb, d->cfg.explorer,
                "/reservations/workloads?customer_tid=%" PRId64 "&size=%d", d->identity.tid,
                SEARCH_PAGE);
 }
@@ -241,7 +248,7 @@ bool gs_dep_advance_workloads(gs_daemon_t *d, const json_t *dep)
         if (strcmp(st, "new") == 0)
             prepare_workload(d, dep, w, wls, pools);
         else if (strcmp(st, "posting") == 0)
-            search_workload(d, name, w);
+            search_workload(d, name, w, on_workload_search);
         else if (strcmp(st, "posted") == 0)
             poll_workload(d, name, w);
         else if (strcmp(st, "cancelling") == 0)
@@ -272,21 +279,13 @@ bool gs_dep_advance_workloads(gs_daemon_t *d, const json_t *dep)
  * is deleted next), or never arrived (nothing to delete). */
 static void on_delete_search(gs_dep_op_t *op, long status, json_t *ans, const char *error)
 {
-    size_t i;
-    json_t *w;
     gs_store_workload_set_t set = {.posted_at = (int64_t)time(NULL)};
     if (error != NULL || status != 200 || !json_is_array(ans))
         return;
-    json_array_foreach(ans, i, w)
-    {
-        const char *ref = gs_json_str(w, "reference");
-        if (ref && strcmp(ref, gs_json_str(op->pool, "reference")) == 0 &&
-            gs_json_int(w, "id", &set.workload_id)) {
-            step(op, "posting", "posted", &set);
-            return;
-        }
-    }
-    step(op, "posting", "deleted", NULL);
+    if (find_by_reference(ans, gs_json_str(op->pool, "reference"), &set.workload_id))
+        step(op, "posting", "posted", &set);
+    else
+        step(op, "posting", "deleted", NULL);
 }
 
 bool gs_dep_advance_delete(gs_daemon_t *d, const json_t *dep)
@@ -299,9 +298,7 @@ bool gs_dep_advance_delete(gs_daemon_t *d, const json_t *dep)
     {
         const char *st = gs_json_str(w, "state");
         if (strcmp(st, "posting") == 0)
-            gs_dep_get(d, name, w, on_delete_search, d->cfg.explorer,
-                       "/reservations/workloads?customer_tid=%" PRId64 "&size=%d", d->identity.tid,
-                       SEARCH_PAGE);
+            search_workload(d, name, w, on_delete_search);
         else if (strcmp(st, "posted") == 0 || strcmp(st, "ok") == 0 || strcmp(st, "serving") == 0 ||
                  strcmp(st, "cancelling") == 0)
             gs_dep_sign_delete(d, name, w, "deleted");

@@ -85,20 +85,6 @@ static void fill_compressible(uint8_t *p, size_t n)
     }
 }
 
-static void free_meta(gs_meta_t *m)
-{
-    if (!m)
-        return;
-    for (unsigned i = 0; m->shards && i < m->n_shards; i++) {
-        free(m->shards[i].backend);
-        free(m->shards[i].ids);
-    }
-    free(m->shards);
-    free(m->inline_data);
-    sodium_free(m->file_key);
-    free(m);
-}
-
 static void on_stored(int err, const char *msg, gs_meta_t *meta, void *ud)
 {
     run_t *r = ud;
@@ -138,7 +124,7 @@ static double store_once(run_t *r, const conf_t *c, const uint8_t *data, size_t 
 {
     gs_codec_store_opts_t o = store_opts(c);
     gs_diag_t d;
-    free_meta(r->meta);
+    gs_meta_free(r->meta);
     r->meta = NULL;
     r->done = false;
     double t0 = now(), c0 = cpu_now();
@@ -176,7 +162,7 @@ static void run_open(run_t *r)
 
 static void run_close(run_t *r)
 {
-    free_meta(r->meta);
+    gs_meta_free(r->meta);
     r->store->ops->close(r->store);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r->loop) != 0)

@@ -17,70 +17,20 @@
 
 #include "codec.h"
 #include "process.h"
+#include "zdbproc.h"
 
-#define ADMIN   "PASS"
+#define ADMIN   TS_ZDB_ADMIN
 #define MASTER  0
 #define REPLICA 1
 
 /* ---- fixture: a loop, two 0-db servers ---- */
 
 typedef struct {
-    pid_t pid;
-    int port;
-    char address[64];
-} server_t;
-
-typedef struct {
     uv_loop_t loop;
     char dir[64];
-    server_t srv[2];
+    ts_zdb_t srv[2];
     gs_zdb_t *z[2]; /* the test's own clients */
 } fixture_t;
-
-static const char *sim_path(void)
-{
-    const char *v = getenv("GS_SIM");
-    if (v == NULL || *v == '\0')
-        fail_msg("GS_SIM is not set; run the tests through ctest");
-    return v;
-}
-
-/* Starts server i on port (0: any free port) with its own folders, kept across restarts. */
-static void server_start(fixture_t *f, int i, int port)
-{
-    char data[128], index[128], portstr[16], line[256];
-    const char *p;
-    server_t *s = &f->srv[i];
-    snprintf(data, sizeof data, "%s/data%d", f->dir, i);
-    snprintf(index, sizeof index, "%s/index%d", f->dir, i);
-    snprintf(portstr, sizeof portstr, "%d", port);
-    const char *argv[] = {sim_path(), "zdb",    "--listen", "127.0.0.1", "--port",
-                          portstr,    "--mode", "seq",      "--admin",   ADMIN,
-                          "--data",   data,     "--index",  index,       NULL};
-    s->pid = ts_spawn_server(argv, line, sizeof line, 10000);
-    p = strstr(line, "\"zdb\":\"");
-    assert_non_null(p);
-    assert_true(sscanf(p + 7, "%63[^\"]", s->address) == 1);
-    p = strrchr(s->address, ':');
-    assert_non_null(p);
-    s->port = atoi(p + 1);
-    assert_true(s->port > 0);
-}
-
-static void server_stop(server_t *s)
-{
-    assert_true(s->pid > 0);
-    assert_int_equal(ts_stop_server(s->pid, 5000), 0);
-    s->pid = 0;
-}
-
-static void server_kill(server_t *s)
-{
-    assert_true(s->pid > 0);
-    assert_int_equal(kill(s->pid, SIGKILL), 0);
-    assert_int_equal(waitpid(s->pid, NULL, 0), s->pid);
-    s->pid = 0;
-}
 
 static int setup(void **state)
 {
@@ -94,7 +44,7 @@ static int setup(void **state)
     *state = f;
     for (int i = 0; i < 2; i++) {
         gs_zdb_opts_t o = {0};
-        server_start(f, i, 0);
+        ts_zdb_start(&f->srv[i], f->dir, i, 0);
         o.address = f->srv[i].address;
         f->z[i] = gs_zdb_new(&f->loop, &o, &diag);
         if (f->z[i] == NULL)
@@ -312,8 +262,12 @@ static gs_follower_t *follower_opts(fixture_t *f, errs_t *e, unsigned batch, uns
     gs_diag_t diag = {{0}};
     gs_zdb_opts_t m = {f->srv[MASTER].address, NULL, NULL, NULL, 2000, 1000};
     gs_zdb_opts_t r = {f->srv[REPLICA].address, NULL, NULL, NULL, 2000, 1000};
-    gs_follower_opts_t o = {.poll_ms = 20, .batch = batch, .window = window,
-                            .verify_on_start = verify, .on_error = on_error, .ud = e};
+    gs_follower_opts_t o = {.poll_ms = 20,
+                            .batch = batch,
+                            .window = window,
+                            .verify_on_start = verify,
+                            .on_error = on_error,
+                            .ud = e};
     gs_follower_t *fl = gs_follower_new(&f->loop, &m, &r, &o, &diag);
     if (fl == NULL)
         fail_msg("gs_follower_new: %s", diag.msg);
@@ -536,7 +490,7 @@ static void test_follow_reports_a_master_down_and_catches_up(void **state)
         uv_run(&f->loop, UV_RUN_ONCE);
         gs_follower_stats(fl, &st);
     } while (st.copied < 200);
-    server_kill(&f->srv[MASTER]); /* mid-copy, with commands in flight */
+    ts_zdb_kill(&f->srv[MASTER]); /* mid-copy, with commands in flight */
     while (e.errors == 0)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(e.fatals, 0);
@@ -544,7 +498,7 @@ static void test_follow_reports_a_master_down_and_catches_up(void **state)
     assert_true(st.errors >= 1 && st.last_err < 0);
     assert_non_null(strstr(st.last_error, f->srv[MASTER].address));
     assert_true(st.running && !st.failed);
-    server_start(f, MASTER, f->srv[MASTER].port);
+    ts_zdb_start(&f->srv[MASTER], f->dir, MASTER, f->srv[MASTER].port);
     fill(f, MASTER, 1000, 50);
     wait_caught_up(f, fl, 1050, NULL);
     assert_int_equal(e.fatals, 0);
@@ -597,7 +551,7 @@ static void test_follow_stops_on_a_foreign_write_during_a_copy(void **state)
         uv_run(&f->loop, UV_RUN_ONCE);
         gs_follower_stats(fl, &st);
     } while (st.copied < 100);
-    e.stop_on_fatal = fl; /* the owner stops it from the error callback */
+    e.stop_on_fatal = fl;                           /* the owner stops it from the error callback */
     id_cmd(f, REPLICA, &r, NULL, 0, "an intruder"); /* lands between the follower's SETs */
     assert_int_equal(r.type, GS_RESP_BULK);
     assert_int_equal(gs_zdb_key_id(r.value.data, r.value.len, &foreign), GS_OK);
@@ -629,7 +583,7 @@ static void test_follow_reports_lag_while_behind_and_zero_when_caught_up(void **
     counters(f, REPLICA, &rn, &re);
     assert_true(rn == 1000 && re == 1000);
     /* the replica goes away: the master's counter still moves the lag */
-    server_stop(&f->srv[REPLICA]);
+    ts_zdb_stop(&f->srv[REPLICA]);
     fill(f, MASTER, 1000, 50);
     do {
         uv_run(&f->loop, UV_RUN_ONCE);
@@ -637,7 +591,7 @@ static void test_follow_reports_lag_while_behind_and_zero_when_caught_up(void **
     } while (st.master_next < 1050 || e.errors == 0);
     assert_true(gs_follower_lag(fl, &lag));
     assert_true(lag == 50 && st.lag == 50 && st.replica_next == 1000);
-    server_start(f, REPLICA, f->srv[REPLICA].port);
+    ts_zdb_start(&f->srv[REPLICA], f->dir, REPLICA, f->srv[REPLICA].port);
     wait_caught_up(f, fl, 1050, NULL);
     assert_int_equal(e.fatals, 0);
     assert_same(f, 1050);
@@ -662,8 +616,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_follow_stops_on_a_foreign_write_during_a_copy, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_follow_reports_lag_while_behind_and_zero_when_caught_up,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_follow_reports_lag_while_behind_and_zero_when_caught_up, setup, teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,21 +38,6 @@ typedef struct {
     uv_timer_t resume_timer;
 } fx_t;
 
-/* The record is freed here by hand: its owner module frees real ones. */
-static void meta_discard(gs_meta_t *m)
-{
-    if (!m)
-        return;
-    for (unsigned i = 0; m->shards && i < m->n_shards; i++) {
-        free(m->shards[i].backend);
-        free(m->shards[i].ids);
-    }
-    free(m->shards);
-    free(m->inline_data);
-    sodium_free(m->file_key);
-    free(m);
-}
-
 static uint8_t *content(size_t n, uint64_t seed)
 {
     uint8_t *b = malloc(n ? n : 1);
@@ -73,7 +58,7 @@ static void fx_init(fx_t *f)
 
 static void fx_end(fx_t *f)
 {
-    meta_discard(f->meta);
+    gs_meta_free(f->meta);
     free(f->got);
     f->store->ops->close(f->store);
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);

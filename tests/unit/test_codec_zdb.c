@@ -19,70 +19,18 @@
 
 #include "codec.h"
 #include "process.h"
+#include "zdbproc.h"
 
 #define MAX_SERVERS 3
-#define ADMIN       "PASS"
+#define ADMIN       TS_ZDB_ADMIN
 
 /* ---- fixture: a loop and the 0-db servers of one test ---- */
 
 typedef struct {
-    pid_t pid;
-    int port;
-    char address[64];
-} server_t;
-
-typedef struct {
     uv_loop_t loop;
     char dir[64];
-    server_t srv[MAX_SERVERS];
+    ts_zdb_t srv[MAX_SERVERS];
 } fixture_t;
-
-static const char *sim_path(void)
-{
-    const char *v = getenv("GS_SIM");
-    if (v == NULL || *v == '\0')
-        fail_msg("GS_SIM is not set; run the tests through ctest");
-    return v;
-}
-
-/* Starts server i on port (0: any free port) with its own data and index folders. */
-static void server_start(fixture_t *f, int i, int port)
-{
-    char data[128], index[128], portstr[16], line[256];
-    const char *p;
-    server_t *s = &f->srv[i];
-    snprintf(data, sizeof data, "%s/data%d", f->dir, i);
-    snprintf(index, sizeof index, "%s/index%d", f->dir, i);
-    snprintf(portstr, sizeof portstr, "%d", port);
-    const char *argv[] = {sim_path(), "zdb",    "--listen", "127.0.0.1", "--port",
-                          portstr,    "--mode", "seq",      "--admin",   ADMIN,
-                          "--data",   data,     "--index",  index,       NULL};
-    s->pid = ts_spawn_server(argv, line, sizeof line, 10000);
-    p = strstr(line, "\"zdb\":\"");
-    assert_non_null(p);
-    p += 7;
-    assert_true(sscanf(p, "%63[^\"]", s->address) == 1);
-    p = strrchr(s->address, ':');
-    assert_non_null(p);
-    s->port = atoi(p + 1);
-    assert_true(s->port > 0);
-}
-
-static void server_stop(server_t *s)
-{
-    if (s->pid > 0)
-        assert_int_equal(ts_stop_server(s->pid, 5000), 0);
-    s->pid = 0;
-}
-
-/* SIGKILL, as a crash: no goodbye on the socket beyond what the kernel does. */
-static void server_kill(server_t *s)
-{
-    assert_true(s->pid > 0);
-    assert_int_equal(kill(s->pid, SIGKILL), 0);
-    assert_int_equal(waitpid(s->pid, NULL, 0), s->pid);
-    s->pid = 0;
-}
 
 static int setup(void **state)
 {
@@ -293,7 +241,7 @@ static void test_zdb_set_get_round_trips(void **state)
     gs_zdb_t *z;
     uint64_t a, b, c;
     char addr[80];
-    server_start(f, 0, 0);
+    ts_zdb_start(&f->srv[0], f->dir, 0, 0);
     big = malloc(big_n);
     assert_non_null(big);
     for (size_t i = 0; i < big_n; i++)
@@ -314,7 +262,7 @@ static void test_zdb_set_get_round_trips(void **state)
     get_expect(f, z, a, binary, sizeof binary);
     close_client(z);
     free(big);
-    server_stop(&f->srv[0]);
+    ts_zdb_stop(&f->srv[0]);
     finish_loop(f);
 }
 
@@ -349,7 +297,7 @@ static void test_zdb_pipelined_sets_answer_in_order(void **state)
     static order_t o;
     static order_item_t items[1000];
     gs_zdb_t *z;
-    server_start(f, 0, 0);
+    ts_zdb_start(&f->srv[0], f->dir, 0, 0);
     z = client(f, f->srv[0].address, NULL, NULL, NULL, 0);
     memset(&o, 0, sizeof o);
     o.n = 1000;
@@ -366,7 +314,7 @@ static void test_zdb_pipelined_sets_answer_in_order(void **state)
         assert_true(o.ids[i] == o.ids[i - 1] + 1);
     get_expect(f, z, o.ids[999], "value 999", 9);
     close_client(z);
-    server_stop(&f->srv[0]);
+    ts_zdb_stop(&f->srv[0]);
     finish_loop(f);
 }
 
@@ -376,7 +324,7 @@ static void test_zdb_select_with_password(void **state)
     gs_zdb_t *admin, *ok, *wrong, *bad_admin;
     res_t r;
     char entries[32];
-    server_start(f, 0, 0);
+    ts_zdb_start(&f->srv[0], f->dir, 0, 0);
     res_init(&r);
     admin = client(f, f->srv[0].address, NULL, NULL, ADMIN, 0);
     call(f, admin, &r, "NSNEW", "vault", NULL);
@@ -412,7 +360,7 @@ static void test_zdb_select_with_password(void **state)
     close_client(wrong);
     close_client(bad_admin);
     gs_buf_free(&r.value);
-    server_stop(&f->srv[0]);
+    ts_zdb_stop(&f->srv[0]);
     finish_loop(f);
 }
 
@@ -446,7 +394,7 @@ static void test_zdb_server_killed_then_back(void **state)
     int port;
     unsigned char key[8];
     bool back = false;
-    server_start(f, 0, 0);
+    ts_zdb_start(&f->srv[0], f->dir, 0, 0);
     port = f->srv[0].port;
     z = client(f, f->srv[0].address, NULL, NULL, NULL, 2000);
     id = set_new(f, z, "survivor", 8);
@@ -457,7 +405,7 @@ static void test_zdb_server_killed_then_back(void **state)
         res_init(&r[i]);
         assert_int_equal(gs_zdb_set(z, "", 0, "lost", 4, on_res, &r[i]), GS_OK);
     }
-    server_kill(&f->srv[0]);
+    ts_zdb_kill(&f->srv[0]);
     for (int i = 0; i < 10; i++) {
         run_until(f, &r[i].done);
         if (r[i].err != GS_ECONN && r[i].err != GS_ETIMEDOUT)
@@ -468,7 +416,7 @@ static void test_zdb_server_killed_then_back(void **state)
     call(f, z, &again, "PING", NULL);
     assert_int_equal(again.err, GS_ECONN);
 
-    server_start(f, 0, port);
+    ts_zdb_start(&f->srv[0], f->dir, 0, port);
     gs_zdb_id_key(id, key);
     for (int attempt = 0; attempt < 50 && !back; attempt++) {
         res_init(&again);
@@ -486,7 +434,7 @@ static void test_zdb_server_killed_then_back(void **state)
     assert_memory_equal(again.value.data, "survivor", 8);
     gs_buf_free(&again.value);
     close_client(z);
-    server_stop(&f->srv[0]);
+    ts_zdb_stop(&f->srv[0]);
     finish_loop(f);
 }
 
@@ -495,7 +443,7 @@ static void test_zdb_close_cancels_pending(void **state)
     fixture_t *f = *state;
     res_t r[5], first;
     gs_zdb_t *z;
-    server_start(f, 0, 0);
+    ts_zdb_start(&f->srv[0], f->dir, 0, 0);
     z = client(f, f->srv[0].address, NULL, NULL, NULL, 0);
     res_init(&first);
     call(f, z, &first, "PING", NULL);
@@ -520,7 +468,7 @@ static void test_zdb_close_cancels_pending(void **state)
     assert_int_equal(first.err, GS_ECANCELED);
     gs_buf_free(&first.value);
     finish_loop(f);
-    server_stop(&f->srv[0]);
+    ts_zdb_stop(&f->srv[0]);
 }
 
 /* ---- against listeners that misbehave ---- */
@@ -714,7 +662,7 @@ static void test_zdb_shard_store_over_three_backends(void **state)
     gs_shard_store_t *s;
     sres_t put[3][2], r;
     for (int i = 0; i < 3; i++) {
-        server_start(f, i, 0);
+        ts_zdb_start(&f->srv[i], f->dir, i, 0);
         o[i] = (gs_zdb_opts_t){f->srv[i].address, NULL, NULL, NULL, 0, 0};
     }
     s = gs_shard_store_zdb_new(&f->loop, o, 3, &diag);
@@ -769,7 +717,7 @@ static void test_zdb_shard_store_over_three_backends(void **state)
     assert_int_equal(r.err, GS_ECANCELED);
     finish_loop(f);
     for (int i = 0; i < 3; i++)
-        server_stop(&f->srv[i]);
+        ts_zdb_stop(&f->srv[i]);
 }
 
 static void test_zdb_shard_store_refusal_is_erefused(void **state)
@@ -781,7 +729,7 @@ static void test_zdb_shard_store_refusal_is_erefused(void **state)
     sres_t r;
     gs_zdb_t *admin;
     res_t a;
-    server_start(f, 0, 0);
+    ts_zdb_start(&f->srv[0], f->dir, 0, 0);
     /* A namespace locked read-only: SET is refused with 0-db's message. */
     admin = client(f, f->srv[0].address, NULL, NULL, ADMIN, 0);
     res_init(&a);
@@ -802,7 +750,7 @@ static void test_zdb_shard_store_refusal_is_erefused(void **state)
     close_client(admin);
     gs_buf_free(&a.value);
     finish_loop(f);
-    server_stop(&f->srv[0]);
+    ts_zdb_stop(&f->srv[0]);
 }
 
 int main(void)
