@@ -31,6 +31,7 @@ static void on_deleted(gs_dep_op_t *op, long status, json_t *ans, const char *er
     (void)ans;
     if (error != NULL || (status != 201 && status != 200 && status != 400))
         return; /* asked again on the next tick */
+    gs_dep_crash_point("before_delete_recorded");
     if (gs_store_workload_step(op->d->store, op->name, gs_json_str(op->pool, "kind"), op->idx,
                                gs_json_str(op->pool, "_from"), gs_json_str(op->pool, "_to"), NULL,
                                NULL) == GS_OK)

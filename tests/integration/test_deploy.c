@@ -388,6 +388,72 @@ static void crash_and_resume(const char *name, const char *point)
     assert_escrows_paid_once(name);
 }
 
+static json_t *deployment(const char *name)
+{
+    const char *headers[] = {fx.auth, NULL};
+    char path[256];
+    json_t *dep = NULL;
+    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
+    assert_int_equal(ts_http("GET", fx.url, path, NULL, headers, 5000, &dep), 200);
+    return dep;
+}
+
+/* The explorer ids of every workload of the deployment (0-dbs and machines). */
+static json_t *workload_ids(const char *name)
+{
+    json_t *dep = deployment(name), *ids = json_array();
+    const char *lists[] = {"zdbs", "machines"};
+    for (size_t k = 0; k < 2; k++) {
+        const json_t *w;
+        size_t i;
+        json_array_foreach(json_object_get(dep, lists[k]), i, w)
+            json_array_append(ids, json_object_get(w, "workload_id"));
+    }
+    json_decref(dep);
+    assert_int_equal(json_array_size(ids), 24);
+    return ids;
+}
+
+/* Each workload is deleted on the explorer (next_action 6). */
+static void assert_all_deleted_on_the_grid(const json_t *ids)
+{
+    const json_t *id;
+    size_t i;
+    json_array_foreach(ids, i, id)
+    {
+        char path[96];
+        json_t *w = NULL;
+        snprintf(path, sizeof path, "/reservations/workloads/%lld",
+                 (long long)json_integer_value(id));
+        assert_int_equal(ts_http("GET", fx.sim.explorer, path, NULL, NULL, 5000, &w), 200);
+        assert_int_equal(json_integer_value(json_object_get(w, "next_action")), 6);
+        json_decref(w);
+    }
+}
+
+/* A deletion killed after the explorer took a signed deletion and before it was
+ * recorded: the restarted daemon signs again (the explorer says it is gone), and ends
+ * with every workload deleted and the deployment forgotten. */
+static void delete_crash_and_resume(const char *name)
+{
+    const char *headers[] = {fx.auth, NULL};
+    char path[128];
+    json_t *ids = workload_ids(name);
+    assert_int_equal(ts_stop_server(fx.gridstord, 10000), 0);
+    setenv("GRIDSTORD_CRASH_AT", "before_delete_recorded", 1);
+    start_gridstord();
+    unsetenv("GRIDSTORD_CRASH_AT");
+    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
+    assert_int_equal(ts_http("DELETE", fx.url, path, NULL, headers, 5000, NULL), 202);
+    assert_int_equal(exit_status_within(fx.gridstord, 30000), 99);
+    start_gridstord();
+    for (int i = 0; i < 300 && ts_http("GET", fx.url, path, NULL, headers, 5000, NULL) != 404; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    assert_int_equal(ts_http("GET", fx.url, path, NULL, headers, 5000, NULL), 404);
+    assert_all_deleted_on_the_grid(ids);
+    json_decref(ids);
+}
+
 static void test_a_killed_daemon_resumes_and_pays_once(void **state)
 {
     (void)state;
@@ -396,6 +462,7 @@ static void test_a_killed_daemon_resumes_and_pays_once(void **state)
     crash_and_resume("crash3", "after_pay_recorded");
     crash_and_resume("crash4", "after_workload_recorded");
     crash_and_resume("crash5", "after_gateway_recorded");
+    delete_crash_and_resume("crash5");
 }
 
 static void test_bad_callbacks_change_nothing(void **state)
@@ -568,49 +635,6 @@ static void test_the_cli_deploys_and_follows(void **state)
         assert_int_equal(run(bad, &out), 4);
         assert_non_null(strstr(out.data, "is gridstord running?"));
         gs_buf_free(&out);
-    }
-}
-
-static json_t *deployment(const char *name)
-{
-    const char *headers[] = {fx.auth, NULL};
-    char path[256];
-    json_t *dep = NULL;
-    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
-    assert_int_equal(ts_http("GET", fx.url, path, NULL, headers, 5000, &dep), 200);
-    return dep;
-}
-
-/* The explorer ids of every workload of the deployment (0-dbs and machines). */
-static json_t *workload_ids(const char *name)
-{
-    json_t *dep = deployment(name), *ids = json_array();
-    const char *lists[] = {"zdbs", "machines"};
-    for (size_t k = 0; k < 2; k++) {
-        const json_t *w;
-        size_t i;
-        json_array_foreach(json_object_get(dep, lists[k]), i, w)
-            json_array_append(ids, json_object_get(w, "workload_id"));
-    }
-    json_decref(dep);
-    assert_int_equal(json_array_size(ids), 24);
-    return ids;
-}
-
-/* Each workload is deleted on the explorer (next_action 6). */
-static void assert_all_deleted_on_the_grid(const json_t *ids)
-{
-    const json_t *id;
-    size_t i;
-    json_array_foreach(ids, i, id)
-    {
-        char path[96];
-        json_t *w = NULL;
-        snprintf(path, sizeof path, "/reservations/workloads/%lld",
-                 (long long)json_integer_value(id));
-        assert_int_equal(ts_http("GET", fx.sim.explorer, path, NULL, NULL, 5000, &w), 200);
-        assert_int_equal(json_integer_value(json_object_get(w, "next_action")), 6);
-        json_decref(w);
     }
 }
 
