@@ -90,8 +90,7 @@ static const char *const migrations[] = {
     "ALTER TABLE workloads ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE workloads ADD COLUMN tried TEXT NOT NULL DEFAULT '[]';",
     /* 5: pool extensions, ordered with their own signandpay session */
-    "ALTER TABLE pools ADD COLUMN spec TEXT;"
-    "ALTER TABLE pools ADD COLUMN session TEXT;",
+    "ALTER TABLE pools ADD COLUMN spec TEXT; ALTER TABLE pools ADD COLUMN session TEXT;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
