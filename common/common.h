@@ -387,6 +387,23 @@ void gs_http_reply_json(gs_http_req_t *r, int status, json_t *j);
 void gs_http_reply_error(gs_http_req_t *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* An answer sent in pieces (a large file): start it (status, type, and the length when
+ * known, else -1), then send piece after piece, each only once `proceed` has been called
+ * for the one before (the first at once); `last` ends the answer. Pieces are copied.
+ * `stop` (may be NULL) says the client went away: send nothing more. The stream belongs
+ * to the request: after the last piece, or after stop, it is gone. A stream may start from
+ * a handler or from a deferred callback. */
+typedef struct gs_http_stream gs_http_stream_t;
+typedef void (*gs_http_stream_cb)(gs_http_stream_t *st, void *arg);
+gs_http_stream_t *gs_http_stream_start(gs_http_req_t *r, int status, const char *content_type,
+                                       int64_t length, gs_http_stream_cb proceed,
+                                       gs_http_stream_cb stop, void *arg);
+/* GS_EINVAL when a piece is still out or the answer has ended; GS_ENOMEM. */
+int gs_http_stream_send(gs_http_stream_t *st, const void *p, size_t n, bool last);
+/* Ends the answer as broken (the client sees a cut connection), for a failure midway;
+ * only between pieces (after proceed). */
+void gs_http_stream_abort(gs_http_stream_t *st);
+
 /* ---- embedded files -------------------------------------------------------------------- */
 
 /* A file built into the binary (templates); see cmake/embed.cmake. */

@@ -375,6 +375,96 @@ void gs_http_reply_error(gs_http_req_t *r, int status, const char *fmt, ...)
     gs_http_reply_json(r, status, json_pack("{s:s}", "error", msg));
 }
 
+/* ---- streamed answers ------------------------------------------------------------------- */
+
+/* An answer sent in pieces: h2o asks for the next piece (proceed) once the last one is
+ * on its way, or says the client went away (stop). Each piece is copied, so the caller's
+ * buffer is free at once; the copy lives until h2o asks for more. The struct lives in
+ * the request's pool and goes with it. */
+struct gs_http_stream {
+    h2o_generator_t gen; /* first: h2o hands it back */
+    h2o_req_t *req;
+    gs_http_stream_cb proceed, stop;
+    void *arg;
+    char *piece; /* the copy in flight */
+    bool in_flight, finishing, ended;
+};
+
+static void stream_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    gs_http_stream_t *st = (gs_http_stream_t *)g;
+    free(st->piece);
+    st->piece = NULL;
+    st->in_flight = false;
+    if (st->finishing) { /* the last piece is out: end the answer */
+        st->ended = true;
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    st->proceed(st, st->arg);
+}
+
+static void stream_stop(h2o_generator_t *g, h2o_req_t *req)
+{
+    gs_http_stream_t *st = (gs_http_stream_t *)g;
+    (void)req;
+    free(st->piece);
+    st->piece = NULL;
+    st->ended = true;
+    if (st->stop != NULL)
+        st->stop(st, st->arg);
+}
+
+gs_http_stream_t *gs_http_stream_start(gs_http_req_t *r, int status, const char *content_type,
+                                       int64_t length, gs_http_stream_cb proceed,
+                                       gs_http_stream_cb stop, void *arg)
+{
+    h2o_req_t *req = r->req;
+    gs_http_stream_t *st = h2o_mem_alloc_pool(&req->pool, sizeof *st);
+    memset(st, 0, sizeof *st);
+    st->gen.proceed = stream_proceed;
+    st->gen.stop = stream_stop;
+    st->req = req;
+    st->proceed = proceed;
+    st->stop = stop;
+    st->arg = arg;
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    if (length >= 0)
+        req->res.content_length = (size_t)length;
+    gs_http_add_header(r, "content-type", content_type);
+    h2o_start_response(req, &st->gen);
+    return st;
+}
+
+int gs_http_stream_send(gs_http_stream_t *st, const void *p, size_t n, bool last)
+{
+    h2o_iovec_t buf;
+    if (st->in_flight || st->finishing || st->ended)
+        return GS_EINVAL;
+    if (n == 0 && last) {
+        st->ended = true;
+        h2o_send(st->req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return GS_OK;
+    }
+    if ((st->piece = malloc(n ? n : 1)) == NULL)
+        return GS_ENOMEM;
+    memcpy(st->piece, p, n);
+    buf = h2o_iovec_init(st->piece, n);
+    st->in_flight = true;
+    st->finishing = last;
+    h2o_send(st->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+    return GS_OK;
+}
+
+void gs_http_stream_abort(gs_http_stream_t *st)
+{
+    if (st->ended || st->in_flight)
+        return; /* an abort while a piece is out ends at its proceed: see stream_proceed */
+    st->ended = true;
+    h2o_send(st->req, NULL, 0, H2O_SEND_STATE_ERROR);
+}
+
 /* ---- deferred requests -------------------------------------------------------------------- */
 
 /* A request answered later. The timer is the struct's first member and the struct is

@@ -41,9 +41,56 @@ static void hello(gs_http_req_t *r, void *ud)
     gs_http_reply_json(r, 200, json_pack("{s:s}", "hello", "world"));
 }
 
+/* A streamed answer: PIECES pieces of PIECE bytes, each byte its piece's number; the
+ * /broken one stops after two pieces as a failure midway would. */
+#define PIECES 5
+#define PIECE  (1 << 20)
+
+typedef struct {
+    int sent;
+    bool broken;
+} streamer_t;
+
+static void stream_next(gs_http_stream_t *st, void *arg)
+{
+    streamer_t *s = arg;
+    static char piece[PIECE];
+    if (s->broken && s->sent == 2) {
+        gs_http_stream_abort(st);
+        free(s);
+        return;
+    }
+    memset(piece, 'a' + s->sent, sizeof piece);
+    s->sent++;
+    assert_int_equal(gs_http_stream_send(st, piece, sizeof piece, s->sent == PIECES), GS_OK);
+    assert_int_equal(gs_http_stream_send(st, piece, 1, false), GS_EINVAL); /* one at a time */
+    if (s->sent == PIECES)
+        free(s);
+}
+
+static void stream_gone(gs_http_stream_t *st, void *arg)
+{
+    (void)st;
+    free(arg);
+}
+
+static void streamed(gs_http_req_t *r, void *ud)
+{
+    streamer_t *s = calloc(1, sizeof *s);
+    bool broken = strstr(gs_http_req_path(r), "broken") != NULL;
+    (void)ud;
+    s->broken = broken;
+    stream_next(gs_http_stream_start(r, 200, "application/octet-stream",
+                                     broken ? -1 : (int64_t)PIECES * PIECE, stream_next,
+                                     stream_gone, s),
+                s);
+}
+
 static const gs_http_route_t routes[] = {
     {"GET", "/hello", hello, 0},
     {"GET", "/blocked/hello", hello, 0},
+    {"GET", "/stream", streamed, 0},
+    {"GET", "/stream/broken", streamed, 0},
     {NULL},
 };
 
@@ -111,6 +158,8 @@ typedef struct {
     int port;
     const char *path;
     bool http2;
+    size_t bytes;      /* received */
+    uint64_t sum;      /* of every byte received */
     long timeout_ms;
     const char *tls_ca; /* https, trusting this certificate; HTTP/2 by ALPN when http2 */
     CURLcode rc;
@@ -120,8 +169,10 @@ typedef struct {
 
 static size_t ignore_body(char *p, size_t size, size_t n, void *ud)
 {
-    (void)p;
-    (void)ud;
+    fetch_t *q = ud;
+    for (size_t i = 0; i < size * n; i++)
+        q->sum += (unsigned char)p[i];
+    q->bytes += size * n;
     return size * n;
 }
 
@@ -136,6 +187,7 @@ static void fetch_main(void *arg)
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ignore_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
     if (q->tls_ca)
         curl_easy_setopt(c, CURLOPT_CAINFO, q->tls_ca);
     if (q->http2)
@@ -235,6 +287,27 @@ static void test_httpd_close_answers_pending_deferred_requests_at_once(void **st
     assert_true(f->closed);
 }
 
+/* A streamed answer arrives whole, piece by piece, over HTTP/1.1 and HTTP/2; one broken
+ * midway is seen as a failure by the client, not as a short success. */
+static void test_httpd_streams_an_answer_in_pieces(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t want = 0;
+    fetch_t q;
+    for (int i = 0; i < PIECES; i++)
+        want += (uint64_t)('a' + i) * PIECE; /* each piece whole and in its place */
+    for (int h2 = 0; h2 < 2; h2++) {
+        q = fetch(f, "/stream", h2 == 1, 10000);
+        assert_int_equal(q.rc, CURLE_OK);
+        assert_int_equal(q.status, 200);
+        assert_int_equal(q.bytes, (size_t)PIECES * PIECE);
+        assert_int_equal(q.sum, want);
+    }
+    q = fetch(f, "/stream/broken", false, 10000);
+    assert_int_not_equal(q.rc, CURLE_OK);
+    assert_true(q.bytes < (size_t)PIECES * PIECE);
+}
+
 /* ---- TLS ---- */
 
 /* With a certificate the server speaks HTTPS: HTTP/2 by ALPN, or HTTP/1.1; plain HTTP no
@@ -284,6 +357,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_httpd_serves_https_with_http2_by_alpn, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_streams_an_answer_in_pieces, setup, teardown),
     };
     signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not a signal */
     curl_global_init(CURL_GLOBAL_DEFAULT);
