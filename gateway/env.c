@@ -1,7 +1,8 @@
 /* env.c — a gateway's configuration from the environment its machine gets from
  * gridstord: plain variables name the codec and every 0-db ("namespace@address"), secret
  * ones (opened by the node) carry their passwords and the deployment key. The result is
- * the codec configuration as JSON, read by the same code as a configuration file. */
+ * the codec configuration as JSON, read by the same code as a configuration file.
+ * GRIDSTOR_GW_SECRET, when set, is the shared secret uploads and checks need. */
 #include "gateway.h"
 
 #include <stdio.h>
@@ -96,6 +97,23 @@ static char *codec_json(unsigned data, unsigned parity, const char *key, json_t 
     return text;
 }
 
+/* GRIDSTOR_GW_SECRET (a secret variable): uploads and checks need it; unset: public. */
+static int env_secret(gs_gw_config_t *cfg, gs_diag_t *diag)
+{
+    const char *secret = getenv("GRIDSTOR_GW_SECRET");
+    if (secret == NULL || secret[0] == '\0') {
+        cfg->security = GS_GW_PUBLIC;
+        return GS_OK;
+    }
+    if (strlen(secret) < GS_GW_SECRET_MIN || strlen(secret) > 1024)
+        return gs_diag_set(diag, GS_EINVAL, "GRIDSTOR_GW_SECRET: %d to 1024 characters",
+                           GS_GW_SECRET_MIN);
+    if ((cfg->secret = gs_strdup(secret)) == NULL)
+        return gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    cfg->security = GS_GW_SECRET;
+    return GS_OK;
+}
+
 int gs_gw_env_load(gs_gw_config_t *cfg, gs_diag_t *diag)
 {
     unsigned data = 0, parity = 0;
@@ -133,15 +151,8 @@ int gs_gw_env_load(gs_gw_config_t *cfg, gs_diag_t *diag)
         return err;
     cfg->deployment = gs_strdup(name);
     cfg->role = gs_strdup(role);
-    return cfg->deployment && cfg->role ? GS_OK : gs_diag_set(diag, GS_ENOMEM, "out of memory");
-}
-
-void gs_gw_config_free(gs_gw_config_t *cfg)
-{
-    free(cfg->listen);
-    free(cfg->data_dir);
-    free(cfg->deployment);
-    free(cfg->role);
-    gs_codec_config_free(&cfg->codec);
-    memset(cfg, 0, sizeof *cfg);
+    err = cfg->deployment && cfg->role ? GS_OK : gs_diag_set(diag, GS_ENOMEM, "out of memory");
+    if (err == GS_OK)
+        err = env_secret(cfg, diag);
+    return err;
 }
