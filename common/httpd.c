@@ -466,6 +466,52 @@ void gs_http_stream_abort(gs_http_stream_t *st)
     h2o_send(st->req, NULL, 0, H2O_SEND_STATE_ERROR);
 }
 
+/* ---- h2o's own refusals as JSON ----------------------------------------------------------- */
+
+/* h2o refuses some requests before any route runs, as text/plain: a body over the
+ * server's limit (413) is read no further. A filter on the answers turns those into the
+ * {"error": ...} JSON every other refusal has, so clients parse one shape. */
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    bool sent;
+} json_ostream_t;
+
+static void json_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                         h2o_send_state_t state)
+{
+    json_ostream_t *o = (json_ostream_t *)self;
+    (void)bufs;
+    (void)bufcnt;
+    if (o->sent) {
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+        return;
+    }
+    o->sent = true;
+    h2o_ostream_send_next(self, req, &o->body, 1, state);
+}
+
+static void json_errors_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    (void)self;
+    if (req->res.status == 413 && i >= 0 &&
+        h2o_memis(req->res.headers.entries[i].value.base, 10, H2O_STRLIT("text/plain"))) {
+        json_ostream_t *o = (json_ostream_t *)h2o_add_ostream(req, sizeof *o, slot);
+        char text[160];
+        int n = snprintf(text, sizeof text,
+                         "{\"error\":\"request body over the %zu-byte limit\"}",
+                         (size_t)req->conn->ctx->globalconf->max_request_entity_size);
+        o->body = h2o_strdup(&req->pool, text, (size_t)n);
+        o->sent = false;
+        o->super.do_send = json_do_send;
+        req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+        req->res.content_length = o->body.len;
+        slot = &o->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
 /* ---- deferred requests -------------------------------------------------------------------- */
 
 /* A request answered later. The timer is the struct's first member and the struct is
@@ -679,6 +725,9 @@ int gs_httpd_start(uv_loop_t *loop, const char *host, int port, const gs_http_ro
     s->config.max_request_entity_size = largest_body(routes);
     hostconf = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     pathconf = h2o_config_register_path(hostconf, "/", 0);
+    /* refusals before any route are answered through the host's fallback path */
+    h2o_create_filter(&hostconf->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream =
+        json_errors_setup;
     h = (handler_t *)h2o_create_handler(pathconf, sizeof *h);
     h->super.on_req = on_req;
     h->server = s;

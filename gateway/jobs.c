@@ -64,11 +64,23 @@ void gw_jobs_upload_path(const gw_t *gw, const char *id, char *out, size_t len)
 
 static void pump(gw_t *gw);
 
+/* Answers the long-polls waiting on job id. Each waiter leaves the list before its
+ * request is answered (the answer would unwatch it), so the walk starts over each time. */
 static void wake(gw_t *gw, const char *id)
 {
-    for (waiter_t *w = gw->jobs->waiters; w != NULL; w = w->next)
-        if (strcmp(w->id, id) == 0 && w->req != NULL)
-            gs_http_defer_now(w->req);
+    waiter_t **p = &gw->jobs->waiters;
+    while (*p != NULL) {
+        waiter_t *w = *p;
+        gs_http_req_t *req = w->req;
+        if (strcmp(w->id, id) != 0) {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        free(w);
+        gs_http_defer_now(req);
+        p = &gw->jobs->waiters;
+    }
 }
 
 static void finish(running_t *run_, const char *state, const char *result)
