@@ -390,9 +390,10 @@ void gs_http_reply_error(gs_http_req_t *r, int status, const char *fmt, ...)
 /* An answer sent in pieces (a large file): start it (status, type, and the length when
  * known, else -1), then send piece after piece, each only once `proceed` has been called
  * for the one before (the first at once); `last` ends the answer. Pieces are copied.
- * `stop` (may be NULL) says the client went away: send nothing more. The stream belongs
- * to the request: after the last piece, or after stop, it is gone. A stream may start from
- * a handler or from a deferred callback. */
+ * `stop` (may be NULL) says the client went away before the last piece or an abort was
+ * handed over: send nothing more. The stream belongs to the request: after the last piece,
+ * an abort or stop, it is gone and its callbacks do not run again. A stream may start
+ * from a handler or from a deferred callback. */
 typedef struct gs_http_stream gs_http_stream_t;
 typedef void (*gs_http_stream_cb)(gs_http_stream_t *st, void *arg);
 gs_http_stream_t *gs_http_stream_start(gs_http_req_t *r, int status, const char *content_type,

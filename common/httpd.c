@@ -408,10 +408,11 @@ static void stream_stop(h2o_generator_t *g, h2o_req_t *req)
 {
     gs_http_stream_t *st = (gs_http_stream_t *)g;
     (void)req;
+    bool told = st->finishing || st->ended; /* the owner let go of it already */
     free(st->piece);
     st->piece = NULL;
     st->ended = true;
-    if (st->stop != NULL)
+    if (st->stop != NULL && !told)
         st->stop(st, st->arg);
 }
 
@@ -460,7 +461,7 @@ int gs_http_stream_send(gs_http_stream_t *st, const void *p, size_t n, bool last
 void gs_http_stream_abort(gs_http_stream_t *st)
 {
     if (st->ended || st->in_flight)
-        return; /* an abort while a piece is out ends at its proceed: see stream_proceed */
+        return; /* only between pieces */
     st->ended = true;
     h2o_send(st->req, NULL, 0, H2O_SEND_STATE_ERROR);
 }

@@ -133,7 +133,15 @@ int gs_gw_env_load(gs_gw_config_t *cfg, gs_diag_t *diag)
         return err;
     cfg->deployment = gs_strdup(name);
     cfg->role = gs_strdup(role);
+    if (getenv("GRIDSTOR_GW_SECRET") != NULL && getenv("GRIDSTOR_GW_SECRET")[0] != '\0')
+        cfg->secret = gs_strdup(getenv("GRIDSTOR_GW_SECRET"));
     return cfg->deployment && cfg->role ? GS_OK : gs_diag_set(diag, GS_ENOMEM, "out of memory");
+}
+
+int gs_gw_file_load(gs_gw_config_t *cfg, const char *codec_file, gs_diag_t *diag)
+{
+    cfg->mode = GS_GW_READ_WRITE;
+    return gs_codec_config_load(codec_file, &cfg->codec, diag);
 }
 
 void gs_gw_config_free(gs_gw_config_t *cfg)
@@ -142,6 +150,9 @@ void gs_gw_config_free(gs_gw_config_t *cfg)
     free(cfg->data_dir);
     free(cfg->deployment);
     free(cfg->role);
+    if (cfg->secret != NULL)
+        sodium_memzero(cfg->secret, strlen(cfg->secret));
+    free(cfg->secret);
     gs_codec_config_free(&cfg->codec);
     memset(cfg, 0, sizeof *cfg);
 }

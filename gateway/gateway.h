@@ -18,6 +18,8 @@ typedef struct {
     char *role;       /* "m1", "m2", "m3" */
     gs_gw_mode_t mode;
     gs_codec_config_t codec; /* the 0-dbs and the deployment key (docs/codec-format.md) */
+    char *secret;            /* uploads and checks need it (Bearer); NULL: public */
+    uint64_t max_upload;     /* bytes of one upload (default 100 MiB) */
 } gs_gw_config_t;
 
 /* Reads the GRIDSTOR_* variables a gateway machine gets from gridstord
@@ -25,6 +27,8 @@ typedef struct {
  * mode: the codec configuration is written as JSON and read by the same code as a
  * configuration file. GS_EINVAL naming the variable that is missing or malformed. */
 int gs_gw_env_load(gs_gw_config_t *cfg, gs_diag_t *diag);
+/* Outside the grid: the codec configuration from a file (gs_codec_config_load). */
+int gs_gw_file_load(gs_gw_config_t *cfg, const char *codec_file, gs_diag_t *diag);
 void gs_gw_config_free(gs_gw_config_t *cfg);
 
 /* gridstor-gw's main: options, then serve until SIGTERM/SIGINT. */
