@@ -277,8 +277,8 @@ static void on_value(const gs_resp_value_t *v, int err, const char *msg, void *u
         return;
     }
     if (err < 0 || v->type == GS_RESP_ERROR) {
-        scan_fail(sc, "%s: GET: %.*s", gs_zdb_address(sc->z), err < 0 ? (int)strlen(msg) : reply_len(v),
-                  reply_text(err < 0 ? NULL : v, msg));
+        scan_fail(sc, "%s: GET: %.*s", gs_zdb_address(sc->z),
+                  err < 0 ? (int)strlen(msg) : reply_len(v), reply_text(err < 0 ? NULL : v, msg));
         return;
     }
     if (v->type == GS_RESP_BULK) { /* nil: deleted since the SCAN */
@@ -334,8 +334,8 @@ static void on_page(const gs_resp_value_t *v, int err, const char *msg, void *ud
         return;
     }
     if (err < 0 || v->type == GS_RESP_ERROR) {
-        scan_fail(sc, "%s: SCAN: %.*s", gs_zdb_address(sc->z), err < 0 ? (int)strlen(msg) : reply_len(v),
-                  reply_text(err < 0 ? NULL : v, msg));
+        scan_fail(sc, "%s: SCAN: %.*s", gs_zdb_address(sc->z),
+                  err < 0 ? (int)strlen(msg) : reply_len(v), reply_text(err < 0 ? NULL : v, msg));
         return;
     }
     if ((rc = parse_page(sc, v)) != GS_OK) {
@@ -482,7 +482,8 @@ static void on_fetched(const gs_resp_value_t *v, int err, const char *msg, void 
         gs_meta_backup_open((const uint8_t *)v->str, v->len, r->key, &meta_id, &revision,
                             &r->record, &diag) != GS_OK ||
         meta_id != f->meta_id || revision != f->revision ||
-        gs_meta_decode((const uint8_t *)r->record.data, r->record.len, r->key, &m, &diag) != GS_OK) {
+        gs_meta_decode((const uint8_t *)r->record.data, r->record.len, r->key, &m, &diag) !=
+            GS_OK) {
         r->copy++;
         fetch_copy(r);
         return;
@@ -559,8 +560,8 @@ static int parse_nsinfo(const gs_resp_value_t *v, uint64_t *next, uint64_t *entr
         *why = "the namespace is not in sequential mode";
         return GS_EINVAL;
     }
-    if (!field_u64(v, "entries", 10, entries) ||
-        !field_u64(v, "next_internal_id", 16, &shown) || shown > UINT32_MAX) {
+    if (!field_u64(v, "entries", 10, entries) || !field_u64(v, "next_internal_id", 16, &shown) ||
+        shown > UINT32_MAX) {
         *why = "an NSINFO reply without a readable `entries` or `next_internal_id`";
         return GS_EPARSE;
     }

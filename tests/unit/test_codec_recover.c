@@ -321,9 +321,8 @@ static res_t recover(fixture_t *f)
 {
     res_t r = {0};
     gs_diag_t diag = {{0}};
-    assert_int_equal(gs_codec_recover(&f->loop, &f->cfg, NULL, on_progress, on_recovered, &r,
-                                      &diag),
-                     GS_OK);
+    assert_int_equal(
+        gs_codec_recover(&f->loop, &f->cfg, NULL, on_progress, on_recovered, &r, &diag), GS_OK);
     run_until(f, &r);
     return r;
 }
@@ -356,8 +355,8 @@ static void damage_and_repair(fixture_t *f, int i)
  * fifth, an id whose record was deleted; the eighth is repaired. Saves the master. */
 static void populate(fixture_t *f)
 {
-    static const size_t sizes[N_FILES] = {0,     1,      100,    4096,   4097,       20000,
-                                          65535, STRIPE, 65537,  150000, 300000, 1000};
+    static const size_t sizes[N_FILES] = {0,     1,      100,   4096,   4097,   20000,
+                                          65535, STRIPE, 65537, 150000, 300000, 1000};
     static const char *const exts[N_FILES] = {NULL,  "txt", "bin", NULL,  "jpg", "dat",
                                               "bin", NULL,  "tar", "zip", "iso", "md"};
     uint64_t gap = 0;
@@ -527,7 +526,8 @@ static void test_recover_refuses_a_foreign_target(void **state)
 /* Backups written before revisions existed (version 1) still open, as revision 0. */
 static void test_recover_reads_version_1_backups(void **state)
 {
-    uint8_t key[GS_CODEC_KEY_LEN], plain[8 + 5] = {0x2a, 0, 0, 0, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'};
+    uint8_t key[GS_CODEC_KEY_LEN],
+        plain[8 + 5] = {0x2a, 0, 0, 0, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'};
     uint8_t v1[4 + 24 + sizeof plain + 16] = {'G', 'S', 'B', 1};
     unsigned long long ct_len = 0;
     uint64_t meta_id = 0, revision = 99;
@@ -549,12 +549,12 @@ static void test_recover_reads_version_1_backups(void **state)
     /* and the current version carries its revision */
     gs_buf_reset(&rec);
     gs_buf_init(&v2, 1024);
-    assert_int_equal(gs_meta_backup_encode_rev((const uint8_t *)"hello", 5, 7, 123456789, key, &v2,
-                                               &diag),
-                     GS_OK);
+    assert_int_equal(
+        gs_meta_backup_encode_rev((const uint8_t *)"hello", 5, 7, 123456789, key, &v2, &diag),
+        GS_OK);
     assert_int_equal(((const uint8_t *)v2.data)[3], 2);
-    assert_int_equal(gs_meta_backup_open((const uint8_t *)v2.data, v2.len, key, &meta_id,
-                                         &revision, &rec, &diag),
+    assert_int_equal(gs_meta_backup_open((const uint8_t *)v2.data, v2.len, key, &meta_id, &revision,
+                                         &rec, &diag),
                      GS_OK);
     assert_int_equal(meta_id, 7);
     assert_int_equal(revision, 123456789);
