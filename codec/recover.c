@@ -23,9 +23,9 @@
  *
  * Resuming. The target's next id says where an earlier run stopped; ids below it are left
  * as they are. A target that already holds records is accepted only when every live value
- * in it opens with the deployment key (or is a placeholder an interrupted run left), so a
- * foreign namespace is refused rather than extended. Running again when the target is
- * complete writes nothing. */
+ * in it opens with the deployment key (or is a placeholder an interrupted run left: it is
+ * deleted), so a foreign namespace is refused rather than extended. Running again when
+ * the target is complete writes nothing. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -83,6 +83,8 @@ struct recover {
     found_t *found;
     size_t n_found, cap_found;
     gs_buf_t record;
+    uint64_t *stale; /* placeholders an interrupted run left live in the target */
+    size_t n_stale, stale_done;
     size_t fi, copy; /* write phase: the newest backup of the id, and which copy of it */
     op_t op;
     bool ending;
@@ -101,6 +103,7 @@ static void on_closed(uv_handle_t *h)
     recover_t *r = h->data;
     free(r->scans);
     free(r->found);
+    free(r->stale);
     free(r->target_ns);
     gs_buf_free(&r->record);
     sodium_free(r->key);
@@ -201,16 +204,25 @@ static int take_backup(scan_t *sc, uint64_t key, const uint8_t *p, size_t n)
     return remember(r, meta_id, revision, key, sc->backend);
 }
 
-/* A live value of a non-empty target must be this deployment's. */
-static void take_target_value(scan_t *sc, const uint8_t *p, size_t n)
+/* A live value of a non-empty target must be this deployment's; a live placeholder is one
+ * an interrupted run wrote and did not delete: it is deleted before writing goes on. */
+static int take_target_value(scan_t *sc, uint64_t key, const uint8_t *p, size_t n)
 {
+    recover_t *r = sc->r;
     gs_meta_t *m = NULL;
     gs_diag_t diag = {{0}};
-    if (is_placeholder(p, n))
-        return;
-    if (gs_meta_decode(p, n, sc->r->key, &m, &diag) != GS_OK)
-        sc->r->target_foreign++;
+    if (is_placeholder(p, n)) {
+        uint64_t *ids = realloc(r->stale, (r->n_stale + 1) * sizeof *ids);
+        if (ids == NULL)
+            return GS_ENOMEM;
+        r->stale = ids;
+        r->stale[r->n_stale++] = key;
+        return GS_OK;
+    }
+    if (gs_meta_decode(p, n, r->key, &m, &diag) != GS_OK)
+        r->target_foreign++;
     gs_meta_free(m);
+    return GS_OK;
 }
 
 static void scans_done(recover_t *r);
@@ -284,7 +296,7 @@ static void on_value(const gs_resp_value_t *v, int err, const char *msg, void *u
     if (v->type == GS_RESP_BULK) { /* nil: deleted since the SCAN */
         sc->r->st.values++;
         if (sc->is_target)
-            take_target_value(sc, (const uint8_t *)v->str, v->len);
+            rc = take_target_value(sc, key, (const uint8_t *)v->str, v->len);
         else
             rc = take_backup(sc, key, (const uint8_t *)v->str, v->len);
     }
@@ -375,6 +387,8 @@ static size_t next_record(const recover_t *r, size_t i)
     return i;
 }
 
+static void delete_stale(recover_t *r);
+
 static void scans_done(recover_t *r)
 {
     const scan_t *t = &r->scans[r->n_scans - 1];
@@ -404,7 +418,7 @@ static void scans_done(recover_t *r)
     while (r->fi < r->n_found && r->found[r->fi].meta_id < r->st.next_id)
         r->fi = next_record(r, r->fi);
     report(r, GS_RECOVER_WRITE);
-    write_next(r);
+    delete_stale(r);
 }
 
 /* ---- writing -------------------------------------------------------------------------------- */
@@ -423,6 +437,36 @@ static void on_del(const gs_resp_value_t *v, int err, const char *msg, void *ud)
     r->st.gaps++;
     r->st.next_id++;
     write_next(r);
+}
+
+static void on_stale_deleted(const gs_resp_value_t *v, int err, const char *msg, void *ud)
+{
+    recover_t *r = ud;
+    if (r->ending)
+        return;
+    if (err < 0 || v->type == GS_RESP_ERROR) {
+        end(r, err < 0 ? err : GS_EREFUSED,
+            "%s: deleting a placeholder left by an earlier run: %.*s", gs_zdb_address(r->target),
+            err < 0 ? (int)strlen(msg) : reply_len(v), reply_text(err < 0 ? NULL : v, msg));
+        return;
+    }
+    r->stale_done++;
+    delete_stale(r);
+}
+
+/* The placeholders an interrupted run left live, deleted one by one; then the writing. */
+static void delete_stale(recover_t *r)
+{
+    unsigned char key[8];
+    const char *argv[] = {"DEL", (const char *)key};
+    size_t lens[] = {3, sizeof key};
+    if (r->stale_done == r->n_stale) {
+        write_next(r);
+        return;
+    }
+    gs_zdb_id_key(r->stale[r->stale_done], key);
+    if (gs_zdb_command(r->target, 2, argv, lens, on_stale_deleted, r) != GS_OK)
+        end(r, GS_ENOMEM, "out of memory");
 }
 
 static void on_set(const gs_resp_value_t *v, int err, const char *msg, void *ud)

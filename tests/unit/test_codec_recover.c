@@ -438,21 +438,23 @@ static void test_recover_twice_does_nothing_the_second_time(void **state)
     expect_master(f);
 }
 
-/* A rebuild interrupted after a few ids goes on from the target's next id. */
+/* A rebuild interrupted after a few ids goes on from the target's next id; the
+ * placeholder of a deleted id that it wrote and had not deleted yet is deleted. */
 static void test_recover_resumes_a_partial_rebuild(void **state)
 {
     fixture_t *f = *state;
     res_t r;
     populate(f);
     wipe_master(f);
-    for (uint64_t id = 0; id < 4; id++)
+    for (uint64_t id = 0; id < 5; id++)
         assert_int_equal(raw_add(f, MASTER, f->records[id].data, f->records[id].len), id);
+    assert_int_equal(raw_add(f, MASTER, "x", 1), 5);
     r = recover(f);
     if (r.err != GS_OK)
         fail_msg("recover: %s", r.msg);
-    assert_int_equal(r.st.first_id, 4);
-    assert_int_equal(r.st.restored, N_FILES - 4);
-    assert_int_equal(r.st.gaps, 1);
+    assert_int_equal(r.st.first_id, 6);
+    assert_int_equal(r.st.restored, N_FILES - 5);
+    assert_int_equal(r.st.gaps, 0);
     expect_master(f);
     for (int i = 0; i < N_FILES; i++)
         expect_content(f, i);
