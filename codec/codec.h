@@ -215,17 +215,28 @@ int gs_meta_decode(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC
                    gs_meta_t **out, gs_diag_t *diag);
 
 /* The backup of a record in the data backends, which a recovery scan tells apart from
- * shard chunks by its magic "GSB": the record's id in the metadata namespace and its
- * bytes, sealed again under the deployment key. Appends to out. */
+ * shard chunks by its magic "GSB": the record's id in the metadata namespace, a revision
+ * and the record's bytes, sealed again under the deployment key. A record rewritten in
+ * place (repair) is backed up again with a higher revision, so that a recovery takes the
+ * newest. gs_meta_backup_encode takes the revision from the clock
+ * (gs_meta_backup_revision_now: unix time in microseconds); _rev takes it from the
+ * caller. Both append to out. */
 int gs_meta_backup_encode(const uint8_t *record, size_t len, uint64_t meta_id,
                           const uint8_t deploy_key[GS_CODEC_KEY_LEN], gs_buf_t *out,
                           gs_diag_t *diag);
-/* True when p starts like a backup value (magic and a known version); a cheap test for
- * scans before gs_meta_backup_decode. */
+int gs_meta_backup_encode_rev(const uint8_t *record, size_t len, uint64_t meta_id,
+                              uint64_t revision, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
+                              gs_buf_t *out, gs_diag_t *diag);
+uint64_t gs_meta_backup_revision_now(void);
+/* True when p starts like a backup value (magic and a known version, 1 or 2); a cheap
+ * test for scans before gs_meta_backup_open. */
 bool gs_meta_backup_is(const uint8_t *p, size_t n);
-/* Opens a backup value: *meta_id and the record's bytes appended to record (the caller's
- * buffer; gs_meta_decode them next). GS_ECORRUPT when it is not a backup sealed under
- * deploy_key. */
+/* Opens a backup value: *meta_id, *revision (may be NULL; 0 for a version-1 backup, which
+ * had none) and the record's bytes appended to record (the caller's buffer; gs_meta_decode
+ * them next). GS_ECORRUPT when it is not a backup sealed under deploy_key. */
+int gs_meta_backup_open(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
+                        uint64_t *meta_id, uint64_t *revision, gs_buf_t *record, gs_diag_t *diag);
+/* gs_meta_backup_open without the revision. */
 int gs_meta_backup_decode(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
                           uint64_t *meta_id, gs_buf_t *record, gs_diag_t *diag);
 
@@ -548,5 +559,57 @@ bool gs_follower_lag(const gs_follower_t *f, uint64_t *lag);
  * verify_on_start) or after the master's log was compacted. Ids not copied yet need
  * nothing. GS_ERANGE when 4096 requests are already waiting. */
 int gs_follower_resync_id(gs_follower_t *f, uint64_t id);
+
+/* ---- metadata recovery ------------------------------------------------------------------- */
+
+/* Rebuilds a deployment's metadata namespace from the backups that puts and repairs write
+ * into the data backends, with the deployment key alone: every data backend of the
+ * configuration is scanned, the newest backup of each record id is taken, and the records
+ * are written into a sequential-mode target namespace under their very ids (an id without
+ * a backup becomes a deleted one), so that every file id stays valid. The target must be
+ * empty, or hold only what an earlier recovery (or the master itself) wrote: a second run
+ * resumes from the target's next id and writes nothing when it is complete. Backends that
+ * cannot be scanned are counted and skipped: with parity + 1 copies of every backup, any
+ * `parity` of them may be down. Cost: every value of the data backends that may be a
+ * backup is read once (so about the deployment's size in traffic), then each record's
+ * backup once more. */
+typedef enum {
+    GS_RECOVER_SCAN,  /* scanning the data backends (and vetting a non-empty target) */
+    GS_RECOVER_WRITE, /* writing the records into the target */
+} gs_recover_phase_t;
+
+typedef struct {
+    unsigned backends;      /* data backends of the configuration */
+    unsigned backends_down; /* of which could not be scanned to the end */
+    uint64_t values;        /* values read from them (and from a non-empty target) */
+    uint64_t backups;       /* of which metadata backups */
+    uint64_t unopened;      /* backups that do not open with the deployment key */
+    uint64_t undecodable;   /* backups that open but hold no valid record */
+    uint64_t records;       /* distinct record ids found */
+    uint64_t first_id;      /* the target's next id when the run began (ids below: kept) */
+    uint64_t end_id;        /* one past the highest record id found */
+    uint64_t next_id;       /* the target's next id: every id below it is written */
+    uint64_t restored;      /* records written by this run */
+    uint64_t gaps;          /* ids without a backup, written as deleted ones */
+} gs_recover_stats_t;
+
+/* Progress, on the loop thread: after each page of a scan and every few hundred records. */
+typedef void (*gs_recover_progress_cb)(gs_recover_phase_t phase, const gs_recover_stats_t *st,
+                                       void *ud);
+/* The end, exactly once: err 0 when the target holds every record found (st says how
+ * many were written now), else why it stopped (running again resumes). GS_ECORRUPT when
+ * backups were found but none opens with the key; GS_EINVAL for a target holding values
+ * that are not this deployment's records or not in sequential mode; GS_EUNAVAIL when no
+ * backend could be scanned, or the target or a record's backups stop answering.
+ * msg and st are valid during the call. */
+typedef void (*gs_recover_done_cb)(int err, const char *msg, const gs_recover_stats_t *st,
+                                   void *ud);
+
+/* Starts a recovery on loop into target (NULL: cfg's metadata master); cfg and target are
+ * copied (the key too). progress may be NULL. Returns 0 and done runs later, or an error
+ * (diag says why; done never runs). */
+int gs_codec_recover(uv_loop_t *loop, const gs_codec_config_t *cfg,
+                     const gs_codec_endpoint_t *target, gs_recover_progress_cb progress,
+                     gs_recover_done_cb done, void *ud, gs_diag_t *diag);
 
 #endif /* GS_CODEC_H */
