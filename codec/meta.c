@@ -12,13 +12,13 @@
 #include "codec.h"
 #include "internal.h"
 
-#define MAGIC_LEN   3
-#define HEADER_LEN  (MAGIC_LEN + 1)
-#define NONCE_LEN   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define TAG_LEN     crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define SEAL_LEN    (HEADER_LEN + NONCE_LEN + TAG_LEN) /* what sealing adds to a body */
-#define BACKUP_VERSION 2 /* written; version 1 is still read */
-#define VARINT_MAX  10
+#define MAGIC_LEN      3
+#define HEADER_LEN     (MAGIC_LEN + 1)
+#define NONCE_LEN      crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG_LEN        crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEAL_LEN       (HEADER_LEN + NONCE_LEN + TAG_LEN) /* what sealing adds to a body */
+#define BACKUP_VERSION 2                                  /* written; version 1 is still read */
+#define VARINT_MAX     10
 
 static const uint8_t record_magic[MAGIC_LEN] = {'G', 'S', 'M'};
 static const uint8_t backup_magic[MAGIC_LEN] = {'G', 'S', 'B'};
@@ -52,8 +52,8 @@ static int seal(const uint8_t magic[MAGIC_LEN], uint8_t version, const uint8_t *
 
 /* Checks the clear header and opens the rest into a new sodium_malloc'ed buffer. */
 static int unseal(const uint8_t magic[MAGIC_LEN], uint8_t version, const char *what,
-                  const uint8_t *p, size_t n, const uint8_t key[GS_CODEC_KEY_LEN],
-                  uint8_t **plain, size_t *plain_len, gs_diag_t *diag)
+                  const uint8_t *p, size_t n, const uint8_t key[GS_CODEC_KEY_LEN], uint8_t **plain,
+                  size_t *plain_len, gs_diag_t *diag)
 {
     unsigned long long len = 0;
     uint8_t *pt;
@@ -345,8 +345,8 @@ static int get_head(reader_t *r, gs_meta_t *m)
         return err;
     if (ext_len > GS_CODEC_EXT_MAX)
         return corrupt(r, "extension too long");
-    if ((err = get(r, m->ext, ext_len)) || (err = get(r, created, 8)) ||
-        (err = get_u8(r, &data)) || (err = get_u8(r, &parity)) ||
+    if ((err = get(r, m->ext, ext_len)) || (err = get(r, created, 8)) || (err = get_u8(r, &data)) ||
+        (err = get_u8(r, &parity)) ||
         (err = get_bounded(r, 1, SIZE_MAX, "stripe size out of range", &stripe)) ||
         (err = get_u8(r, &level)) || (err = get_u8(r, &cipher)))
         return err;
@@ -459,8 +459,8 @@ int gs__meta_body_decode(const uint8_t *p, size_t n, gs_meta_t **out, gs_diag_t 
     m->file_key = sodium_malloc(GS_CODEC_KEY_LEN);
     if (m->file_key == NULL)
         err = gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    else if ((err = get_head(&r, m)) == GS_OK && (err = get(&r, m->file_key, GS_CODEC_KEY_LEN)) ==
-                                                      GS_OK &&
+    else if ((err = get_head(&r, m)) == GS_OK &&
+             (err = get(&r, m->file_key, GS_CODEC_KEY_LEN)) == GS_OK &&
              (err = get_layout(&r, m)) == GS_OK)
         err = get_inline(&r, m);
     if (err) {
