@@ -25,26 +25,26 @@
 
 #include "common.h"
 
-#define GS_CODEC_MAX_SHARDS  255                  /* data + parity, ISA-L's limit */
-#define GS_CODEC_CHUNK_MAX   GS_RESP_MAX_PAYLOAD  /* one 0-db value: 8 MiB */
-#define GS_CODEC_KEY_LEN     32                   /* deployment key and file keys */
-#define GS_CODEC_HASH_LEN    24                   /* BLAKE2b-192 */
-#define GS_CODEC_EXT_MAX     16                   /* a file id's extension, without the dot */
+#define GS_CODEC_MAX_SHARDS 255                 /* data + parity, ISA-L's limit */
+#define GS_CODEC_CHUNK_MAX  GS_RESP_MAX_PAYLOAD /* one 0-db value: 8 MiB */
+#define GS_CODEC_KEY_LEN    32                  /* deployment key and file keys */
+#define GS_CODEC_HASH_LEN   24                  /* BLAKE2b-192 */
+#define GS_CODEC_EXT_MAX    16                  /* a file id's extension, without the dot */
 /* A file id: 48 hex of the BLAKE2b-192, 8 hex of the metadata record's 0-db id, then
  * ".ext" when there is one. */
-#define GS_CODEC_ID_MAX      (48 + 8 + 1 + GS_CODEC_EXT_MAX + 1)
+#define GS_CODEC_ID_MAX (48 + 8 + 1 + GS_CODEC_EXT_MAX + 1)
 
 /* ---- 0-db client ------------------------------------------------------------------------ */
 
 typedef struct gs_zdb gs_zdb_t;
 
 typedef struct {
-    const char *address;   /* "host:port", "[v6]:port" */
-    const char *ns;        /* namespace to SELECT after connecting; NULL: default */
-    const char *password;  /* the namespace's password; NULL: none */
-    const char *admin;     /* AUTH password sent first; NULL: none */
-    unsigned timeout_ms;   /* per command, from sending to its reply; 0: 10000 */
-    unsigned connect_ms;   /* connect + AUTH + SELECT; 0: 5000 */
+    const char *address;  /* "host:port", "[v6]:port" */
+    const char *ns;       /* namespace to SELECT after connecting; NULL: default */
+    const char *password; /* the namespace's password; NULL: none */
+    const char *admin;    /* AUTH password sent first; NULL: none */
+    unsigned timeout_ms;  /* per command, from sending to its reply; 0: 10000 */
+    unsigned connect_ms;  /* connect + AUTH + SELECT; 0: 5000 */
 } gs_zdb_opts_t;
 
 /* The reply to one command. On a transport failure (not connected, timeout, protocol
@@ -92,10 +92,10 @@ bool gs_zdb_info_field(const gs_resp_value_t *reply, const char *key, char *out,
 typedef enum { GS_CIPHER_AES256GCM = 1, GS_CIPHER_XCHACHA20POLY1305 = 2 } gs_cipher_t;
 
 typedef struct {
-    unsigned data, parity;  /* Reed-Solomon: 1 <= data, 0 <= parity, data + parity <= 255 */
-    size_t stripe_size;     /* plaintext bytes per stripe (default 4 MiB) */
-    int zstd_level;         /* default 1 */
-    gs_cipher_t cipher;     /* default: AES-256-GCM when the CPU has it */
+    unsigned data, parity; /* Reed-Solomon: 1 <= data, 0 <= parity, data + parity <= 255 */
+    size_t stripe_size;    /* plaintext bytes per stripe (default 4 MiB) */
+    int zstd_level;        /* default 1 */
+    gs_cipher_t cipher;    /* default: AES-256-GCM when the CPU has it */
 } gs_codec_params_t;
 
 /* Defaults: 16 + 4, 4 MiB stripes, zstd level 1 (its fastest: a compressible store is
@@ -109,9 +109,9 @@ int gs_codec_params_check(const gs_codec_params_t *p, gs_diag_t *diag);
  * own header (stripe number, shard index, lengths) and checksum, so a bad chunk is found
  * without the others. */
 typedef struct {
-    unsigned n;                              /* data + parity */
+    unsigned n; /* data + parity */
     size_t chunk_len;
-    uint8_t *chunk[GS_CODEC_MAX_SHARDS];     /* owned; one allocation per chunk */
+    uint8_t *chunk[GS_CODEC_MAX_SHARDS]; /* owned; one allocation per chunk */
 } gs_stripe_t;
 
 void gs_stripe_free(gs_stripe_t *s);
@@ -142,13 +142,11 @@ typedef struct {
  * lengths), then Reed-Solomon into p->data + p->parity chunks whose payload is
  * ceil(ciphertext / data) bytes. out is filled (gs_stripe_free it, also after an error).
  * Pure: safe on any thread. */
-int gs_stripe_encode(const gs_codec_params_t *p, const uint8_t *key, uint64_t stripe_no,
-                     bool last, const uint8_t *plain, size_t len, gs_stripe_t *out,
-                     gs_diag_t *diag);
+int gs_stripe_encode(const gs_codec_params_t *p, const uint8_t *key, uint64_t stripe_no, bool last,
+                     const uint8_t *plain, size_t len, gs_stripe_t *out, gs_diag_t *diag);
 /* Checks one chunk alone: length, magic, version, CRC and the header's own consistency.
  * GS_ECORRUPT (with why) when it is not a sound chunk. */
-int gs_stripe_chunk_parse(const uint8_t *chunk, size_t n, gs_chunk_info_t *info,
-                          gs_diag_t *diag);
+int gs_stripe_chunk_parse(const uint8_t *chunk, size_t n, gs_chunk_info_t *info, gs_diag_t *diag);
 /* Decodes a stripe from chunks[0 .. data + parity) (NULL for a missing one, lens[i] its
  * bytes). A chunk whose CRC or header is wrong (another stripe, shard, count or length) is
  * skipped as missing and, when bad is not NULL, bad[i] is set true (other entries are left
@@ -163,30 +161,29 @@ int gs_stripe_decode(const gs_codec_params_t *p, const uint8_t *key, uint64_t st
  * `data` good ones, byte for byte what encode made. out->chunk[i] is set (owned by out)
  * only for the rebuilt ones; out->n and out->chunk_len are set. GS_EUNAVAIL when fewer
  * than `data` good chunks are there. */
-int gs_stripe_rebuild(const gs_codec_params_t *p, uint64_t stripe_no,
-                      const uint8_t *const *chunks, const size_t *lens, gs_stripe_t *out,
-                      gs_diag_t *diag);
+int gs_stripe_rebuild(const gs_codec_params_t *p, uint64_t stripe_no, const uint8_t *const *chunks,
+                      const size_t *lens, gs_stripe_t *out, gs_diag_t *diag);
 
 /* ---- metadata records ------------------------------------------------------------------- */
 
 /* Where one shard of a file lives: a backend (by its address and namespace, as written
  * in the codec configuration) and the 0-db ids of its chunks, one per stripe. */
 typedef struct {
-    char *backend;  /* "namespace@address" */
-    uint64_t *ids;  /* n_stripes ids */
+    char *backend; /* "namespace@address" */
+    uint64_t *ids; /* n_stripes ids */
 } gs_meta_shard_t;
 
 typedef struct {
     uint8_t hash[GS_CODEC_HASH_LEN];
-    uint64_t size;                        /* plaintext bytes */
-    char ext[GS_CODEC_EXT_MAX + 1];       /* "" when none */
-    int64_t created;                      /* unix seconds */
+    uint64_t size;                  /* plaintext bytes */
+    char ext[GS_CODEC_EXT_MAX + 1]; /* "" when none */
+    int64_t created;                /* unix seconds */
     gs_codec_params_t params;
-    uint8_t *file_key;                    /* GS_CODEC_KEY_LEN bytes, sodium_malloc'ed */
+    uint8_t *file_key; /* GS_CODEC_KEY_LEN bytes, sodium_malloc'ed */
     uint64_t n_stripes;
-    unsigned n_shards;                    /* data + parity, or 0 for an inline file */
+    unsigned n_shards; /* data + parity, or 0 for an inline file */
     gs_meta_shard_t *shards;
-    uint8_t *inline_data;                 /* small files: the encrypted content itself */
+    uint8_t *inline_data; /* small files: the encrypted content itself */
     size_t inline_len;
 } gs_meta_t;
 
@@ -215,17 +212,28 @@ int gs_meta_decode(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC
                    gs_meta_t **out, gs_diag_t *diag);
 
 /* The backup of a record in the data backends, which a recovery scan tells apart from
- * shard chunks by its magic "GSB": the record's id in the metadata namespace and its
- * bytes, sealed again under the deployment key. Appends to out. */
+ * shard chunks by its magic "GSB": the record's id in the metadata namespace, a revision
+ * and the record's bytes, sealed again under the deployment key. A record rewritten in
+ * place (repair) is backed up again with a higher revision, so that a recovery takes the
+ * newest. gs_meta_backup_encode takes the revision from the clock
+ * (gs_meta_backup_revision_now: unix time in microseconds); _rev takes it from the
+ * caller. Both append to out. */
 int gs_meta_backup_encode(const uint8_t *record, size_t len, uint64_t meta_id,
                           const uint8_t deploy_key[GS_CODEC_KEY_LEN], gs_buf_t *out,
                           gs_diag_t *diag);
-/* True when p starts like a backup value (magic and a known version); a cheap test for
- * scans before gs_meta_backup_decode. */
+int gs_meta_backup_encode_rev(const uint8_t *record, size_t len, uint64_t meta_id,
+                              uint64_t revision, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
+                              gs_buf_t *out, gs_diag_t *diag);
+uint64_t gs_meta_backup_revision_now(void);
+/* True when p starts like a backup value (magic and a known version, 1 or 2); a cheap
+ * test for scans before gs_meta_backup_open. */
 bool gs_meta_backup_is(const uint8_t *p, size_t n);
-/* Opens a backup value: *meta_id and the record's bytes appended to record (the caller's
- * buffer; gs_meta_decode them next). GS_ECORRUPT when it is not a backup sealed under
- * deploy_key. */
+/* Opens a backup value: *meta_id, *revision (may be NULL; 0 for a version-1 backup, which
+ * had none) and the record's bytes appended to record (the caller's buffer; gs_meta_decode
+ * them next). GS_ECORRUPT when it is not a backup sealed under deploy_key. */
+int gs_meta_backup_open(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
+                        uint64_t *meta_id, uint64_t *revision, gs_buf_t *record, gs_diag_t *diag);
+/* gs_meta_backup_open without the revision. */
 int gs_meta_backup_decode(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
                           uint64_t *meta_id, gs_buf_t *record, gs_diag_t *diag);
 
@@ -404,8 +412,8 @@ typedef void (*gs_codec_done_cb)(int err, const char *msg, void *ud);
  * for those missing or bad. A whole-file read withholds its last bytes until the hash
  * matched (GS_ECORRUPT otherwise). *out (may be NULL) is the handle for pause, resume
  * and cancel, valid until done. GS_ERANGE for an offset past the end. */
-int gs_codec_retrieve(gs_shard_store_t *s, const gs_meta_t *meta, uint64_t offset,
-                      uint64_t length, gs_codec_sink_cb sink, gs_codec_done_cb done, void *ud,
+int gs_codec_retrieve(gs_shard_store_t *s, const gs_meta_t *meta, uint64_t offset, uint64_t length,
+                      gs_codec_sink_cb sink, gs_codec_done_cb done, void *ud,
                       gs_codec_reader_t **out, gs_diag_t *diag);
 /* Stops sink calls (work already started finishes, up to the window) until resume. */
 void gs_codec_reader_pause(gs_codec_reader_t *r);
@@ -448,8 +456,8 @@ int gs_codec_put_fd(gs_codec_t *c, uv_file fd, const char *ext, gs_codec_put_cb 
 /* Optional, for progress displays: called as stripes of the next puts are written, with
  * the bytes written so far and the put's ud (NULL: none). */
 void gs_codec_set_progress(gs_codec_t *c, void (*progress)(uint64_t bytes_written, void *ud));
-int gs_codec_put_mem(gs_codec_t *c, const void *p, size_t len, const char *ext,
-                     gs_codec_put_cb cb, void *ud, gs_diag_t *diag); /* p borrowed until cb */
+int gs_codec_put_mem(gs_codec_t *c, const void *p, size_t len, const char *ext, gs_codec_put_cb cb,
+                     void *ud, gs_diag_t *diag); /* p borrowed until cb */
 
 /* A file's record, looked up by file id on the metadata master, else on each replica
  * (read-only codecs ask their replica first), and checked: it must open with the key, and
@@ -461,13 +469,13 @@ int gs_codec_lookup(gs_codec_t *c, const char *file_id, gs_codec_meta_cb cb, voi
 
 /* The health of one file: per shard, whether each of its chunks is there and good. */
 typedef struct {
-    unsigned n_shards;   /* 0 for a file kept inside its record */
-    unsigned good;       /* shards whose every chunk is present and checks */
-    unsigned missing;    /* shards with a chunk absent or a backend unreachable */
-    unsigned bad;        /* shards with a chunk the backend's checksum refuses */
-    bool readable;       /* at least `data` shards good */
-    bool hard_checked;   /* a hard check restored the file ... */
-    bool hash_ok;        /* ... and its BLAKE2b-192 matched */
+    unsigned n_shards; /* 0 for a file kept inside its record */
+    unsigned good;     /* shards whose every chunk is present and checks */
+    unsigned missing;  /* shards with a chunk absent or a backend unreachable */
+    unsigned bad;      /* shards with a chunk the backend's checksum refuses */
+    bool readable;     /* at least `data` shards good */
+    bool hard_checked; /* a hard check restored the file ... */
+    bool hash_ok;      /* ... and its BLAKE2b-192 matched */
     uint8_t shard_state[GS_CODEC_MAX_SHARDS]; /* per shard: 0 good, 1 missing, 2 bad */
 } gs_codec_health_t;
 
@@ -504,9 +512,9 @@ typedef void (*gs_follower_error_cb)(int err, const char *msg, bool fatal, void 
 typedef void (*gs_follower_stopped_cb)(void *ud);
 
 typedef struct {
-    unsigned poll_ms;  /* pause when caught up and after a failure; 0: 1000 */
-    unsigned window;   /* commands in flight (both 0-dbs together); 0: 16, at most 256 */
-    unsigned batch;    /* ids copied before the counters are read again; 0: 1024 */
+    unsigned poll_ms;     /* pause when caught up and after a failure; 0: 1000 */
+    unsigned window;      /* commands in flight (both 0-dbs together); 0: 16, at most 256 */
+    unsigned batch;       /* ids copied before the counters are read again; 0: 1024 */
     bool verify_on_start; /* compare every record once at start (re-copies what differs) */
     gs_follower_error_cb on_error; /* may be NULL */
     void *ud;                      /* for on_error */
@@ -519,12 +527,12 @@ typedef struct {
     uint64_t replica_next; /* the replica's next id: every id below it is copied */
     uint64_t lag;          /* master_next - replica_next (0 when caught up) */
     uint64_t master_entries, replica_entries; /* live records, as last read */
-    uint64_t copied;       /* new ids written by this follower */
-    uint64_t gaps;         /* of which deleted on the master: written, then deleted */
-    uint64_t updated;      /* rewritten master records copied again */
-    uint64_t deleted;      /* master deletions applied to the replica */
-    uint64_t errors;       /* failures reported (fatal or not) */
-    int last_err;          /* 0 when none */
+    uint64_t copied;                          /* new ids written by this follower */
+    uint64_t gaps;    /* of which deleted on the master: written, then deleted */
+    uint64_t updated; /* rewritten master records copied again */
+    uint64_t deleted; /* master deletions applied to the replica */
+    uint64_t errors;  /* failures reported (fatal or not) */
+    int last_err;     /* 0 when none */
     char last_error[GS_DIAG_MAX];
 } gs_follower_stats_t;
 
@@ -548,5 +556,57 @@ bool gs_follower_lag(const gs_follower_t *f, uint64_t *lag);
  * verify_on_start) or after the master's log was compacted. Ids not copied yet need
  * nothing. GS_ERANGE when 4096 requests are already waiting. */
 int gs_follower_resync_id(gs_follower_t *f, uint64_t id);
+
+/* ---- metadata recovery ------------------------------------------------------------------- */
+
+/* Rebuilds a deployment's metadata namespace from the backups that puts and repairs write
+ * into the data backends, with the deployment key alone: every data backend of the
+ * configuration is scanned, the newest backup of each record id is taken, and the records
+ * are written into a sequential-mode target namespace under their very ids (an id without
+ * a backup becomes a deleted one), so that every file id stays valid. The target must be
+ * empty, or hold only what an earlier recovery (or the master itself) wrote: a second run
+ * resumes from the target's next id and writes nothing when it is complete. Backends that
+ * cannot be scanned are counted and skipped: with parity + 1 copies of every backup, any
+ * `parity` of them may be down. Cost: every value of the data backends that may be a
+ * backup is read once (so about the deployment's size in traffic), then each record's
+ * backup once more. */
+typedef enum {
+    GS_RECOVER_SCAN,  /* scanning the data backends (and vetting a non-empty target) */
+    GS_RECOVER_WRITE, /* writing the records into the target */
+} gs_recover_phase_t;
+
+typedef struct {
+    unsigned backends;      /* data backends of the configuration */
+    unsigned backends_down; /* of which could not be scanned to the end */
+    uint64_t values;        /* values read from them (and from a non-empty target) */
+    uint64_t backups;       /* of which metadata backups */
+    uint64_t unopened;      /* backups that do not open with the deployment key */
+    uint64_t undecodable;   /* backups that open but hold no valid record */
+    uint64_t records;       /* distinct record ids found */
+    uint64_t first_id;      /* the target's next id when the run began (ids below: kept) */
+    uint64_t end_id;        /* one past the highest record id found */
+    uint64_t next_id;       /* the target's next id: every id below it is written */
+    uint64_t restored;      /* records written by this run */
+    uint64_t gaps;          /* ids without a backup, written as deleted ones */
+} gs_recover_stats_t;
+
+/* Progress, on the loop thread: after each page of a scan and every few hundred records. */
+typedef void (*gs_recover_progress_cb)(gs_recover_phase_t phase, const gs_recover_stats_t *st,
+                                       void *ud);
+/* The end, exactly once: err 0 when the target holds every record found (st says how
+ * many were written now), else why it stopped (running again resumes). GS_ECORRUPT when
+ * backups were found but none opens with the key; GS_EINVAL for a target holding values
+ * that are not this deployment's records or not in sequential mode; GS_EUNAVAIL when no
+ * backend could be scanned, or the target or a record's backups stop answering.
+ * msg and st are valid during the call. */
+typedef void (*gs_recover_done_cb)(int err, const char *msg, const gs_recover_stats_t *st,
+                                   void *ud);
+
+/* Starts a recovery on loop into target (NULL: cfg's metadata master); cfg and target are
+ * copied (the key too). progress may be NULL. Returns 0 and done runs later, or an error
+ * (diag says why; done never runs). */
+int gs_codec_recover(uv_loop_t *loop, const gs_codec_config_t *cfg,
+                     const gs_codec_endpoint_t *target, gs_recover_progress_cb progress,
+                     gs_recover_done_cb done, void *ud, gs_diag_t *diag);
 
 #endif /* GS_CODEC_H */

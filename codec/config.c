@@ -313,8 +313,7 @@ static int check_duplicates(parse_t *ps, const gs_codec_config_t *c, const gs_ya
         if (other) {
             char key[32];
             snprintf(key, sizeof key, "backends[%zu]", i);
-            return fail_node(ps, seq->items[i], key, "the same namespace and address as %s",
-                             other);
+            return fail_node(ps, seq->items[i], key, "the same namespace and address as %s", other);
         }
     }
     return GS_OK;

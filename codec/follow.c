@@ -215,8 +215,9 @@ static bool live(const gs_follower_t *f)
 /* An "-error" reply as text for a message. */
 static int reply_text(const gs_resp_value_t *v)
 {
-    return v->type == GS_RESP_ERROR || v->type == GS_RESP_SIMPLE ? (int)(v->len > 200 ? 200 : v->len)
-                                                                 : 0;
+    return v->type == GS_RESP_ERROR || v->type == GS_RESP_SIMPLE
+               ? (int)(v->len > 200 ? 200 : v->len)
+               : 0;
 }
 
 /* True for the "-text" reply (0-db's texts, compared without case). */
@@ -691,24 +692,40 @@ static void dispatch(gs_follower_t *f, const op_t *op, const gs_resp_value_t *v)
         if (--f->counters_wait == 0 && live(f))
             counters_done(f);
         break;
-    case OP_KEYCUR: on_keycur(f, v); break;
-    case OP_GET_NEW: on_get_new(f, op->id, v); break;
+    case OP_KEYCUR:
+        on_keycur(f, v);
+        break;
+    case OP_GET_NEW:
+        on_get_new(f, op->id, v);
+        break;
     case OP_SET_NEW:
-    case OP_SET_GAP: on_set_new(f, op->kind, op->id, v); break;
+    case OP_SET_GAP:
+        on_set_new(f, op->kind, op->id, v);
+        break;
     case OP_DEL_GAP:
-    case OP_DEL_AGAIN: on_del(f, op->kind, op->id, v); break;
-    case OP_GET_AGAIN: on_get_again(f, op->id, v); break;
-    case OP_SET_AGAIN: on_set_again(f, op->id, v); break;
+    case OP_DEL_AGAIN:
+        on_del(f, op->kind, op->id, v);
+        break;
+    case OP_GET_AGAIN:
+        on_get_again(f, op->id, v);
+        break;
+    case OP_SET_AGAIN:
+        on_set_again(f, op->id, v);
+        break;
     case OP_SCAN_M:
-    case OP_SCAN_R: on_scan(f, op->kind, v); break;
-    case OP_EXISTS: on_exists(f, op->id, v); break;
+    case OP_SCAN_R:
+        on_scan(f, op->kind, v);
+        break;
+    case OP_EXISTS:
+        on_exists(f, op->id, v);
+        break;
     }
 }
 
 static bool on_master(op_kind_t kind)
 {
-    return kind == OP_NSINFO_M || kind == OP_KEYCUR || kind == OP_GET_NEW ||
-           kind == OP_GET_AGAIN || kind == OP_SCAN_M || kind == OP_EXISTS;
+    return kind == OP_NSINFO_M || kind == OP_KEYCUR || kind == OP_GET_NEW || kind == OP_GET_AGAIN ||
+           kind == OP_SCAN_M || kind == OP_EXISTS;
 }
 
 /* The client's message, which names the 0-db most of the time, with its role. */

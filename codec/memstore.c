@@ -214,8 +214,7 @@ static int mem_put(gs_shard_store_t *s, unsigned backend, const uint8_t *p, size
     return 0;
 }
 
-static int mem_get(gs_shard_store_t *s, unsigned backend, uint64_t id, gs_shard_get_cb cb,
-                   void *ud)
+static int mem_get(gs_shard_store_t *s, unsigned backend, uint64_t id, gs_shard_get_cb cb, void *ud)
 {
     if (backend >= s->n_backends)
         return GS_EINVAL;

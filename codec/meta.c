@@ -12,13 +12,13 @@
 #include "codec.h"
 #include "internal.h"
 
-#define MAGIC_LEN   3
-#define HEADER_LEN  (MAGIC_LEN + 1)
-#define NONCE_LEN   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define TAG_LEN     crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define SEAL_LEN    (HEADER_LEN + NONCE_LEN + TAG_LEN) /* what sealing adds to a body */
-#define BACKUP_VERSION 1
-#define VARINT_MAX  10
+#define MAGIC_LEN      3
+#define HEADER_LEN     (MAGIC_LEN + 1)
+#define NONCE_LEN      crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG_LEN        crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEAL_LEN       (HEADER_LEN + NONCE_LEN + TAG_LEN) /* what sealing adds to a body */
+#define BACKUP_VERSION 2                                  /* written; version 1 is still read */
+#define VARINT_MAX     10
 
 static const uint8_t record_magic[MAGIC_LEN] = {'G', 'S', 'M'};
 static const uint8_t backup_magic[MAGIC_LEN] = {'G', 'S', 'B'};
@@ -52,8 +52,8 @@ static int seal(const uint8_t magic[MAGIC_LEN], uint8_t version, const uint8_t *
 
 /* Checks the clear header and opens the rest into a new sodium_malloc'ed buffer. */
 static int unseal(const uint8_t magic[MAGIC_LEN], uint8_t version, const char *what,
-                  const uint8_t *p, size_t n, const uint8_t key[GS_CODEC_KEY_LEN],
-                  uint8_t **plain, size_t *plain_len, gs_diag_t *diag)
+                  const uint8_t *p, size_t n, const uint8_t key[GS_CODEC_KEY_LEN], uint8_t **plain,
+                  size_t *plain_len, gs_diag_t *diag)
 {
     unsigned long long len = 0;
     uint8_t *pt;
@@ -345,8 +345,8 @@ static int get_head(reader_t *r, gs_meta_t *m)
         return err;
     if (ext_len > GS_CODEC_EXT_MAX)
         return corrupt(r, "extension too long");
-    if ((err = get(r, m->ext, ext_len)) || (err = get(r, created, 8)) ||
-        (err = get_u8(r, &data)) || (err = get_u8(r, &parity)) ||
+    if ((err = get(r, m->ext, ext_len)) || (err = get(r, created, 8)) || (err = get_u8(r, &data)) ||
+        (err = get_u8(r, &parity)) ||
         (err = get_bounded(r, 1, SIZE_MAX, "stripe size out of range", &stripe)) ||
         (err = get_u8(r, &level)) || (err = get_u8(r, &cipher)))
         return err;
@@ -459,8 +459,8 @@ int gs__meta_body_decode(const uint8_t *p, size_t n, gs_meta_t **out, gs_diag_t 
     m->file_key = sodium_malloc(GS_CODEC_KEY_LEN);
     if (m->file_key == NULL)
         err = gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    else if ((err = get_head(&r, m)) == GS_OK && (err = get(&r, m->file_key, GS_CODEC_KEY_LEN)) ==
-                                                      GS_OK &&
+    else if ((err = get_head(&r, m)) == GS_OK &&
+             (err = get(&r, m->file_key, GS_CODEC_KEY_LEN)) == GS_OK &&
              (err = get_layout(&r, m)) == GS_OK)
         err = get_inline(&r, m);
     if (err) {
@@ -508,9 +508,22 @@ void gs_meta_free(gs_meta_t *m)
 
 /* ---- the backup form ---- */
 
-int gs_meta_backup_encode(const uint8_t *record, size_t len, uint64_t meta_id,
-                          const uint8_t deploy_key[GS_CODEC_KEY_LEN], gs_buf_t *out,
-                          gs_diag_t *diag)
+/* Version 2: meta_id (8) || revision (8) || record; version 1, still read: meta_id (8) ||
+ * record, revision 0. */
+#define BACKUP_V1   1
+#define BACKUP_HEAD 16
+
+uint64_t gs_meta_backup_revision_now(void)
+{
+    uv_timeval64_t tv;
+    if (uv_gettimeofday(&tv) != 0 || tv.tv_sec < 0)
+        return 1;
+    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+int gs_meta_backup_encode_rev(const uint8_t *record, size_t len, uint64_t meta_id,
+                              uint64_t revision, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
+                              gs_buf_t *out, gs_diag_t *diag)
 {
     uint8_t *plain;
     int err;
@@ -519,47 +532,63 @@ int gs_meta_backup_encode(const uint8_t *record, size_t len, uint64_t meta_id,
     if (len > GS_META_MAX)
         return gs_diag_set(diag, GS_ETOOBIG, "metadata record of %zu bytes is over %u bytes", len,
                            (unsigned)GS_META_MAX);
-    plain = malloc(8 + len);
+    plain = malloc(BACKUP_HEAD + len);
     if (plain == NULL)
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    for (int i = 0; i < 8; i++)
-        plain[i] = (uint8_t)(meta_id >> (8 * i));
+    gs__put_le64(plain, meta_id);
+    gs__put_le64(plain + 8, revision);
     if (len)
-        memcpy(plain + 8, record, len);
-    err = seal(backup_magic, BACKUP_VERSION, plain, 8 + len, deploy_key, out, diag);
+        memcpy(plain + BACKUP_HEAD, record, len);
+    err = seal(backup_magic, BACKUP_VERSION, plain, BACKUP_HEAD + len, deploy_key, out, diag);
     free(plain);
     return err;
+}
+
+int gs_meta_backup_encode(const uint8_t *record, size_t len, uint64_t meta_id,
+                          const uint8_t deploy_key[GS_CODEC_KEY_LEN], gs_buf_t *out,
+                          gs_diag_t *diag)
+{
+    return gs_meta_backup_encode_rev(record, len, meta_id, gs_meta_backup_revision_now(),
+                                     deploy_key, out, diag);
 }
 
 bool gs_meta_backup_is(const uint8_t *p, size_t n)
 {
     return n >= SEAL_LEN + 8 && memcmp(p, backup_magic, MAGIC_LEN) == 0 &&
-           p[MAGIC_LEN] == BACKUP_VERSION;
+           (p[MAGIC_LEN] == BACKUP_V1 || p[MAGIC_LEN] == BACKUP_VERSION);
+}
+
+int gs_meta_backup_open(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
+                        uint64_t *meta_id, uint64_t *revision, gs_buf_t *record, gs_diag_t *diag)
+{
+    uint8_t *plain;
+    size_t len, head;
+    uint8_t version = n > MAGIC_LEN && p[MAGIC_LEN] == BACKUP_V1 ? BACKUP_V1 : BACKUP_VERSION;
+    int err;
+    if (sodium_init() < 0)
+        return gs_diag_set(diag, GS_EIO, "libsodium did not initialise");
+    err = unseal(backup_magic, version, "metadata backup", p, n, deploy_key, &plain, &len, diag);
+    if (err)
+        return err;
+    head = version == BACKUP_V1 ? 8 : BACKUP_HEAD;
+    if (len < head || len - head > GS_META_MAX) {
+        sodium_free(plain);
+        return gs_diag_set(diag, GS_ECORRUPT, "metadata backup: wrong length");
+    }
+    err = gs_buf_append(record, plain + head, len - head);
+    if (err == GS_OK) {
+        *meta_id = gs__get_le64(plain);
+        if (revision != NULL)
+            *revision = version == BACKUP_V1 ? 0 : gs__get_le64(plain + 8);
+    }
+    sodium_free(plain);
+    if (err)
+        return gs_diag_set(diag, err, "metadata backup: %s", gs_strerror(err));
+    return GS_OK;
 }
 
 int gs_meta_backup_decode(const uint8_t *p, size_t n, const uint8_t deploy_key[GS_CODEC_KEY_LEN],
                           uint64_t *meta_id, gs_buf_t *record, gs_diag_t *diag)
 {
-    uint8_t *plain;
-    size_t len;
-    uint64_t id = 0;
-    int err;
-    if (sodium_init() < 0)
-        return gs_diag_set(diag, GS_EIO, "libsodium did not initialise");
-    err = unseal(backup_magic, BACKUP_VERSION, "metadata backup", p, n, deploy_key, &plain, &len,
-                 diag);
-    if (err)
-        return err;
-    if (len < 8 || len - 8 > GS_META_MAX) {
-        sodium_free(plain);
-        return gs_diag_set(diag, GS_ECORRUPT, "metadata backup: wrong length");
-    }
-    for (int i = 7; i >= 0; i--)
-        id = (id << 8) | plain[i];
-    err = gs_buf_append(record, plain + 8, len - 8);
-    sodium_free(plain);
-    if (err)
-        return gs_diag_set(diag, err, "metadata backup: %s", gs_strerror(err));
-    *meta_id = id;
-    return GS_OK;
+    return gs_meta_backup_open(p, n, deploy_key, meta_id, NULL, record, diag);
 }

@@ -73,7 +73,7 @@ static void pump(gs_codec_reader_t *r);
 static void after_gets(rslot_t *sl);
 
 __attribute__((format(printf, 3, 4))) static void fail(gs_codec_reader_t *r, int err,
-                                                      const char *fmt, ...)
+                                                       const char *fmt, ...)
 {
     if (r->err)
         return;
@@ -188,9 +188,9 @@ static void decode_work(uv_work_t *w)
     gs_codec_reader_t *r = sl->r;
     for (unsigned i = 0; i < r->n; i++)
         sl->view[i] = sl->have[i] && !sl->failed[i] ? sl->keep.chunk[i] : NULL;
-    sl->err = gs__stripe_decode_reuse(&sl->keep.sc, &r->p, r->m->file_key, sl->no, sl->view, sl->len,
-                                      sl->keep.plain, r->p.stripe_size, &sl->plain_len, &sl->last,
-                                      sl->bad, &sl->diag);
+    sl->err = gs__stripe_decode_reuse(&sl->keep.sc, &r->p, r->m->file_key, sl->no, sl->view,
+                                      sl->len, sl->keep.plain, r->p.stripe_size, &sl->plain_len,
+                                      &sl->last, sl->bad, &sl->diag);
 }
 
 /* The length and last flag a sound stripe must have, from the record. */
@@ -412,8 +412,10 @@ static int check_meta(const gs_shard_store_t *s, const gs_meta_t *m, gs_diag_t *
     if (!m->file_key || m->n_stripes != want)
         return gs_diag_set(diag, GS_ECORRUPT, "the record's stripe count does not match its size");
     if (m->n_shards == 0)
-        return m->inline_data && m->n_stripes == 1 ? 0
-               : gs_diag_set(diag, GS_ECORRUPT, "the record has neither shards nor inline data");
+        return m->inline_data && m->n_stripes == 1
+                   ? 0
+                   : gs_diag_set(diag, GS_ECORRUPT,
+                                 "the record has neither shards nor inline data");
     if (m->n_shards != m->params.data + m->params.parity || !m->shards)
         return gs_diag_set(diag, GS_ECORRUPT, "the record's shard count does not match its codec");
     for (unsigned i = 0; i < m->n_shards; i++)
@@ -469,8 +471,13 @@ int gs_codec_retrieve(gs_shard_store_t *s, const gs_meta_t *m, uint64_t offset, 
     gs_codec_reader_t *r = calloc(1, sizeof *r);
     if (!r)
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    *r = (gs_codec_reader_t){.s = s, .m = m, .p = m->params, .window = GS__WINDOW_DEFAULT,
-                             .sink = sink, .done = done, .ud = ud};
+    *r = (gs_codec_reader_t){.s = s,
+                             .m = m,
+                             .p = m->params,
+                             .window = GS__WINDOW_DEFAULT,
+                             .sink = sink,
+                             .done = done,
+                             .ud = ud};
     if (m->n_shards == 0) {
         r->p.data = 1;
         r->p.parity = 0;

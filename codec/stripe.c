@@ -67,7 +67,8 @@ void gs__scratch_free(gs__scratch_t *sc)
     memset(sc, 0, sizeof *sc);
 }
 
-static bool samples_shrink(ZSTD_CCtx *cc, uint8_t *buf, size_t cap, const uint8_t *plain, size_t len)
+static bool samples_shrink(ZSTD_CCtx *cc, uint8_t *buf, size_t cap, const uint8_t *plain,
+                           size_t len)
 {
     if (len < SAMPLE_MIN)
         return true;
@@ -92,7 +93,8 @@ static bool try_compress(gs__scratch_t *sc, const gs_codec_params_t *p, const ui
     size_t cap = ZSTD_compressBound(len);
     if (!sc->cctx && !(sc->cctx = ZSTD_createCCtx()))
         return false;
-    if (grow(&sc->comp, &sc->comp_cap, cap) < 0 || !samples_shrink(sc->cctx, sc->comp, cap, plain, len))
+    if (grow(&sc->comp, &sc->comp_cap, cap) < 0 ||
+        !samples_shrink(sc->cctx, sc->comp, cap, plain, len))
         return false;
     size_t r = ZSTD_compressCCtx(sc->cctx, sc->comp, cap, plain, len, p->zstd_level);
     if (ZSTD_isError(r) || r >= len)
@@ -135,8 +137,7 @@ static int seal(const gs_chunk_info_t *ci, const uint8_t *key, const uint8_t *m,
                                                       key);
 }
 
-static int open_sealed(const gs_chunk_info_t *ci, const uint8_t *key, const uint8_t *c,
-                       uint8_t *m)
+static int open_sealed(const gs_chunk_info_t *ci, const uint8_t *key, const uint8_t *c, uint8_t *m)
 {
     uint8_t nonce[24], ad[AD_LEN];
     unsigned long long mlen = 0;
@@ -250,7 +251,8 @@ static int split_into(const gs_codec_params_t *p, const gs_chunk_info_t *ci, con
 {
     unsigned n = p->data + p->parity;
     for (unsigned i = 0; i < p->data; i++)
-        memcpy(out->chunk[i] + GS_STRIPE_HDR_LEN, ct + (size_t)i * ci->payload_len, ci->payload_len);
+        memcpy(out->chunk[i] + GS_STRIPE_HDR_LEN, ct + (size_t)i * ci->payload_len,
+               ci->payload_len);
     uint64_t t0 = uv_hrtime();
     if (rs_parity(p, out, ci->payload_len) < 0)
         return gs_diag_set(diag, GS_ENOMEM, "out of memory for Reed-Solomon tables");
@@ -271,8 +273,12 @@ static int seal_stripe(gs__scratch_t *sc, const gs_codec_params_t *p, const uint
                            (unsigned long long)stripe_no, len);
     size_t body_len = len;
     const uint8_t *body = plain;
-    *ci = (gs_chunk_info_t){.stripe_no = stripe_no, .data = p->data, .parity = p->parity,
-                            .cipher = p->cipher, .last = last, .plain_len = (uint32_t)len};
+    *ci = (gs_chunk_info_t){.stripe_no = stripe_no,
+                            .data = p->data,
+                            .parity = p->parity,
+                            .cipher = p->cipher,
+                            .last = last,
+                            .plain_len = (uint32_t)len};
     if (try_compress(sc, p, plain, len, &body_len)) {
         body = sc->comp;
         ci->compressed = true;
@@ -310,9 +316,8 @@ int gs__stripe_encode_reuse(gs__scratch_t *sc, const gs_codec_params_t *p, const
     return split_into(p, &ci, sc->ct, out, &sc->rs_ns, diag);
 }
 
-int gs_stripe_encode(const gs_codec_params_t *p, const uint8_t *key, uint64_t stripe_no,
-                     bool last, const uint8_t *plain, size_t len, gs_stripe_t *out,
-                     gs_diag_t *diag)
+int gs_stripe_encode(const gs_codec_params_t *p, const uint8_t *key, uint64_t stripe_no, bool last,
+                     const uint8_t *plain, size_t len, gs_stripe_t *out, gs_diag_t *diag)
 {
     gs__scratch_t sc = {0};
     gs_chunk_info_t ci;
@@ -368,8 +373,7 @@ int gs_stripe_chunk_parse(const uint8_t *c, size_t n, gs_chunk_info_t *ci, gs_di
 /* A sound chunk that belongs where it was found: this stripe, this shard, these counts,
  * and the same lengths and flags as the reference chunk when there is one. */
 static bool chunk_fits(const gs_codec_params_t *p, uint64_t stripe_no, unsigned shard,
-                       const uint8_t *c, size_t n, const gs_chunk_info_t *ref,
-                       gs_chunk_info_t *ci)
+                       const uint8_t *c, size_t n, const gs_chunk_info_t *ref, gs_chunk_info_t *ci)
 {
     if (gs_stripe_chunk_parse(c, n, ci, NULL) < 0)
         return false;
@@ -383,8 +387,8 @@ static bool chunk_fits(const gs_codec_params_t *p, uint64_t stripe_no, unsigned 
 
 /* Sorts chunks into good ones; the first good chunk is the reference for the others. */
 static unsigned sort_chunks(const gs_codec_params_t *p, uint64_t stripe_no,
-                            const uint8_t *const *chunks, const size_t *lens, bool *ok,
-                            bool *bad, gs_chunk_info_t *ref)
+                            const uint8_t *const *chunks, const size_t *lens, bool *ok, bool *bad,
+                            gs_chunk_info_t *ref)
 {
     unsigned n = p->data + p->parity, good = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -407,9 +411,10 @@ static unsigned sort_chunks(const gs_codec_params_t *p, uint64_t stripe_no,
 
 static int too_few(const gs_codec_params_t *p, uint64_t stripe_no, unsigned good, gs_diag_t *diag)
 {
-    return gs_diag_set(diag, GS_EUNAVAIL,
-                       "stripe %llu: only %u of its %u chunks are available and sound; %u are needed",
-                       (unsigned long long)stripe_no, good, p->data + p->parity, p->data);
+    return gs_diag_set(
+        diag, GS_EUNAVAIL,
+        "stripe %llu: only %u of its %u chunks are available and sound; %u are needed",
+        (unsigned long long)stripe_no, good, p->data + p->parity, p->data);
 }
 
 /* The padded ciphertext: good data chunks copied, missing ones rebuilt in place. */
@@ -446,8 +451,10 @@ static int unseal_body(gs__scratch_t *sc, const gs_chunk_info_t *ref, const uint
         return gs_diag_set(diag, GS_ENOMEM, "out of memory decoding a stripe");
     uint8_t *body = ref->compressed ? sc->comp : plain;
     if (open_sealed(ref, key, sc->ct, body) != 0)
-        return gs_diag_set(diag, GS_ECORRUPT, "stripe %llu failed authentication (wrong key or "
-                           "tampered data)", (unsigned long long)ref->stripe_no);
+        return gs_diag_set(diag, GS_ECORRUPT,
+                           "stripe %llu failed authentication (wrong key or "
+                           "tampered data)",
+                           (unsigned long long)ref->stripe_no);
     if (!ref->compressed)
         return 0;
     if (!sc->dctx && !(sc->dctx = ZSTD_createDCtx()))
@@ -525,9 +532,8 @@ int gs_stripe_decode(const gs_codec_params_t *p, const uint8_t *key, uint64_t st
     return 0;
 }
 
-int gs_stripe_rebuild(const gs_codec_params_t *p, uint64_t stripe_no,
-                      const uint8_t *const *chunks, const size_t *lens, gs_stripe_t *out,
-                      gs_diag_t *diag)
+int gs_stripe_rebuild(const gs_codec_params_t *p, uint64_t stripe_no, const uint8_t *const *chunks,
+                      const size_t *lens, gs_stripe_t *out, gs_diag_t *diag)
 {
     bool ok[GS_CODEC_MAX_SHARDS];
     gs_chunk_info_t ref;

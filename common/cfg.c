@@ -15,8 +15,8 @@ typedef struct {
 
 static const unit_t size_units[] = {
     {"B", 1}, {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}, {"TiB", 1ULL << 40}};
-static const unit_t duration_units[] = {
-    {"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}, {"mo", 30 * 86400}};
+static const unit_t duration_units[] = {{"s", 1},     {"min", 60},      {"h", 3600},
+                                        {"d", 86400}, {"w", 7 * 86400}, {"mo", 30 * 86400}};
 
 static int parse_number_unit(const char *s, uint64_t *num, const char **unit)
 {

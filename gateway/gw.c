@@ -44,12 +44,22 @@ static void on_health(gs_http_req_t *r, void *ud)
     uint64_t lag = 0;
     snprintf(codec, sizeof codec, "%u+%u", gw->cfg.codec.params.data, gw->cfg.codec.params.parity);
     static const char *const security[] = {"public", "secret", "threebot"};
-    j = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s, s:I, s:s}", "status", "ok", "version",
+    j = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s, s:I, s:s, s:b}", "status", "ok", "version",
                   GS_VERSION, "deployment", gw->cfg.deployment, "role", gw->cfg.role, "mode",
                   mode_name(gw->cfg.mode), "codec", codec, "backends",
-                  (json_int_t)gw->cfg.codec.n_backends, "security", security[gw->cfg.security]);
-    if (gw->follower != NULL && gs_follower_lag(gw->follower, &lag))
-        json_object_set_new(j, "replication_lag", json_integer((json_int_t)lag));
+                  (json_int_t)gw->cfg.codec.n_backends, "security", security[gw->cfg.security],
+                  "secret", gw->cfg.security != GS_GW_PUBLIC);
+    if (gw->follower != NULL) {
+        gs_follower_stats_t st;
+        gs_follower_stats(gw->follower, &st);
+        if (gs_follower_lag(gw->follower, &lag))
+            json_object_set_new(j, "replication_lag", json_integer((json_int_t)lag));
+        json_object_set_new(j, "replication",
+                            json_pack("{s:b, s:I, s:I, s:I, s:s}", "running", st.running, "copied",
+                                      (json_int_t)st.copied, "master_next",
+                                      (json_int_t)st.master_next, "errors", (json_int_t)st.errors,
+                                      "last_error", st.last_error));
+    }
     gs_http_reply_json(r, 200, j);
 }
 

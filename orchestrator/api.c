@@ -2,7 +2,7 @@
  * deployment from a spec: planned on the current grid view, split into signandpay
  * documents paying this install's wallet, stored with its sessions before it is
  * answered. docs/api.md describes the shapes. */
-#include "daemon.h"
+#include "deployer.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -126,6 +126,12 @@ static void workloads_of(gs_daemon_t *d, const char *name, json_t *dep)
     }
     json_object_set_new(dep, "zdbs", zdbs);
     json_object_set_new(dep, "machines", machines);
+    if (json_array_size(wls) > 0) { /* what the owner's applications upload with */
+        char secret[65];
+        gs_dep_secret(d, name, gs_json_str(json_array_get(wls, 0), "reference"), "gateway", secret);
+        json_object_set_new(dep, "gateway_secret", json_string(secret));
+        sodium_memzero(secret, sizeof secret);
+    }
     json_decref(wls);
 }
 
@@ -172,7 +178,8 @@ void gs_api_get(gs_http_req_t *r, void *ud)
         gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
         return;
     }
-    json_object_set_new(dep, "sessions", gs_api_session_links(d, gs_store_sessions(d->store, name)));
+    json_object_set_new(dep, "sessions",
+                        gs_api_session_links(d, gs_store_sessions(d->store, name)));
     json_object_set_new(dep, "pools", pools_of(d, name));
     workloads_of(d, name, dep);
     json_object_set_new(dep, "done", json_boolean(settled(gs_json_str(dep, "state"))));
@@ -327,7 +334,8 @@ static json_t *created_answer(gs_daemon_t *d, const create_t *c)
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "name", c->plan.name, "owner",
                      c->plan.owner, "state", "awaiting_payment", "total", total, "total_stropes",
                      (json_int_t)c->plan.total, "sessions",
-                     gs_api_session_links(d, gs_store_sessions(d->store, c->plan.name)), "notes", notes);
+                     gs_api_session_links(d, gs_store_sessions(d->store, c->plan.name)), "notes",
+                     notes);
 }
 
 void gs_api_create(gs_http_req_t *r, void *ud)

@@ -1,6 +1,7 @@
 /* cli_files.c — files in a deployment from the command line: `gridstor put FILE`,
  * `get ID [-o FILE]`, `check ID [--hard]` and `repair ID`, straight through the codec
- * with a codec configuration file (`--codec FILE`, docs/codec-format.md). Each runs the
+ * with a codec configuration file (`--codec FILE`, docs/codec-format.md), and `recover`,
+ * which rebuilds the metadata namespace from the backups in the data backends. Each runs the
  * codec on a private libuv loop and shows a progress line on a terminal for long
  * transfers. Exit statuses: 0 done, 2 arguments or configuration, 4 too few backends or
  * no metadata namespace answered, 6 the file is damaged beyond repair or a check found it
@@ -9,6 +10,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,4 +381,196 @@ int gs_cli_check(int argc, char **argv)
 int gs_cli_repair(int argc, char **argv)
 {
     return run_files(argc, argv, "repair");
+}
+
+/* ---- recover ------------------------------------------------------------------------------ */
+
+typedef struct {
+    bool progress, json, done;
+    int err;
+    char msg[GS_DIAG_MAX];
+    gs_recover_stats_t st;
+} recover_run_t;
+
+static void on_recover_progress(gs_recover_phase_t phase, const gs_recover_stats_t *st, void *ud)
+{
+    recover_run_t *r = ud;
+    if (!r->progress)
+        return;
+    if (phase == GS_RECOVER_SCAN)
+        fprintf(stderr,
+                "\rrecover: scanning %u backends: %" PRIu64 " values, %" PRIu64 " backups, %" PRIu64
+                " that do not open   ",
+                st->backends, st->values, st->backups, st->unopened);
+    else
+        fprintf(stderr,
+                "\rrecover: writing id %" PRIu64 " of %" PRIu64 "                          ",
+                st->next_id, st->end_id);
+}
+
+static void on_recovered(int err, const char *msg, const gs_recover_stats_t *st, void *ud)
+{
+    recover_run_t *r = ud;
+    r->done = true;
+    r->err = err;
+    r->st = *st;
+    snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
+}
+
+static json_t *recover_json(const gs_recover_stats_t *st)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "backends",
+                     (json_int_t)st->backends, "backends_down", (json_int_t)st->backends_down,
+                     "values", (json_int_t)st->values, "backups", (json_int_t)st->backups,
+                     "unopened", (json_int_t)st->unopened, "undecodable",
+                     (json_int_t)st->undecodable, "records", (json_int_t)st->records, "first_id",
+                     (json_int_t)st->first_id, "next_id", (json_int_t)st->next_id, "restored",
+                     (json_int_t)st->restored, "gaps", (json_int_t)st->gaps, "end_id",
+                     (json_int_t)st->end_id);
+}
+
+static int recover_report(const recover_run_t *r, const char *into)
+{
+    const gs_recover_stats_t *st = &r->st;
+    json_t *j;
+    char *text;
+    if (r->progress)
+        fputc('\n', stderr);
+    if (st->backends_down > 0)
+        fprintf(stderr,
+                "gridstor recover: warning: %u of %u data backends could not be scanned; a record "
+                "whose every backup was there is missing\n",
+                st->backends_down, st->backends);
+    if (r->err != GS_OK) {
+        fprintf(stderr, "gridstor recover: %s\n", r->msg[0] ? r->msg : gs_strerror(r->err));
+        return exit_for(r->err);
+    }
+    if (r->json) {
+        j = recover_json(st);
+        text = j ? gs_json_dumps(j) : NULL;
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        json_decref(j);
+    } else if (st->restored == 0 && st->gaps == 0)
+        printf("%s is complete: %" PRIu64 " records found in %" PRIu64
+               " backups, nothing to write\n",
+               into, st->records, st->backups);
+    else
+        printf("%" PRIu64 " records restored into %s from %" PRIu64 " backups, ids %" PRIu64
+               " to %" PRIu64 "; %" PRIu64 " deleted ids kept deleted\n",
+               st->restored, into, st->backups, st->first_id, st->next_id - 1, st->gaps);
+    if (st->undecodable > 0 || (st->unopened > 0 && !r->json))
+        fprintf(stderr,
+                "gridstor recover: %" PRIu64 " backups did not open with the key, %" PRIu64
+                " held no valid record (skipped)\n",
+                st->unopened, st->undecodable);
+    return GS_EXIT_OK;
+}
+
+static void recover_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: gridstor recover --codec FILE [--into ADDRESS/NAMESPACE] [--json] [--progress]\n\n"
+        "Rebuilds the metadata namespace from the backups in the data backends, with the\n"
+        "deployment key alone, so that every file id works again. The target must be an\n"
+        "empty sequential-mode namespace, or one an earlier run (or the master itself)\n"
+        "wrote: a second run goes on where the first stopped.\n\n"
+        "  --codec FILE   the codec configuration: backends, metadata 0-dbs, the key\n"
+        "  --into A/NS    the namespace to write (default: the configuration's metadata\n"
+        "                 master); its password, if any, from $GRIDSTOR_INTO_PASSWORD\n"
+        "  --json         print the counts as JSON for scripts\n"
+        "  --progress     show progress (default when standard error is a terminal)\n\n"
+        "Exit: 0 done, 2 arguments, configuration or a target that is not this\n"
+        "deployment's, 4 backends or the target do not answer, 6 no backup opens with\n"
+        "the key, 1 anything else.\n");
+}
+
+/* "ADDRESS/NAMESPACE" into e (strings borrowed from spec, which is modified). */
+static bool parse_into(char *spec, gs_codec_endpoint_t *e)
+{
+    char *slash = strrchr(spec, '/');
+    if (slash == NULL || slash == spec || slash[1] == '\0')
+        return false;
+    *slash = '\0';
+    e->address = spec;
+    e->ns = slash + 1;
+    e->password = getenv("GRIDSTOR_INTO_PASSWORD");
+    return true;
+}
+
+static int recover_parse(int argc, char **argv, recover_run_t *r, const char **codec, char **into)
+{
+    static const struct option longopts[] = {
+        {"codec", required_argument, NULL, 'c'}, {"into", required_argument, NULL, 'i'},
+        {"json", no_argument, NULL, 'j'},        {"progress", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    opterr = 0;
+    optind = 1;
+    r->progress = isatty(STDERR_FILENO);
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            *codec = optarg;
+            break;
+        case 'i':
+            *into = optarg;
+            break;
+        case 'j':
+            r->json = true;
+            break;
+        case 'p':
+            r->progress = true;
+            break;
+        case 'h':
+            recover_usage(stdout);
+            return -1;
+        default:
+            recover_usage(stderr);
+            return GS_EXIT_USAGE;
+        }
+    }
+    if (argc != optind || *codec == NULL) {
+        recover_usage(stderr);
+        return GS_EXIT_USAGE;
+    }
+    return GS_EXIT_OK;
+}
+
+int gs_cli_recover(int argc, char **argv)
+{
+    recover_run_t r = {0};
+    gs_codec_config_t cfg;
+    gs_codec_endpoint_t target = {0};
+    gs_diag_t diag = {{0}};
+    const char *codec = NULL;
+    char *into = NULL, name[600];
+    uv_loop_t loop;
+    int rc = recover_parse(argc, argv, &r, &codec, &into), err;
+    if (rc != GS_EXIT_OK)
+        return rc < 0 ? GS_EXIT_OK : rc;
+    if (into != NULL && !parse_into(into, &target)) {
+        fprintf(stderr, "gridstor recover: --into %s: expected ADDRESS/NAMESPACE\n", into);
+        return GS_EXIT_USAGE;
+    }
+    if (gs_codec_config_load(codec, &cfg, &diag) != GS_OK) {
+        fprintf(stderr, "gridstor recover: %s\n", diag.msg);
+        return GS_EXIT_USAGE;
+    }
+    snprintf(name, sizeof name, "%s/%s", into ? target.address : cfg.meta_master.address,
+             into                 ? target.ns
+             : cfg.meta_master.ns ? cfg.meta_master.ns
+                                  : "default");
+    uv_loop_init(&loop);
+    err = gs_codec_recover(&loop, &cfg, into ? &target : NULL, on_recover_progress, on_recovered,
+                           &r, &diag);
+    if (err != GS_OK)
+        on_recovered(err, diag.msg, &r.st, &r);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the recovery, or the closing of what it had opened */
+    uv_loop_close(&loop);
+    rc = recover_report(&r, name);
+    gs_codec_config_free(&cfg);
+    return rc;
 }

@@ -227,9 +227,9 @@ static void reserve(gs_daemon_t *d, const char *name, const json_t *plan, const 
     char *text;
     op_t *op;
     gs_json_int(pool, "idx", &idx);
-    body = reservation_body(d, json_is_object(spec) ? spec
-                                                    : json_array_get(json_object_get(plan, "pools"),
-                                                                     (size_t)idx));
+    body = reservation_body(d, json_is_object(spec)
+                                   ? spec
+                                   : json_array_get(json_object_get(plan, "pools"), (size_t)idx));
     text = body ? gs_json_dumps(body) : NULL;
     json_decref(body);
     if (text != NULL && (op = gs_dep_op_new(d, name, pool, on_reserved)) != NULL)

@@ -41,6 +41,12 @@ void gs_dep_crash_point(const char *point);
 void gs_dep_probe(gs_daemon_t *d, const char *name, const json_t *row, gs_dep_done_cb cb,
                   const char *base, const char *path);
 
+/* A secret of the deployment derived from the install's seed (gateways.c): `what` "key"
+ * (the deployment key) or "gateway" (the gateways' upload secret); reference is any of its
+ * workloads' references. hex gets 64 hex digits. */
+void gs_dep_secret(gs_daemon_t *d, const char *name, const char *reference, const char *what,
+                   char hex[65]);
+
 /* Fills a gateway container's environment and sealed secrets in t (gateways.c);
  * GS_EINVAL while a 0-db it needs has no result yet. */
 int gs_dep_fill_gateway(gs_daemon_t *d, const json_t *dep, const json_t *w, const json_t *wls,

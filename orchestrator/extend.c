@@ -56,8 +56,8 @@ static int pools_of(gs_daemon_t *d, const json_t *dep, gs_extension_t *e)
     {
         const json_t *plan_pool = json_array_get(plan_pools, i);
         gs_ext_pool_t *x;
-        if (e->pools == NULL || json_is_object(json_object_get(p, "spec_json")) || plan_pool == NULL ||
-            strcmp(gs_json_str(p, "state"), "paid") != 0)
+        if (e->pools == NULL || json_is_object(json_object_get(p, "spec_json")) ||
+            plan_pool == NULL || strcmp(gs_json_str(p, "state"), "paid") != 0)
             continue;
         x = &e->pools[e->n_pools++];
         gs_json_int(p, "reservation_id", &x->pool_id);

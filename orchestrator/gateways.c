@@ -62,19 +62,32 @@ static void put_zdb(gw_env_t *g, const char *prefix, const json_t *w)
     put_secret(g, name, password);
 }
 
-/* The deployment key: derived from the seed, the deployment's name and the prefix of
- * its workloads' references (its first session), so it can be derived again. */
+/* A secret of the deployment, derived from the install's seed, the deployment's name and
+ * the prefix of its workloads' references (its first session), so it can be derived
+ * again: `what` is "key" (the deployment key) or "gateway" (the gateways' secret). */
+void gs_dep_secret(gs_daemon_t *d, const char *name, const char *reference, const char *what,
+                   char hex[65])
+{
+    const char *cut = strstr(reference, "-container-");
+    char context[512];
+    unsigned char key[32];
+    if (cut == NULL)
+        cut = strstr(reference, "-zdb-");
+    snprintf(context, sizeof context, "deployment/%s/%.*s%s%s", name,
+             (int)(cut ? cut - reference : (ptrdiff_t)strlen(reference)), reference,
+             strcmp(what, "key") == 0 ? "" : "/", strcmp(what, "key") == 0 ? "" : what);
+    gs_identity_derive_key(&d->identity, context, key);
+    sodium_bin2hex(hex, 65, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+}
+
 static void put_key(gw_env_t *g, const char *name, const json_t *w)
 {
-    const char *ref = gs_json_str(w, "reference"), *cut = strstr(ref, "-container-");
-    char context[512], hex[65];
-    unsigned char key[32];
-    snprintf(context, sizeof context, "deployment/%s/%.*s", name,
-             (int)(cut ? cut - ref : (ptrdiff_t)strlen(ref)), ref);
-    gs_identity_derive_key(&g->d->identity, context, key);
-    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+    char hex[65];
+    gs_dep_secret(g->d, name, gs_json_str(w, "reference"), "key", hex);
     put_secret(g, "GRIDSTOR_KEY", hex);
-    sodium_memzero(key, sizeof key);
+    gs_dep_secret(g->d, name, gs_json_str(w, "reference"), "gateway", hex);
+    put_secret(g, "GRIDSTOR_GW_SECRET", hex);
     sodium_memzero(hex, sizeof hex);
 }
 

@@ -22,6 +22,7 @@ static const command_t commands[] = {
     {"get", gs_cli_get, "read a file back by its id"},
     {"check", gs_cli_check, "check a file's shards (soft) or restore and verify it (hard)"},
     {"repair", gs_cli_repair, "rebuild a file's missing or damaged shards"},
+    {"recover", gs_cli_recover, "rebuild the metadata from its backups in the data backends"},
 };
 
 static void usage(FILE *out)

@@ -25,11 +25,13 @@ int gs_cli_status(int argc, char **argv);
 int gs_cli_list(int argc, char **argv);
 int gs_cli_delete(int argc, char **argv);
 int gs_cli_extend(int argc, char **argv);
-/* Files through the codec (cli_files.c): put, get, check, repair. */
+/* Files through the codec (cli_files.c): put, get, check, repair, and recover (the metadata
+ * namespace rebuilt from the backups in the data backends). */
 int gs_cli_put(int argc, char **argv);
 int gs_cli_get(int argc, char **argv);
 int gs_cli_check(int argc, char **argv);
 int gs_cli_repair(int argc, char **argv);
+int gs_cli_recover(int argc, char **argv);
 /* `gridstor init ...`: the install's identity. Returns an exit status. */
 int gs_cli_init(int argc, char **argv);
 

@@ -172,12 +172,12 @@ bool gs_seal_for_node(const gs_identity_t *id, const char *node_pk_hex, const ch
     enum { OVERHEAD = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES };
     unsigned char key[32], box[OVERHEAD + GS_SEAL_MAX];
     size_t len = strlen(value);
-    bool ok = len <= GS_SEAL_MAX && outlen > 2 * (OVERHEAD + len) &&
-              node_box_key(id, node_pk_hex, key);
+    bool ok =
+        len <= GS_SEAL_MAX && outlen > 2 * (OVERHEAD + len) && node_box_key(id, node_pk_hex, key);
     if (ok) {
         randombytes_buf(box, crypto_secretbox_NONCEBYTES);
-        crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)value,
-                              len, box, key);
+        crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)value, len,
+                              box, key);
         sodium_bin2hex(out, outlen, box, OVERHEAD + len);
     }
     sodium_memzero(key, sizeof key);

@@ -103,7 +103,8 @@ static unsigned network_octet(sim_ctx_t *ctx)
 {
     json_t *doc = NULL;
     int64_t b = 0;
-    if (ctx->store != NULL && sim_store_get(ctx->store, "containers", "network", &doc, NULL) == GS_OK &&
+    if (ctx->store != NULL &&
+        sim_store_get(ctx->store, "containers", "network", &doc, NULL) == GS_OK &&
         gs_json_int(doc, "octet", &b) && b >= 64 && b <= 254) {
         json_decref(doc);
         return (unsigned)b;
@@ -486,9 +487,9 @@ static void report_started(struct sim_containers *cs, container_t *c, int err,
     gs_json_int(c->doc, "workload_id", &w);
     snprintf(wid, sizeof wid, "%lld-%lld", (long long)c->id, (long long)w);
     container_ipv4(cs, c->id, ip);
-    sim_agents_set_result(cs->ctx, c->doc, node_of(cs, c), 1, "",
-                          json_pack("{s:s, s:s, s:s, s:s}", "id", wid, "ipv6", "", "ipv4", ip,
-                                    "yggdrasil", ""));
+    sim_agents_set_result(
+        cs->ctx, c->doc, node_of(cs, c), 1, "",
+        json_pack("{s:s, s:s, s:s, s:s}", "id", wid, "ipv6", "", "ipv4", ip, "yggdrasil", ""));
 }
 
 /* ---- the agent's side ---- */

@@ -70,8 +70,8 @@ static void die(const char *what, const char *msg)
 /* Text-like bytes zstd shrinks about threefold: words from a small list, numbers. */
 static void fill_compressible(uint8_t *p, size_t n)
 {
-    static const char *const words[] = {"storage", "grid", "farm", "node", "zdb", "shard",
-                                        "stripe", "parity", "pool", "the", "of", "and",
+    static const char *const words[] = {"storage",  "grid",   "farm",    "node",    "zdb", "shard",
+                                        "stripe",   "parity", "pool",    "the",     "of",  "and",
                                         "capacity", "deploy", "backend", "metadata"};
     gs_rng_t r;
     gs_rng_seed(&r, 99);
@@ -338,7 +338,8 @@ int main(int argc, char **argv)
     const char *pool = getenv("UV_THREADPOOL_SIZE");
     printf("bench_codec: %zu MiB per run, 16+4, stripes of %zu MiB, AES-256-GCM, zstd 1, "
            "%zu rounds, medians; %u CPUs, threadpool %s\n",
-           c.mib, c.stripe >> 20, c.rounds, uv_available_parallelism(), pool ? pool : "4 (libuv default)");
+           c.mib, c.stripe >> 20, c.rounds, uv_available_parallelism(),
+           pool ? pool : "4 (libuv default)");
     randombytes_buf(data, n);
     printf("data: incompressible (random bytes)\n");
     bench_store(&c, "random", data, n);

@@ -18,17 +18,17 @@
 #define KEY_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 /* A 2 + 1 codec with one spare backend; line numbers below count from here. */
-static const char good[] = "data: 2\n"                                    /* 1 */
-                           "parity: 1\n"                                  /* 2 */
-                           "stripe_size: 64KiB\n"                         /* 3 */
-                           "zstd_level: 5\n"                              /* 4 */
-                           "cipher: xchacha20poly1305\n"                  /* 5 */
-                           "key: " KEY_HEX "\n"                           /* 6 */
-                           "metadata:\n"                                  /* 7 */
+static const char good[] = "data: 2\n"                   /* 1 */
+                           "parity: 1\n"                 /* 2 */
+                           "stripe_size: 64KiB\n"        /* 3 */
+                           "zstd_level: 5\n"             /* 4 */
+                           "cipher: xchacha20poly1305\n" /* 5 */
+                           "key: " KEY_HEX "\n"          /* 6 */
+                           "metadata:\n"                 /* 7 */
                            "  master: {address: 127.0.0.1:9900, namespace: meta, password: m}\n"
-                           "  replicas:\n"                                /* 9 */
+                           "  replicas:\n" /* 9 */
                            "    - {address: '[::1]:9901', namespace: meta}\n"
-                           "backends:\n"                                  /* 11 */
+                           "backends:\n" /* 11 */
                            "  - {address: 127.0.0.1:9910, namespace: d0, password: p0}\n"
                            "  - {address: localhost:9911, namespace: d1}\n"
                            "  - {address: 127.0.0.1:9912, namespace: d2}\n"
@@ -104,7 +104,8 @@ static void test_config_defaults(void **state)
 static const struct {
     const char *from, *to, *want;
 } bad[] = {
-    {"zstd_level: 5", "zstd_levl: 5", "codec.yaml:4:1: zstd_levl: unknown key; did you mean 'zstd_level'?"},
+    {"zstd_level: 5", "zstd_levl: 5",
+     "codec.yaml:4:1: zstd_levl: unknown key; did you mean 'zstd_level'?"},
     {"data: 2", "data: two", "codec.yaml:1:7: data: expected a whole number"},
     {"zstd_level: 5", "zstd_level: 20", "codec.yaml:4:13: zstd_level: 20 is out of range"},
     {"cipher: xchacha20poly1305", "cipher: rot13", "codec.yaml:5:9: cipher: unknown value 'rot13'"},
@@ -115,20 +116,29 @@ static const struct {
     {"key: " KEY_HEX, "key: " KEY_HEX "\nkey_file: k", "codec.yaml:7:1: key_file: give either"},
     {"key: " KEY_HEX "\n", "", "codec.yaml:1:1: key: the deployment key is missing"},
     {"127.0.0.1:9900", "127.0.0.1", "codec.yaml:8:21: metadata.master.address: expected host:port"},
-    {"127.0.0.1:9900", "127.0.0.1:70000", "codec.yaml:8:21: metadata.master.address: expected host:port"},
-    {"'[::1]:9901'", "'[::g]:9901'", "codec.yaml:10:17: metadata.replicas[0].address: the part in brackets"},
-    {"'[::1]:9901'", "'::1:9901'", "codec.yaml:10:17: metadata.replicas[0].address: expected host:port"},
+    {"127.0.0.1:9900", "127.0.0.1:70000",
+     "codec.yaml:8:21: metadata.master.address: expected host:port"},
+    {"'[::1]:9901'", "'[::g]:9901'",
+     "codec.yaml:10:17: metadata.replicas[0].address: the part in brackets"},
+    {"'[::1]:9901'", "'::1:9901'",
+     "codec.yaml:10:17: metadata.replicas[0].address: expected host:port"},
     {"localhost:9911", "local_host:9911", "codec.yaml:13:15: backends[1].address: a host name has"},
     {"namespace: d1", "namespace: 'd 1'", "codec.yaml:13:42: backends[1].namespace: no spaces"},
     {"namespace: d1", "namespace: d@1", "codec.yaml:13:42: backends[1].namespace: no '@'"},
-    {"namespace: d1}", "namespace: d1, pasword: x}", "codec.yaml:13:46: backends[1].pasword: unknown key; did you mean 'password'?"},
-    {"9913, namespace: d3", "9910, namespace: d0", "codec.yaml:15:5: backends[3]: the same namespace and address as backends[0]"},
-    {"9913, namespace: d3", "9900, namespace: meta", "codec.yaml:15:5: backends[3]: the same namespace and address as metadata.master"},
-    {"  - {address: 127.0.0.1:9912, namespace: d2}\n  - {address: 127.0.0.1:9913, namespace: d3}\n", "",
-     "codec.yaml:12:3: backends: 2 backends for a 2 + 1 codec: at least 3 are needed"},
-    {"'[::1]:9901', namespace: meta", "127.0.0.1:9900, namespace: meta", "codec.yaml:10:7: metadata.replicas: a replica cannot be the master"},
-    {"  master: {address: 127.0.0.1:9900, namespace: meta, password: m}\n", "", "codec.yaml:8:3: master: required key is missing in metadata"},
-    {"command_ms: 3000", "command_ms: 5", "codec.yaml:16:42: timeouts.command_ms: 5 is out of range"},
+    {"namespace: d1}", "namespace: d1, pasword: x}",
+     "codec.yaml:13:46: backends[1].pasword: unknown key; did you mean 'password'?"},
+    {"9913, namespace: d3", "9910, namespace: d0",
+     "codec.yaml:15:5: backends[3]: the same namespace and address as backends[0]"},
+    {"9913, namespace: d3", "9900, namespace: meta",
+     "codec.yaml:15:5: backends[3]: the same namespace and address as metadata.master"},
+    {"  - {address: 127.0.0.1:9912, namespace: d2}\n  - {address: 127.0.0.1:9913, namespace: d3}\n",
+     "", "codec.yaml:12:3: backends: 2 backends for a 2 + 1 codec: at least 3 are needed"},
+    {"'[::1]:9901', namespace: meta", "127.0.0.1:9900, namespace: meta",
+     "codec.yaml:10:7: metadata.replicas: a replica cannot be the master"},
+    {"  master: {address: 127.0.0.1:9900, namespace: meta, password: m}\n", "",
+     "codec.yaml:8:3: master: required key is missing in metadata"},
+    {"command_ms: 3000", "command_ms: 5",
+     "codec.yaml:16:42: timeouts.command_ms: 5 is out of range"},
     {"backends:\n  - {address: 127.0.0.1:9910, namespace: d0, password: p0}\n"
      "  - {address: localhost:9911, namespace: d1}\n  - {address: 127.0.0.1:9912, namespace: d2}\n"
      "  - {address: 127.0.0.1:9913, namespace: d3}\n",

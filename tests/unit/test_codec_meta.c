@@ -198,12 +198,10 @@ static void test_meta_unknown_version_says_so(void **state)
     (void)state;
     encode(m, &rec);
     rec.data[3] = 9;
-    assert_int_equal(gs_meta_decode((uint8_t *)rec.data, rec.len, key, &back, &diag),
-                     GS_ECORRUPT);
+    assert_int_equal(gs_meta_decode((uint8_t *)rec.data, rec.len, key, &back, &diag), GS_ECORRUPT);
     assert_non_null(strstr(diag.msg, "version 9 is not known"));
     rec.data[0] = 'X';
-    assert_int_equal(gs_meta_decode((uint8_t *)rec.data, rec.len, key, &back, &diag),
-                     GS_ECORRUPT);
+    assert_int_equal(gs_meta_decode((uint8_t *)rec.data, rec.len, key, &back, &diag), GS_ECORRUPT);
     assert_non_null(strstr(diag.msg, "magic"));
     gs_buf_free(&rec);
     gs_meta_free(m);
@@ -350,9 +348,9 @@ static void test_meta_body_is_canonical(void **state)
     assert_body_refused(b, n, "run length");
     n = hand_body(b, (const uint8_t[]){1, 5, 2}, 3, 3); /* 3 stripes for 8192 bytes */
     assert_body_refused(b, n, "stripe count");
-    n = hand_body(b, (const uint8_t[]){1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                       0x01, 2},
-                  12, 2); /* the run ends past the largest id */
+    n = hand_body(
+        b, (const uint8_t[]){1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 2}, 12,
+        2); /* the run ends past the largest id */
     assert_body_refused(b, n, "largest id");
 }
 
@@ -429,9 +427,8 @@ static void test_meta_backup_round_trip(void **state)
     encode(m, &rec);
     gs_buf_init(&bak, GS_CODEC_CHUNK_MAX);
     gs_buf_init(&out, GS_META_MAX);
-    assert_int_equal(gs_meta_backup_encode((uint8_t *)rec.data, rec.len, 0x1234abcd, key, &bak,
-                                           &diag),
-                     0);
+    assert_int_equal(
+        gs_meta_backup_encode((uint8_t *)rec.data, rec.len, 0x1234abcd, key, &bak, &diag), 0);
     assert_true(gs_meta_backup_is((uint8_t *)bak.data, bak.len));
     assert_false(gs_meta_backup_is((uint8_t *)rec.data, rec.len));
     assert_false(gs_meta_backup_is((const uint8_t *)"GSCK\x01", 5));
@@ -492,10 +489,10 @@ static void test_fileid_parse_is_strict(void **state)
     static const char good[] = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060700000001";
     static const char *const bad[] = {
         "",
-        "F0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060700000001",    /* uppercase */
-        "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff00010203040506070000001",     /* one short */
-        "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff0001020304050607000000012",   /* one long */
-        "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060700000001.",   /* empty ext */
+        "F0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060700000001",     /* uppercase */
+        "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff00010203040506070000001",      /* one short */
+        "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff0001020304050607000000012",    /* one long */
+        "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060700000001.",    /* empty ext */
         "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060700000001.JPG", /* uppercase ext */
         "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060700000001.tar.gz",
         "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060700000001.abcdefghijklmnopq",

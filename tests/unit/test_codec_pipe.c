@@ -133,7 +133,8 @@ static int retrieve(fx_t *f, uint64_t off, uint64_t len)
     f->done = false;
     f->got_len = 0;
     f->sink_calls = 0;
-    assert_int_equal(gs_codec_retrieve(f->store, f->meta, off, len, sink, on_done, f, &f->reader, &d), 0);
+    assert_int_equal(
+        gs_codec_retrieve(f->store, f->meta, off, len, sink, on_done, f, &f->reader, &d), 0);
     assert_false(f->done);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_true(f->done);
@@ -311,9 +312,16 @@ static void test_pipe_byte_ranges(void **state)
     assert_int_equal(store_mem(&f, in, n, 0), 0);
     struct {
         uint64_t off, len;
-    } cases[] = {{0, 1},          {10, 100},          {STRIPE - 5, 10}, {STRIPE, STRIPE},
-                 {2 * STRIPE + 7, 3 * STRIPE},       {n - 1, 1},       {n - 10, 1000},
-                 {n, 5},          {123, 0},           {1, UINT64_MAX}};
+    } cases[] = {{0, 1},
+                 {10, 100},
+                 {STRIPE - 5, 10},
+                 {STRIPE, STRIPE},
+                 {2 * STRIPE + 7, 3 * STRIPE},
+                 {n - 1, 1},
+                 {n - 10, 1000},
+                 {n, 5},
+                 {123, 0},
+                 {1, UINT64_MAX}};
     for (size_t i = 0; i < GS_ARRAY_SIZE(cases); i++) {
         uint64_t off = cases[i].off, len = cases[i].len;
         uint64_t want = len > n - off ? n - off : len;
@@ -327,7 +335,8 @@ static void test_pipe_byte_ranges(void **state)
     assert_int_equal(retrieve(&f, STRIPE + 10, 100), 0);
     assert_int_equal(gs_shard_store_memory_gets(f.store, 0), before + 1);
     gs_diag_t d;
-    assert_int_equal(gs_codec_retrieve(f.store, f.meta, n + 1, 1, sink, on_done, &f, NULL, &d), GS_ERANGE);
+    assert_int_equal(gs_codec_retrieve(f.store, f.meta, n + 1, 1, sink, on_done, &f, NULL, &d),
+                     GS_ERANGE);
     free(in);
     fx_end(&f);
 }
@@ -352,7 +361,8 @@ static void test_pipe_pause_and_resume(void **state)
     f.pause_after_first = true;
     gs_diag_t d;
     f.got_len = 0;
-    assert_int_equal(gs_codec_retrieve(f.store, f.meta, 0, UINT64_MAX, sink, on_done, &f, &f.reader, &d), 0);
+    assert_int_equal(
+        gs_codec_retrieve(f.store, f.meta, 0, UINT64_MAX, sink, on_done, &f, &f.reader, &d), 0);
     /* run until paused and idle: the reader fetched at most its window, then stopped */
     while (!f.paused_now)
         uv_run(&f.loop, UV_RUN_ONCE);

@@ -192,7 +192,8 @@ static void test_stripe_4_2_every_loss_combination(void **state)
 static void test_stripe_16_4_random_losses(void **state)
 {
     (void)state;
-    gs_codec_params_t p = params(16, 4, have_aes() ? GS_CIPHER_AES256GCM : GS_CIPHER_XCHACHA20POLY1305);
+    gs_codec_params_t p =
+        params(16, 4, have_aes() ? GS_CIPHER_AES256GCM : GS_CIPHER_XCHACHA20POLY1305);
     uint8_t *in = content(STRIPE, false, 5);
     gs_stripe_t st;
     gs_diag_t d;
@@ -218,7 +219,8 @@ static void test_stripe_16_4_random_losses(void **state)
         ch[i] = five[0] >> i & 1 ? NULL : st.chunk[i], lens[i] = st.chunk_len;
     uint8_t *plain = NULL;
     size_t len;
-    assert_int_equal(gs_stripe_decode(&p, key, 0, ch, lens, &plain, &len, NULL, NULL, &d), GS_EUNAVAIL);
+    assert_int_equal(gs_stripe_decode(&p, key, 0, ch, lens, &plain, &len, NULL, NULL, &d),
+                     GS_EUNAVAIL);
     assert_non_null(strstr(d.msg, "only 15 of its 20 chunks"));
     gs_stripe_free(&st);
     free(in);
@@ -233,7 +235,8 @@ static void test_stripe_flipped_byte_skips_that_chunk(void **state)
     gs_stripe_t st;
     gs_diag_t d;
     assert_int_equal(gs_stripe_encode(&p, key, 2, false, in, STRIPE, &st, &d), 0);
-    size_t spots[] = {0, 5, 12, 20, 33, GS_STRIPE_HDR_LEN, GS_STRIPE_HDR_LEN + 100, st.chunk_len - 1};
+    size_t spots[] = {
+        0, 5, 12, 20, 33, GS_STRIPE_HDR_LEN, GS_STRIPE_HDR_LEN + 100, st.chunk_len - 1};
     for (size_t s = 0; s < GS_ARRAY_SIZE(spots); s++) {
         unsigned victim = (unsigned)(s % 20);
         st.chunk[victim][spots[s]] ^= 0x40;
@@ -253,7 +256,8 @@ static void test_stripe_flipped_byte_skips_that_chunk(void **state)
             assert_true(bad[i] == (i == victim));
         free(plain);
         gs_chunk_info_t ci;
-        assert_int_equal(gs_stripe_chunk_parse(st.chunk[victim], st.chunk_len, &ci, &d), GS_ECORRUPT);
+        assert_int_equal(gs_stripe_chunk_parse(st.chunk[victim], st.chunk_len, &ci, &d),
+                         GS_ECORRUPT);
         st.chunk[victim][spots[s]] ^= 0x40;
     }
     gs_stripe_free(&st);
@@ -277,18 +281,21 @@ static void test_stripe_misplaced_chunks_and_wrong_key(void **state)
         ch[i] = i < 3 ? s1.chunk[i] : s0.chunk[i], lens[i] = s0.chunk_len;
     uint8_t *plain = NULL;
     size_t len;
-    assert_int_equal(gs_stripe_decode(&p, key, 0, ch, lens, &plain, &len, NULL, bad, &d), GS_EUNAVAIL);
+    assert_int_equal(gs_stripe_decode(&p, key, 0, ch, lens, &plain, &len, NULL, bad, &d),
+                     GS_EUNAVAIL);
     assert_true(bad[0] && bad[1] && bad[2] && !bad[3]);
     /* chunks put in the wrong shard position are misplaced too */
     for (unsigned i = 0; i < 6; i++)
         ch[i] = s0.chunk[(i + 1) % 6];
-    assert_int_equal(gs_stripe_decode(&p, key, 0, ch, lens, &plain, &len, NULL, NULL, &d), GS_EUNAVAIL);
+    assert_int_equal(gs_stripe_decode(&p, key, 0, ch, lens, &plain, &len, NULL, NULL, &d),
+                     GS_EUNAVAIL);
     uint8_t other[GS_CODEC_KEY_LEN];
     memcpy(other, key, sizeof other);
     other[0] ^= 1;
     for (unsigned i = 0; i < 6; i++)
         ch[i] = s0.chunk[i];
-    assert_int_equal(gs_stripe_decode(&p, other, 0, ch, lens, &plain, &len, NULL, NULL, &d), GS_ECORRUPT);
+    assert_int_equal(gs_stripe_decode(&p, other, 0, ch, lens, &plain, &len, NULL, NULL, &d),
+                     GS_ECORRUPT);
     assert_null(plain);
     gs_stripe_free(&s0);
     gs_stripe_free(&s1);

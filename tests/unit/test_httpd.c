@@ -158,8 +158,8 @@ typedef struct {
     int port;
     const char *path;
     bool http2;
-    size_t bytes;      /* received */
-    uint64_t sum;      /* of every byte received */
+    size_t bytes; /* received */
+    uint64_t sum; /* of every byte received */
     long timeout_ms;
     const char *tls_ca; /* https, trusting this certificate; HTTP/2 by ALPN when http2 */
     CURLcode rc;

@@ -63,7 +63,8 @@ typedef struct {
  * sleeps it starts). */
 static void write_scripts(fixture_t *f)
 {
-    static const char run[] = "env > env.txt\necho \"$@\" > args.txt\necho $$ > pid.tmp\nmv pid.tmp pid\nexec sleep 60\n";
+    static const char run[] =
+        "env > env.txt\necho \"$@\" > args.txt\necho $$ > pid.tmp\nmv pid.tmp pid\nexec sleep 60\n";
     static const char quit[] = "exit 3\n";
     static const char stubborn[] = "trap '' TERM\necho $$ > pid.tmp\nmv pid.tmp pid\n"
                                    "while :; do sleep 1; done\n";
@@ -75,7 +76,9 @@ static void write_scripts(fixture_t *f)
     assert_int_equal(gs_file_write_atomic(path, quit, strlen(quit), 0644, &diag), GS_OK);
     snprintf(path, sizeof path, "%s/stubborn.sh", f->dir);
     assert_int_equal(gs_file_write_atomic(path, stubborn, strlen(stubborn), 0644, &diag), GS_OK);
-    snprintf(f->flists[0], sizeof f->flists[0], RUN_FLIST "=/bin/sh %s/run.sh ${GRIDSTOR_SIM_WORKLOAD_ID} x${NO_SUCH_VARIABLE}y", f->dir);
+    snprintf(f->flists[0], sizeof f->flists[0],
+             RUN_FLIST "=/bin/sh %s/run.sh ${GRIDSTOR_SIM_WORKLOAD_ID} x${NO_SUCH_VARIABLE}y",
+             f->dir);
     snprintf(f->flists[1], sizeof f->flists[1], EXIT_FLIST "=/bin/sh %s/exit.sh", f->dir);
     snprintf(f->flists[2], sizeof f->flists[2], MISSING_FLIST "=%s/no-such-program -v", f->dir);
     snprintf(f->flists[3], sizeof f->flists[3], STUBBORN_FLIST "=/bin/sh %s/stubborn.sh", f->dir);

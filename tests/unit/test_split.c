@@ -202,9 +202,10 @@ static void test_extension_prices_each_pool_and_fits_one_document(void **state)
 {
     gs_ext_pool_t pools[2] = {{.farm_id = 1, .pool_id = 11, .cu_milli = 98, .su_milli = 16},
                               {.farm_id = 2, .pool_id = 12, .cu_milli = 0, .su_milli = 8}};
-    gs_extension_t e = {.name = "backup", .owner = "alice.3bot", .by_s = 30 * 86400,
-                        .pools = pools, .n_pools = 2};
-    gs_doc_opts_t o = {.qr_limit = GS_QR_MAX_BYTES, .destination = "GWALLET",
+    gs_extension_t e = {
+        .name = "backup", .owner = "alice.3bot", .by_s = 30 * 86400, .pools = pools, .n_pools = 2};
+    gs_doc_opts_t o = {.qr_limit = GS_QR_MAX_BYTES,
+                       .destination = "GWALLET",
                        .callback_base = "http://127.0.0.1:7480"};
     char session[GS_SESSION_LEN + 1], total[32], memo[64], *json = NULL, *dts = NULL;
     json_t *doc;
