@@ -4,7 +4,8 @@
  * (sim_http.h). Covers a hook answering or letting through, a request answered later
  * from a timer, a client that gives up during the delay (HTTP/2, where h2o disposes
  * the request at once: the timer must be cancelled, never fire on freed memory), and a
- * server closed with a delayed request pending (answered at once, then a clean close).
+ * server closed with a delayed request pending (answered at once, then a clean close),
+ * and bodies over a route's or the server's limit answered 413 as JSON.
  * Every test ends with uv_loop_close() == 0. */
 #include <setjmp.h>
 #include <signal.h>
@@ -91,6 +92,8 @@ static const gs_http_route_t routes[] = {
     {"GET", "/blocked/hello", hello, 0},
     {"GET", "/stream", streamed, 0},
     {"GET", "/stream/broken", streamed, 0},
+    {"POST", "/small", hello, 16},
+    {"POST", "/large", hello, 1024}, /* the server's limit: the largest route's */
     {NULL},
 };
 
@@ -312,6 +315,88 @@ static void test_httpd_streams_an_answer_in_pieces(void **state)
 
 /* With a certificate the server speaks HTTPS: HTTP/2 by ALPN, or HTTP/1.1; plain HTTP no
  * longer works; a key that is not the certificate's is refused with the reason. */
+/* ---- bodies over the limits ---- */
+
+typedef struct {
+    int port;
+    const char *path;
+    size_t len;
+    bool http2;
+    long status;
+    char type[64];
+    gs_buf_t body;
+} post_t;
+
+static size_t keep_body(char *p, size_t size, size_t n, void *ud)
+{
+    return gs_buf_append(ud, p, size * n) == GS_OK ? size * n : 0;
+}
+
+static void post_main(void *arg)
+{
+    post_t *q = arg;
+    char url[128], *body = calloc(1, q->len), *type = NULL;
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", q->port, q->path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)q->len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &q->body);
+    if (q->http2)
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type);
+    snprintf(q->type, sizeof q->type, "%s", type ? type : "");
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(body);
+}
+
+/* A body over its route's cap, and one over the whole server's (which h2o refuses before
+ * any route runs), both get 413 with the {"error"} JSON over HTTP/1.1; over HTTP/2 the
+ * route's cap gets the same, the server's a reset stream (h2o's way). */
+static void test_httpd_bodies_over_the_limit_get_a_json_413(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *path;
+        size_t len;
+        long status;
+    } cases[] = {
+        {"/small", 10, 200},   {"/small", 100, 413}, {"/large", 1000, 200},
+        {"/small", 5000, 413}, {"/large", 5000, 413},
+    };
+    for (int h2 = 0; h2 < 2; h2++)
+        for (size_t i = 0; i < GS_ARRAY_SIZE(cases); i++) {
+            post_t q = {.port = f->http.port, .path = cases[i].path, .len = cases[i].len,
+                        .http2 = h2 == 1};
+            json_t *j;
+            /* HTTP/2: h2o resets the stream of a body over the server's limit (no answer) */
+            long want = h2 && cases[i].len > 1024 ? 0 : cases[i].status;
+            gs_buf_init(&q.body, 1 << 16);
+            sim_run_client(&f->http, post_main, &q);
+            if (q.status != want)
+                fail_msg("POST %s of %zu bytes (HTTP/%s): %ld, not %ld", cases[i].path,
+                         cases[i].len, h2 ? "2" : "1.1", q.status, want);
+            if (want == 0) {
+                gs_buf_free(&q.body);
+                continue;
+            }
+            assert_string_equal(q.type, "application/json");
+            j = json_loadb(q.body.data ? q.body.data : "", q.body.len, 0, NULL);
+            assert_non_null(j);
+            if (cases[i].status == 413)
+                assert_non_null(strstr(gs_json_str(j, "error"), "limit"));
+            json_decref(j);
+            gs_buf_free(&q.body);
+        }
+}
+
 static void test_httpd_serves_https_with_http2_by_alpn(void **state)
 {
     fixture_t *f = *state;
@@ -358,6 +443,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_httpd_serves_https_with_http2_by_alpn, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_httpd_streams_an_answer_in_pieces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_bodies_over_the_limit_get_a_json_413, setup,
+                                        teardown),
     };
     signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not a signal */
     curl_global_init(CURL_GLOBAL_DEFAULT);
