@@ -5,10 +5,12 @@
  * so an accepted upload is never lost: at start, jobs left queued or active by a stop or a
  * crash are stored again from their file (a store is not visible until its record is
  * written, so a half-stored file never has an id), or marked as errors when the file is
- * gone. A finished job's file is removed. Long-polls waiting on a job are woken when it
+ * gone; an upload file no job names (a stop between writing it and recording its job) is
+ * removed. A finished job's file is removed. Long-polls waiting on a job are woken when it
  * ends. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +173,28 @@ static void pump(gw_t *gw)
 
 /* ---- the queue ---------------------------------------------------------------------------- */
 
+/* Removes upload files no waiting job names: the gateway stopped between writing one and
+ * recording its job, so nobody was given that job's id. */
+static void remove_strays(gw_t *gw)
+{
+    char dir[1100], path[1200], state[GS_DIAG_MAX + 16];
+    DIR *d;
+    struct dirent *e;
+    snprintf(dir, sizeof dir, "%s/uploads", gw->cfg.data_dir);
+    if ((d = opendir(dir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' ||
+            (strlen(e->d_name) == GW_JOB_ID_LEN &&
+             gw_jobs_status(gw, e->d_name, state, sizeof state) && strcmp(state, "ACTIVE") == 0))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        gs_log(GS_LOG_INFO, "removing %s: no job waits for it", path);
+        unlink(path);
+    }
+    closedir(d);
+}
+
 int gw_jobs_open(gw_t *gw, gs_diag_t *diag)
 {
     char path[1200];
@@ -193,6 +217,7 @@ int gw_jobs_open(gw_t *gw, gs_diag_t *diag)
                      "UPDATE jobs SET state = 'queued' WHERE state = 'active';",
                      NULL, NULL, NULL) != SQLITE_OK)
         return db_error(j->db, diag, "setting it up");
+    remove_strays(gw);
     pump(gw);
     return GS_OK;
 }

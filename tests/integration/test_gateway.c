@@ -721,7 +721,8 @@ static void test_threebot_names_authenticate_for_a_day(void **state)
 }
 
 /* Uploads waiting in the queue when the gateway is killed: at the next start one is stored
- * from its file (and reads back whole), the other, whose file went missing, is an error. */
+ * from its file (and reads back whole), the other, whose file went missing, is an error,
+ * and a file no job names is removed. */
 static void test_a_killed_gateway_resumes_its_queue(void **state)
 {
     size_t n = 3u << 20;
@@ -741,6 +742,9 @@ static void test_a_killed_gateway_resumes_its_queue(void **state)
     assert_int_equal(master_entries(), before);
     snprintf(path, sizeof path, "%s/uploads/%s", fx.rw.data, job2);
     assert_int_equal(unlink(path), 0);
+    /* an upload written but never recorded (killed in between): nobody knows its job */
+    snprintf(path, sizeof path, "%s/uploads/0123456789abcdef0123456789abcdef", fx.rw.data);
+    write_file(path, "stray");
     gw_start(&fx.rw);
     wait_job(&fx.rw, job1, id);
     if (strncmp(id, "ERROR:", 6) == 0)
@@ -749,6 +753,8 @@ static void test_a_killed_gateway_resumes_its_queue(void **state)
     wait_job(&fx.rw, job2, id);
     assert_int_equal(strncmp(id, "ERROR:", 6), 0);
     assert_non_null(strstr(id, "gone"));
+    snprintf(path, sizeof path, "%s/uploads", fx.rw.data);
+    assert_int_equal(files_in(path), 0);
     free(p);
 }
 
