@@ -499,8 +499,7 @@ static void json_errors_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t 
         h2o_memis(req->res.headers.entries[i].value.base, 10, H2O_STRLIT("text/plain"))) {
         json_ostream_t *o = (json_ostream_t *)h2o_add_ostream(req, sizeof *o, slot);
         char text[160];
-        int n = snprintf(text, sizeof text,
-                         "{\"error\":\"request body over the %zu-byte limit\"}",
+        int n = snprintf(text, sizeof text, "{\"error\":\"request body over the %zu-byte limit\"}",
                          (size_t)req->conn->ctx->globalconf->max_request_entity_size);
         o->body = h2o_strdup(&req->pool, text, (size_t)n);
         o->sent = false;

@@ -62,8 +62,8 @@ void gw_pubkey(gs_http_req_t *r, void *ud)
 
 static void token_hash(const char *token, unsigned char out[crypto_generichash_BYTES])
 {
-    crypto_generichash(out, crypto_generichash_BYTES, (const unsigned char *)token,
-                       strlen(token), NULL, 0);
+    crypto_generichash(out, crypto_generichash_BYTES, (const unsigned char *)token, strlen(token),
+                       NULL, 0);
 }
 
 /* Forgets expired secrets. */
@@ -149,8 +149,8 @@ typedef struct {
     int refs;
     char name[72], epoch[24];
     unsigned char sig[crypto_sign_BYTES];
-    bool answered;   /* the login directory answered */
-    long status;     /* its status */
+    bool answered;           /* the login directory answered */
+    long status;             /* its status */
     char error[GS_DIAG_MAX]; /* why no answer came */
     unsigned char pk[crypto_sign_PUBLICKEYBYTES];
     bool pk_ok;
@@ -209,14 +209,14 @@ static void reply_auth(gs_http_req_t *r, auth_t *a)
                             a->status, a->name);
     } else if (crypto_sign_verify_detached(a->sig, (const unsigned char *)a->epoch,
                                            strlen(a->epoch), a->pk) != 0) {
-        gs_http_reply_error(r, 401, "the signature is not %s's signature of %s", a->name,
-                            a->epoch);
+        gs_http_reply_error(r, 401, "the signature is not %s's signature of %s", a->name, a->epoch);
     } else if (!session_new(a->gw, token, &expires)) {
         gs_http_reply_error(r, 503, "too many secrets are valid; try again later");
     } else {
         gs_log(GS_LOG_INFO, "authenticated %s", a->name);
-        gs_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I}", "name", a->name, "secret", token,
-                                             "expires", (json_int_t)expires));
+        gs_http_reply_json(r, 200,
+                           json_pack("{s:s, s:s, s:I}", "name", a->name, "secret", token, "expires",
+                                     (json_int_t)expires));
         sodium_memzero(token, sizeof token);
     }
 }
@@ -255,14 +255,17 @@ static bool parse_auth(gs_http_req_t *r, auth_t *a)
     sig = gs_json_str(j, "signature");
     epoch = json_integer_value(json_object_get(j, "epoch"));
     if (name == NULL || !json_is_integer(json_object_get(j, "epoch")) || sig == NULL)
-        gs_http_reply_error(r, 400, "expected {\"name\": 3BOT NAME, \"epoch\": UNIX SECONDS, "
-                                    "\"signature\": HEX of the ed25519 signature of the epoch's "
-                                    "decimal text}");
+        gs_http_reply_error(r, 400,
+                            "expected {\"name\": 3BOT NAME, \"epoch\": UNIX SECONDS, "
+                            "\"signature\": HEX of the ed25519 signature of the epoch's "
+                            "decimal text}");
     else if (strlen(name) >= sizeof a->name || !name_allowed(a->gw, name))
         gs_http_reply_error(r, 403, "%.64s is not allowed on this gateway", name);
-    else if (epoch < (json_int_t)time(NULL) - GW_SKEW_S || epoch > (json_int_t)time(NULL) + GW_SKEW_S)
-        gs_http_reply_error(r, 401, "epoch %" JSON_INTEGER_FORMAT " is more than %d s from the "
-                                    "gateway's clock (%lld)",
+    else if (epoch < (json_int_t)time(NULL) - GW_SKEW_S ||
+             epoch > (json_int_t)time(NULL) + GW_SKEW_S)
+        gs_http_reply_error(r, 401,
+                            "epoch %" JSON_INTEGER_FORMAT " is more than %d s from the "
+                            "gateway's clock (%lld)",
                             epoch, GW_SKEW_S, (long long)time(NULL));
     else if (strlen(sig) != 2 * crypto_sign_BYTES ||
              sodium_hex2bin(a->sig, sizeof a->sig, sig, strlen(sig), NULL, NULL, NULL) != 0)

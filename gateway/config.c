@@ -119,8 +119,7 @@ static int at_key(const gs_cfg_ctx_t *ctx, gs_diag_t *diag, const char *key, con
     const gs_cfg_mark_t *sec = gs_cfg_mark(ctx, "security");
     if (m == NULL)
         m = sec;
-    return gs_diag_at(diag, GS_EINVAL, ctx->file, m ? m->line : 1, m ? m->col : 1, key, "%s",
-                      why);
+    return gs_diag_at(diag, GS_EINVAL, ctx->file, m ? m->line : 1, m ? m->col : 1, key, "%s", why);
 }
 
 /* The secret of secret_file (a private file; a trailing newline is fine). */
@@ -216,9 +215,8 @@ int gs_gw_config_load(const char *path, gs_gw_config_t *cfg, gs_diag_t *diag)
     gs_buf_t text;
     gs_yaml_node_t *root = NULL;
     gs_cfg_ctx_t ctx = {.file = path};
-    raw_t raw = {.mode = (int)cfg->mode,
-                 .max_upload = cfg->max_upload,
-                 .workers = (int64_t)cfg->workers};
+    raw_t raw = {
+        .mode = (int)cfg->mode, .max_upload = cfg->max_upload, .workers = (int64_t)cfg->workers};
     int err;
     gs_buf_init(&text, CONFIG_MAX);
     err = gs_file_read(path, CONFIG_MAX, &text, diag);

@@ -313,8 +313,8 @@ static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *le
         *len = size - a;
         return GS_OK;
     }
-    if (h[0] == '-' && sscanf(h + 1, "%llu%n", &b, &n) == 1 && h[1 + n] == '\0' &&
-        h[1] >= '0' && h[1] <= '9') {
+    if (h[0] == '-' && sscanf(h + 1, "%llu%n", &b, &n) == 1 && h[1 + n] == '\0' && h[1] >= '0' &&
+        h[1] <= '9') {
         if (b == 0 || size == 0)
             return GS_ERANGE;
         *len = b > size ? size : b;

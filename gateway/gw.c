@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -146,9 +145,12 @@ typedef struct {
 static int parse_args(int argc, char **argv, source_t *src)
 {
     static const struct option longopts[] = {
-        {"env", no_argument, NULL, 'e'},        {"config", required_argument, NULL, 'c'},
-        {"listen", required_argument, NULL, 'l'}, {"data", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},       {"version", no_argument, NULL, 'V'},
+        {"env", no_argument, NULL, 'e'},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;

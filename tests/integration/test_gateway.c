@@ -365,9 +365,9 @@ static void wait_job(const gw_proc_t *g, const char *job, char out[GS_DIAG_MAX])
                 assert_non_null(sig_hex);
                 assert_int_equal(sodium_hex2bin(sig, sizeof sig, sig_hex, 128, NULL, NULL, NULL),
                                  0);
-                assert_int_equal(crypto_sign_verify_detached(sig, (const unsigned char *)out,
-                                                             strlen(out), pk),
-                                 0);
+                assert_int_equal(
+                    crypto_sign_verify_detached(sig, (const unsigned char *)out, strlen(out), pk),
+                    0);
             }
             json_decref(j);
             return;
@@ -377,7 +377,8 @@ static void wait_job(const gw_proc_t *g, const char *job, char out[GS_DIAG_MAX])
     fail_msg("job %s never ended", job);
 }
 
-static void upload(const gw_proc_t *g, const void *p, size_t n, const char *ext, char id[GS_DIAG_MAX])
+static void upload(const gw_proc_t *g, const void *p, size_t n, const char *ext,
+                   char id[GS_DIAG_MAX])
 {
     char job[64];
     upload_job(g, p, n, ext, auth, job);
@@ -429,8 +430,8 @@ static size_t files_in(const char *dir)
 
 static void test_files_of_every_size_go_in_and_come_back(void **state)
 {
-    static const size_t sizes[] = {0,           1,           160 * 1024, (4u << 20) - 1,
-                                   (4u << 20), (4u << 20) + 1, 20u << 20};
+    static const size_t sizes[] = {
+        0, 1, 160 * 1024, (4u << 20) - 1, (4u << 20), (4u << 20) + 1, 20u << 20};
     char path[256];
     answer_t a;
     json_t *j;
@@ -457,8 +458,8 @@ static void test_files_of_every_size_go_in_and_come_back(void **state)
     j = answer_json(&a);
     assert_true(json_is_false(json_object_get(j, "exists")));
     json_decref(j);
-    call(&a, "GET", fx.rw.url, "/api/v1/files/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000fff0",
-         NULL, 0, NULL);
+    call(&a, "GET", fx.rw.url,
+         "/api/v1/files/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000fff0", NULL, 0, NULL);
     assert_int_equal(a.status, 404);
     answer_free(&a);
     /* every job's file left the queue's folder once stored */
@@ -552,12 +553,15 @@ static void test_bad_requests_get_a_4xx_and_store_nothing(void **state)
         {"GET", "/api/v1/jobs/0123456789abcdef0123456789abcdef?wait=x", NULL, 400},
         {"GET", "/api/v1/jobs/0123456789abcdef0123456789abcdef?wait=100000", NULL, 400},
         {"GET", "/api/v1/files/nothex", NULL, 400},
-        {"GET", "/api/v1/files/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA0000fff0", NULL, 400},
-        {"GET", "/api/v1/files/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000fff0.", NULL, 400},
+        {"GET", "/api/v1/files/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA0000fff0", NULL,
+         400},
+        {"GET", "/api/v1/files/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000fff0.", NULL,
+         400},
         {"GET", "/api/v1/files/nothex/exists", NULL, 400},
         {"POST", "/api/v1/files/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000fff0/check",
          auth, 404},
-        {"POST", "/api/v1/files/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000fff0/check?mode=x",
+        {"POST",
+         "/api/v1/files/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000fff0/check?mode=x",
          auth, 400},
         {"POST", "/api/v1/authenticate", NULL, 400}, /* not a threebot gateway */
         {"DELETE", "/api/v1/files", auth, 405},
@@ -677,9 +681,9 @@ static void test_threebot_names_authenticate_for_a_day(void **state)
             bool good_sig;
             long status;
         } cases[] = {
-            {"bob.3bot", 0, true, 403},     /* not allowed */
-            {"carol.3bot", 0, true, 401},   /* allowed, but not in the login directory */
-            {"alice.3bot", 0, false, 401},  /* not her signature */
+            {"bob.3bot", 0, true, 403},       /* not allowed */
+            {"carol.3bot", 0, true, 401},     /* allowed, but not in the login directory */
+            {"alice.3bot", 0, false, 401},    /* not her signature */
             {"alice.3bot", -3600, true, 401}, /* an hour off */
             {"alice.3bot", 0, true, 200},
         };

@@ -368,13 +368,13 @@ static void test_httpd_bodies_over_the_limit_get_a_json_413(void **state)
         size_t len;
         long status;
     } cases[] = {
-        {"/small", 10, 200},   {"/small", 100, 413}, {"/large", 1000, 200},
+        {"/small", 10, 200},   {"/small", 100, 413},  {"/large", 1000, 200},
         {"/small", 5000, 413}, {"/large", 5000, 413},
     };
     for (int h2 = 0; h2 < 2; h2++)
         for (size_t i = 0; i < GS_ARRAY_SIZE(cases); i++) {
-            post_t q = {.port = f->http.port, .path = cases[i].path, .len = cases[i].len,
-                        .http2 = h2 == 1};
+            post_t q = {
+                .port = f->http.port, .path = cases[i].path, .len = cases[i].len, .http2 = h2 == 1};
             json_t *j;
             /* HTTP/2: h2o resets the stream of a body over the server's limit (no answer) */
             long want = h2 && cases[i].len > 1024 ? 0 : cases[i].status;
