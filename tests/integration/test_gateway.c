@@ -3,7 +3,8 @@
  * password): files of every size through upload, status and get; ranges; checks; signed
  * results; malformed and oversized requests; the three security modes (threebot against a
  * real login directory); a read-only gateway; a gateway killed with uploads in its queue;
- * and data backends lost, four (still read) then a fifth (a clear error). */
+ * configuration mistakes; slow and departing clients; and data backends lost, four (still
+ * read) then a fifth (a clear error). */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -762,6 +763,77 @@ static void test_a_killed_gateway_resumes_its_queue(void **state)
     free(p);
 }
 
+/* Configuration mistakes stop the gateway at start with exit status 2 and the place of
+ * the mistake. */
+static void test_configuration_mistakes_are_refused_with_their_place(void **state)
+{
+    static const struct {
+        const char *text, *says;
+    } cases[] = {
+        {"codec: codec.yaml\nlisten: 127.0.0.1:0\nlistn: x\nsecurity: {mode: public}\n",
+         "bad.yaml:3:1: listn"},
+        {"codec: codec.yaml\nsecurity:\n  mode: secret\n", "secret or secret_file"},
+        {"codec: codec.yaml\nsecurity:\n  mode: secret\n  secret: short\n", "bad.yaml:4:"},
+        {"codec: codec.yaml\nsecurity:\n  mode: public\n  secret: 0123456789abcdef0\n",
+         "only with mode: secret"},
+        {"codec: codec.yaml\nsecurity:\n  mode: threebot\n  allowed: [alice.3bot]\n", "login"},
+        {"codec: codec.yaml\nsecurity:\n  mode: threebot\n  login: http://x\n"
+         "  allowed: [Alice]\n",
+         "3Bot names"},
+        {"codec: codec.yaml\nmax_upload: 5GiB\nsecurity: {mode: public}\n", "max_upload"},
+        {"codec: codec.yaml\nmode: sometimes\nsecurity: {mode: public}\n", "mode"},
+        {"codec: nowhere.yaml\nsecurity: {mode: public}\n", "nowhere.yaml"},
+        {"listen: 127.0.0.1:0\n", "codec"},
+    };
+    char path[160];
+    (void)state;
+    snprintf(path, sizeof path, "%s/bad.yaml", fx.dir);
+    for (size_t i = 0; i < GS_ARRAY_SIZE(cases); i++) {
+        const char *argv[] = {ts_env("GS_GW"), "--config", path, NULL};
+        ts_proc_t pr;
+        write_file(path, cases[i].text);
+        ts_run(fx.dir, argv, &pr);
+        if (pr.status != 2 || pr.err.data == NULL || strstr(pr.err.data, cases[i].says) == NULL)
+            fail_msg("case %zu: status %d, stderr: %s (wanted '%s')", i, pr.status,
+                     pr.err.data ? pr.err.data : "", cases[i].says);
+        ts_proc_free(&pr);
+    }
+}
+
+/* A slow client gets the whole file (the read waits for it), and a client that leaves
+ * midway leaves the gateway serving. */
+static void test_slow_and_departing_clients(void **state)
+{
+    size_t n = 9u << 20;
+    uint8_t *p = random_bytes(n);
+    char id[GS_DIAG_MAX], url[512];
+    answer_t a;
+    CURL *c;
+    (void)state;
+    upload(&fx.rw, p, n, NULL, id);
+    snprintf(url, sizeof url, "%s/api/v1/files/%.100s", fx.rw.url, id);
+    /* slow: 8 MB/s */
+    c = curl_easy_init();
+    memset(&a, 0, sizeof a);
+    gs_buf_init(&a.body, 64u << 20);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.body);
+    curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)8 << 20);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    assert_int_equal(a.body.len, n);
+    assert_memory_equal(a.body.data, p, n);
+    gs_buf_free(&a.body);
+    /* departing: the body's buffer refuses more than 1 MiB, so curl gives up */
+    gs_buf_init(&a.body, 1u << 20);
+    curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)0);
+    assert_int_equal(curl_easy_perform(c), CURLE_WRITE_ERROR);
+    gs_buf_free(&a.body);
+    curl_easy_cleanup(c);
+    expect_file(&fx.rw, id, p, n);
+    free(p);
+}
+
 /* 16 + 4: any four data backends lost, files still read; a fifth, a clear error. */
 static void test_four_backends_lost_still_read_a_fifth_is_a_clear_error(void **state)
 {
@@ -806,6 +878,8 @@ int main(void)
         cmocka_unit_test(test_public_and_read_only_gateways),
         cmocka_unit_test(test_threebot_names_authenticate_for_a_day),
         cmocka_unit_test(test_a_killed_gateway_resumes_its_queue),
+        cmocka_unit_test(test_configuration_mistakes_are_refused_with_their_place),
+        cmocka_unit_test(test_slow_and_departing_clients),
         cmocka_unit_test(test_four_backends_lost_still_read_a_fifth_is_a_clear_error),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
