@@ -222,7 +222,7 @@ void gw_status(gs_http_req_t *r, void *ud)
     poll_t *p;
     if (gs_http_req_has_query(r, "wait") &&
         (!gs_http_req_query(r, "wait", text, sizeof text) || (wait = strtol(text, &end, 10)) < 0 ||
-         wait > GW_WAIT_MAX_S || *end != '\0')) {
+         end == text || wait > GW_WAIT_MAX_S || *end != '\0')) {
         gs_http_reply_error(r, 400, "wait: a number of seconds from 0 to %d", GW_WAIT_MAX_S);
         return;
     }
