@@ -86,6 +86,11 @@ int gs_zdb_cmd(gs_zdb_t *z, gs_zdb_cb cb, void *ud, const char *name, ...)
 /* One "key: value" line of an INFO or NSINFO reply (a BULK), copied into out; false when
  * absent, when the reply is not a BULK, or when the value does not fit. */
 bool gs_zdb_info_field(const gs_resp_value_t *reply, const char *key, char *out, size_t outlen);
+/* A sequential namespace's counters from an NSINFO reply: live entries and the next id
+ * (NSINFO prints next_internal_id as 0x%08x of the byte-swapped id). GS_EINVAL when the
+ * namespace is not sequential, GS_EPARSE when the reply lacks them; *why says which. */
+int gs_zdb_nsinfo_counters(const gs_resp_value_t *v, uint64_t *entries, uint64_t *next,
+                           const char **why);
 
 /* ---- codec parameters and stripes ------------------------------------------------------- */
 

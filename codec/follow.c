@@ -278,36 +278,9 @@ static int send_scan(gs_follower_t *f, gs_zdb_t *z, op_kind_t kind, const cursor
 
 /* ---- counters ---- */
 
-static bool field_u64(const gs_resp_value_t *v, const char *key, int base, uint64_t *out)
-{
-    char text[32], *end;
-    if (!gs_zdb_info_field(v, key, text, sizeof text) || text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    *out = strtoull(text, &end, base);
-    return *end == '\0' && errno == 0;
-}
-
-/* entries, next_internal_id (printed as 0x%08x of the byte-swapped id) and mode. */
 static int parse_nsinfo(const gs_resp_value_t *v, counters_t *c, const char **why)
 {
-    char mode[32];
-    uint64_t shown;
-    if (!gs_zdb_info_field(v, "mode", mode, sizeof mode)) {
-        *why = "an NSINFO reply without `mode`";
-        return GS_EPARSE;
-    }
-    if (strcmp(mode, "sequential") != 0) {
-        *why = "the namespace is not in sequential mode";
-        return GS_EINVAL;
-    }
-    if (!field_u64(v, "entries", 10, &c->entries) ||
-        !field_u64(v, "next_internal_id", 16, &shown) || shown > UINT32_MAX) {
-        *why = "an NSINFO reply without a readable `entries` or `next_internal_id`";
-        return GS_EPARSE;
-    }
-    c->next = (shown & 0xff) << 24 | (shown & 0xff00) << 8 | (shown >> 8 & 0xff00) | shown >> 24;
-    return GS_OK;
+    return gs_zdb_nsinfo_counters(v, &c->entries, &c->next, why);
 }
 
 static void on_nsinfo(gs_follower_t *f, op_kind_t kind, const gs_resp_value_t *v)

@@ -579,38 +579,10 @@ static void write_next(recover_t *r)
 
 /* ---- the target's counter, then the scans --------------------------------------------------- */
 
-static bool field_u64(const gs_resp_value_t *v, const char *key, int base, uint64_t *out)
-{
-    char text[32], *end_;
-    if (!gs_zdb_info_field(v, key, text, sizeof text) || text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    *out = strtoull(text, &end_, base);
-    return *end_ == '\0' && errno == 0;
-}
-
-/* NSINFO: the namespace must be in sequential mode; next_internal_id is printed as 0x%08x
- * of the byte-swapped id (see follow.c), entries counts live values. */
 static int parse_nsinfo(const gs_resp_value_t *v, uint64_t *next, uint64_t *entries,
                         const char **why)
 {
-    char mode[32];
-    uint64_t shown;
-    if (v->type != GS_RESP_BULK || !gs_zdb_info_field(v, "mode", mode, sizeof mode)) {
-        *why = "an NSINFO reply without `mode`";
-        return GS_EPARSE;
-    }
-    if (strcmp(mode, "sequential") != 0) {
-        *why = "the namespace is not in sequential mode";
-        return GS_EINVAL;
-    }
-    if (!field_u64(v, "entries", 10, entries) || !field_u64(v, "next_internal_id", 16, &shown) ||
-        shown > UINT32_MAX) {
-        *why = "an NSINFO reply without a readable `entries` or `next_internal_id`";
-        return GS_EPARSE;
-    }
-    *next = (shown & 0xff) << 24 | (shown & 0xff00) << 8 | (shown >> 8 & 0xff00) | shown >> 24;
-    return GS_OK;
+    return gs_zdb_nsinfo_counters(v, entries, next, why);
 }
 
 static void on_nsinfo(const gs_resp_value_t *v, int err, const char *msg, void *ud)

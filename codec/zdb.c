@@ -14,6 +14,7 @@
 #include "codec.h"
 
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -887,5 +888,39 @@ int gs_zdb_key_id(const char *key, size_t len, uint64_t *id)
     for (size_t i = 0; i < len; i++)
         v |= (uint64_t)(unsigned char)key[i] << (8 * i);
     *id = v;
+    return GS_OK;
+}
+
+/* ---- NSINFO counters ---- */
+
+static bool info_u64(const gs_resp_value_t *v, const char *key, int base, uint64_t *out)
+{
+    char text[32], *end;
+    if (!gs_zdb_info_field(v, key, text, sizeof text) || text[0] < '0' || text[0] > '9')
+        return false;
+    errno = 0;
+    *out = strtoull(text, &end, base);
+    return *end == '\0' && errno == 0;
+}
+
+int gs_zdb_nsinfo_counters(const gs_resp_value_t *v, uint64_t *entries, uint64_t *next,
+                           const char **why)
+{
+    char mode[32];
+    uint64_t shown;
+    if (v->type != GS_RESP_BULK || !gs_zdb_info_field(v, "mode", mode, sizeof mode)) {
+        *why = "an NSINFO reply without `mode`";
+        return GS_EPARSE;
+    }
+    if (strcmp(mode, "sequential") != 0) {
+        *why = "the namespace is not in sequential mode";
+        return GS_EINVAL;
+    }
+    if (!info_u64(v, "entries", 10, entries) || !info_u64(v, "next_internal_id", 16, &shown) ||
+        shown > UINT32_MAX) {
+        *why = "an NSINFO reply without a readable `entries` or `next_internal_id`";
+        return GS_EPARSE;
+    }
+    *next = (shown & 0xff) << 24 | (shown & 0xff00) << 8 | (shown >> 8 & 0xff00) | shown >> 24;
     return GS_OK;
 }
