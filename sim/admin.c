@@ -6,6 +6,10 @@
  *   GET  /nodes                 every node: node_id, farm, up, down_since
  *   POST /nodes/{id}/down, /up  sim_node_set_down: the node's 0-db refuses connections
  *                               and its `updated` stops; up again on the same port
+ *   POST /nodes/{id}/silent     the node stays up (its 0-db answers, the explorer takes
+ *                               workloads for it) but its agent deploys nothing and
+ *                               reports no result, as a node whose agent hangs; /up or
+ *                               /down ends it (kept in memory only)
  *   GET, POST, DELETE /{explorer,chain,login}/fault
  *   POST /zdb/{id}/flip         flips a byte of a stored value on the node's 0-db
  *   GET, POST /time             the simulated clock: advance it, change its scale
@@ -124,9 +128,10 @@ static int opt_positive(const json_t *j, const char *key, double max, double *ou
 
 static json_t *node_json(const sim_node_t *n)
 {
-    return json_pack("{s:s, s:I, s:b, s:o}", "node_id", n->node_id, "farm", (json_int_t)n->farm_id,
-                     "up", n->down_since == 0, "down_since",
-                     n->down_since ? json_integer(n->down_since) : json_null());
+    return json_pack("{s:s, s:I, s:b, s:o, s:b}", "node_id", n->node_id, "farm",
+                     (json_int_t)n->farm_id, "up", n->down_since == 0, "down_since",
+                     n->down_since ? json_integer(n->down_since) : json_null(), "silent",
+                     n->silent);
 }
 
 /* The node named by the path's first parameter, or NULL after answering 404. */
@@ -148,7 +153,9 @@ static void get_nodes(gs_http_req_t *r, void *ud)
     gs_http_reply_json(r, 200, out);
 }
 
-static void set_node(gs_http_req_t *r, sim_admin_t *a, bool down)
+typedef enum { NODE_UP, NODE_DOWN, NODE_SILENT } node_fault_t;
+
+static void set_node(gs_http_req_t *r, sim_admin_t *a, node_fault_t to)
 {
     static const char *const no_fields[] = {NULL};
     gs_diag_t diag = {{0}};
@@ -163,21 +170,27 @@ static void set_node(gs_http_req_t *r, sim_admin_t *a, bool down)
             return;
         json_decref(body);
     }
-    if (sim_node_set_down(a->ctx, n, down, &diag) != GS_OK) {
+    if (sim_node_set_down(a->ctx, n, to == NODE_DOWN, &diag) != GS_OK) {
         gs_http_reply_error(r, 500, "node %s: %s", n->node_id, diag.msg);
         return;
     }
+    n->silent = to == NODE_SILENT;
     gs_http_reply_json(r, 200, node_json(n));
 }
 
 static void post_node_down(gs_http_req_t *r, void *ud)
 {
-    set_node(r, ud, true);
+    set_node(r, ud, NODE_DOWN);
 }
 
 static void post_node_up(gs_http_req_t *r, void *ud)
 {
-    set_node(r, ud, false);
+    set_node(r, ud, NODE_UP);
+}
+
+static void post_node_silent(gs_http_req_t *r, void *ud)
+{
+    set_node(r, ud, NODE_SILENT);
 }
 
 /* ---- explorer faults ---------------------------------------------------------------------- */
@@ -493,6 +506,7 @@ const gs_http_route_t sim_admin_routes[] = {
     {"GET", "/admin/nodes", get_nodes, 0},
     {"POST", NODE_PATH "/down", post_node_down, ADMIN_BODY_MAX},
     {"POST", NODE_PATH "/up", post_node_up, ADMIN_BODY_MAX},
+    {"POST", NODE_PATH "/silent", post_node_silent, ADMIN_BODY_MAX},
     {"GET", "/admin/{}/fault", get_fault, 0},
     {"POST", "/admin/{}/fault", post_fault, ADMIN_BODY_MAX},
     {"DELETE", "/admin/{}/fault", delete_fault, 0},

@@ -204,6 +204,7 @@ int sim_node_set_down(sim_ctx_t *ctx, sim_node_t *node, bool down, gs_diag_t *di
     struct sim_containers *cs = ctx->agents ? ctx->agents->containers : NULL;
     bool was_down = node->down_since != 0;
     int err = GS_OK;
+    node->silent = false;
     sim_store_begin(ctx->store);
     if (down) {
         if (!was_down)
@@ -369,11 +370,22 @@ static int64_t type_of(const json_t *doc)
     return type;
 }
 
+/* True when the workload's node is silent: it takes the workload and never answers. */
+static bool node_is_silent(sim_ctx_t *ctx, const json_t *doc)
+{
+    const char *node_id = gs_json_str(doc, "node_id");
+    const sim_node_t *n = node_id ? sim_world_node(&ctx->world, node_id) : NULL;
+    if (n == NULL || !n->silent)
+        return false;
+    gs_log(GS_LOG_INFO, "agents: node %s is silent: workload left without a result", node_id);
+    return true;
+}
+
 void sim_agents_provision(sim_ctx_t *ctx, json_t *doc)
 {
     gs_diag_t diag = {{0}};
     zdb_workload_t z;
-    if (ctx->agents == NULL)
+    if (ctx->agents == NULL || node_is_silent(ctx, doc))
         return;
     if (type_of(doc) == 1)
         sim_containers_provision(ctx->agents->containers, doc);

@@ -30,6 +30,7 @@ typedef struct {
     sim_res_t total, used, reserved;
     int64_t created;
     int64_t down_since; /* 0 while up */
+    bool silent;        /* up, but its agent deploys nothing (admin.c); not saved */
     bool deleted;
 } sim_node_t;
 

@@ -72,6 +72,16 @@ static void must_run(const char *const *argv)
     gs_buf_free(&out);
 }
 
+/* gridstord's configuration on the local grid, with EXTRA lines. */
+static void write_config(const char *extra)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "listen: 127.0.0.1:0\ndata_dir: %s/data\nexplorer: %s\nchain: %s\nlogin: %s\n%s",
+             fx.sim.dir, fx.sim.explorer, fx.sim.chain, fx.sim.login, extra);
+    write_text(fx.config, text);
+}
+
 static void start_gridstord(void)
 {
     const char *argv[] = {ts_env("GS_GRIDSTORD"), "--config", fx.config, NULL};
@@ -117,10 +127,7 @@ static int group_setup(void **state)
         ts_sim_start(&fx.sim, args);
     }
     snprintf(fx.config, sizeof fx.config, "%s/gridstord.yaml", fx.sim.dir);
-    snprintf(text, sizeof text,
-             "listen: 127.0.0.1:0\ndata_dir: %s/data\nexplorer: %s\nchain: %s\nlogin: %s\n",
-             fx.sim.dir, fx.sim.explorer, fx.sim.chain, fx.sim.login);
-    write_text(fx.config, text);
+    write_config("");
     {
         const char *init[] = {ts_env("GS_GRIDSTOR"), "init", "--config", fx.config, "--name",
                               "install.3bot",        NULL};
@@ -389,14 +396,25 @@ static void crash_and_resume(const char *name, const char *point)
     assert_escrows_paid_once(name);
 }
 
-static json_t *deployment(const char *name)
+/* GET /api/v1/deployments/NAME with QUERY ("" or "?..."). */
+static json_t *deployment_query(const char *name, const char *query)
 {
     const char *headers[] = {fx.auth, NULL};
     char path[256];
     json_t *dep = NULL;
-    snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
+    snprintf(path, sizeof path, "/api/v1/deployments/%s%s", name, query);
     assert_int_equal(ts_http("GET", fx.url, path, NULL, headers, 5000, &dep), 200);
     return dep;
+}
+
+static json_t *deployment(const char *name)
+{
+    return deployment_query(name, "");
+}
+
+static json_t *deployment_with_events(const char *name)
+{
+    return deployment_query(name, "?events=1000");
 }
 
 /* The explorer ids of every workload of the deployment (0-dbs and machines). */
@@ -708,11 +726,8 @@ static void test_explorer_errors_are_retried(void **state)
     assert_escrows_paid_once("flaky");
     {
         const char *headers[] = {fx.auth, NULL};
-        json_t *dep = NULL;
+        json_t *dep = deployment_with_events("flaky");
         char *text;
-        assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/flaky?events=1000", NULL,
-                                 headers, 5000, &dep),
-                         200);
         text = gs_json_dumps(json_object_get(dep, "events"));
         if (strstr(text, "the grid did not answer well (HTTP 503)") == NULL)
             fail_msg("no retry event in %.3000s", text);
@@ -724,63 +739,95 @@ static void test_explorer_errors_are_retried(void **state)
     }
 }
 
-/* A data 0-db whose node is down when it is posted is refused by the explorer, then
- * placed again on a spare node of its pool, with no new payment; the deployment still
- * ends deployed with every escrow paid once. */
-static void test_a_refused_workload_moves_to_a_spare_node(void **state)
+/* A data 0-db of deployment NAME whose pool has a spare node: its index in the plan, its
+ * node into NODE. */
+static size_t spared_zdb(const char *name, char node[128])
 {
-    char link[512], path[256], down[128] = "";
-    const char *headers[] = {fx.auth, NULL};
-    json_t *dep = NULL, *ans = NULL, *z, *pool;
+    json_t *dep = deployment(name), *z, *pool;
     size_t i, j, victim = 0;
-    gs_buf_t out;
-    (void)state;
-    deploy("moved", link);
-    assert_int_equal(ts_http("GET", fx.url, "/api/v1/deployments/moved", NULL, headers, 5000, &dep),
-                     200);
-    /* a data 0-db whose pool has a spare */
+    node[0] = '\0';
     json_array_foreach(json_object_get(json_object_get(dep, "plan_json"), "zdbs"), i, z)
     {
         json_array_foreach(json_object_get(json_object_get(dep, "plan_json"), "pools"), j, pool)
         {
-            if (down[0] == '\0' && strcmp(gs_json_str(z, "role"), "data") == 0 &&
+            if (node[0] == '\0' && strcmp(gs_json_str(z, "role"), "data") == 0 &&
                 json_integer_value(json_object_get(pool, "farm_id")) ==
                     json_integer_value(json_object_get(z, "farm_id")) &&
                 json_integer_value(json_object_get(pool, "spares")) > 0) {
-                snprintf(down, sizeof down, "%s", gs_json_str(z, "node_id"));
+                snprintf(node, 128, "%s", gs_json_str(z, "node_id"));
                 victim = i;
             }
         }
     }
     json_decref(dep);
-    if (down[0] == '\0')
+    if (node[0] == '\0')
         fail_msg("no pool of the plan has a spare node");
-    snprintf(path, sizeof path, "/nodes/%s/down", down);
-    assert_int_equal(ts_http("POST", fx.sim.admin, path, NULL, NULL, 5000, &ans), 200);
-    json_decref(ans);
+    return victim;
+}
+
+/* POSTs /admin/nodes/NODE/WHAT (down, up, silent) on the local grid. */
+static void node_set(const char *node, const char *what)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/nodes/%s/%s", node, what);
+    assert_int_equal(ts_http("POST", fx.sim.admin, path, NULL, NULL, 5000, NULL), 200);
+}
+
+/* Deployment NAME, paid by the app while the node of one of its data 0-dbs is in node
+ * state WHAT (down, silent), ends deployed with that 0-db on another node, its events
+ * saying so and why (WHY). */
+static void deploy_around_a_node(const char *name, const char *what, const char *why)
+{
+    char link[512], node[128];
+    json_t *dep, *z;
+    size_t victim;
+    gs_buf_t out;
+    deploy(name, link);
+    victim = spared_zdb(name, node);
+    node_set(node, what);
     if (scan(ALICE, NULL, NULL, link, &out) != 0)
         fail_msg("app scan: %s", out.data);
     gs_buf_free(&out);
-    wait_state("moved", "deployed");
-    assert_escrows_paid_once("moved");
-    assert_int_equal(
-        ts_http("GET", fx.url, "/api/v1/deployments/moved?events=1000", NULL, headers, 5000, &dep),
-        200);
+    wait_state(name, "deployed");
+    assert_escrows_paid_once(name);
+    dep = deployment_with_events(name);
     z = json_array_get(json_object_get(dep, "zdbs"), victim);
-    assert_string_not_equal(gs_json_str(z, "node_id"), down);
+    assert_string_not_equal(gs_json_str(z, "node_id"), node);
     {
         char *text = gs_json_dumps(json_object_get(dep, "events"));
         char want[256];
         snprintf(want, sizeof want, "placed again on node %s (was on %s)",
-                 gs_json_str(z, "node_id"), down);
-        if (strstr(text, want) == NULL || strstr(text, "the explorer refused 0-db") == NULL)
-            fail_msg("no refusal and move in %.3000s", text);
+                 gs_json_str(z, "node_id"), node);
+        if (strstr(text, want) == NULL || strstr(text, why) == NULL)
+            fail_msg("no '%s' and move in %.3000s", why, text);
         free(text);
     }
     json_decref(dep);
-    snprintf(path, sizeof path, "/nodes/%s/up", down);
-    assert_int_equal(ts_http("POST", fx.sim.admin, path, NULL, NULL, 5000, &ans), 200);
-    json_decref(ans);
+    node_set(node, "up");
+}
+
+/* A node down when its 0-db is posted: the explorer refuses it, and the deployer places
+ * it on a spare node of the same pool. */
+static void test_a_refused_workload_moves_to_a_spare_node(void **state)
+{
+    (void)state;
+    deploy_around_a_node("moved", "down", "the explorer refused 0-db");
+}
+
+/* A node that takes its 0-db and never answers: past workload_timeout (5 s here) the
+ * deployer cancels it and places it on a spare node. */
+static void test_a_silent_node_times_out_and_its_workload_moves(void **state)
+{
+    (void)state;
+    assert_int_equal(ts_stop_server(fx.gridstord, 10000), 0);
+    write_config("workload_timeout: 5s\n");
+    start_gridstord();
+    wait_for_grid();
+    deploy_around_a_node("silent", "silent", "no result from node");
+    assert_int_equal(ts_stop_server(fx.gridstord, 10000), 0);
+    write_config("");
+    start_gridstord();
+    wait_for_grid();
 }
 
 /* The pools' cus on the explorer, by their reservation id order in the deployment. */
@@ -893,13 +940,6 @@ static void store_through(const char *url, const char *auth, const char *content
     assert_int_equal(strlen(id), 48 + 8 + 4);
 }
 
-static void node_down(const char *node)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/nodes/%s/down", node);
-    assert_int_equal(ts_http("POST", fx.sim.admin, path, NULL, NULL, 5000, NULL), 200);
-}
-
 /* How many data 0-dbs (all but the first two, the metadata ones) NODE holds. */
 static size_t data_zdbs_on(json_t *dep, const char *node)
 {
@@ -938,7 +978,7 @@ static void test_a_file_survives_losing_m1_and_four_data_nodes(void **state)
     wait_replicated(m2, 1);
     /* M1's node goes, with what it holds (the metadata master among it); then data 0-dbs'
      * nodes until 4 data 0-dbs are lost in all, never M2's node */
-    node_down(m1_node);
+    node_set(m1_node, "down");
     lost = data_zdbs_on(dep, m1_node);
     json_array_foreach(json_object_get(dep, "zdbs"), i, z)
     {
@@ -949,7 +989,7 @@ static void test_a_file_survives_losing_m1_and_four_data_nodes(void **state)
             seen = strcmp(node, down[d]) == 0;
         if (seen || here == 0 || lost + here > 4 || n_down == GS_ARRAY_SIZE(down))
             continue;
-        node_down(node);
+        node_set(node, "down");
         snprintf(down[n_down++], sizeof down[0], "%s", node);
         lost += here;
     }
@@ -985,6 +1025,7 @@ int main(void)
         cmocka_unit_test(test_explorer_errors_are_retried),
         cmocka_unit_test(test_extend_buys_more_time_for_every_pool),
         cmocka_unit_test(test_a_refused_workload_moves_to_a_spare_node),
+        cmocka_unit_test(test_a_silent_node_times_out_and_its_workload_moves),
         cmocka_unit_test(test_a_file_survives_losing_m1_and_four_data_nodes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
