@@ -109,9 +109,8 @@ typedef struct {
     gs_codec_put_cb cb;
     void *ud;
     gs_meta_t *meta;
-    gs_buf_t record, backup;
+    gs_buf_t record;
     uint64_t meta_id;
-    unsigned next_backend, backups_out, backups_ok;
     bool failed;
 } put_t;
 
@@ -123,38 +122,14 @@ static void put_end(put_t *p, int err, const char *msg)
     p->cb(err, msg, err == GS_OK ? id : NULL, p->ud);
     gs_meta_free(p->meta);
     gs_buf_free(&p->record);
-    gs_buf_free(&p->backup);
     free(p);
 }
 
-static void backup_next(put_t *p);
-
-/* One backup copy written (or not: a backend that failed is skipped for the next one). */
-static void on_backup(int err, const char *msg, uint64_t id, void *ud)
+/* The record is on the master; the put succeeds with at least one backup copy. */
+static void on_backups(unsigned copies, void *ud)
 {
     put_t *p = ud;
-    (void)msg;
-    (void)id;
-    p->backups_out--;
-    p->backups_ok += err == GS_OK;
-    backup_next(p);
-}
-
-/* Backups go to the first parity + 1 data backends that take them, one at a time; the
- * put succeeds with at least one copy, since the record itself is on the master. */
-static void backup_next(put_t *p)
-{
-    gs_shard_store_t *s = p->c->shards;
-    unsigned want = p->c->params.parity + 1;
-    while (p->backups_out == 0 && p->backups_ok < want && p->next_backend < s->n_backends) {
-        unsigned b = p->next_backend++;
-        if (s->ops->put(s, b, (const uint8_t *)p->backup.data, p->backup.len, on_backup, p) ==
-            GS_OK)
-            p->backups_out++;
-    }
-    if (p->backups_out > 0)
-        return;
-    if (p->backups_ok == 0)
+    if (copies == 0)
         put_end(p, GS_EUNAVAIL,
                 "the file is stored but no data backend took the backup of its "
                 "metadata record");
@@ -175,13 +150,8 @@ static void on_record(const gs_resp_value_t *r, int err, const char *msg, void *
         put_end(p, err < 0 ? err : GS_EREFUSED, diag.msg);
         return;
     }
-    gs_buf_init(&p->backup, GS_CODEC_CHUNK_MAX);
-    if ((err = gs_meta_backup_encode((const uint8_t *)p->record.data, p->record.len, p->meta_id,
-                                     p->c->key, &p->backup, &diag)) != GS_OK) {
+    if ((err = gs__backup_write(p->c, &p->record, p->meta_id, on_backups, p, &diag)) != GS_OK)
         put_end(p, err, diag.msg);
-        return;
-    }
-    backup_next(p);
 }
 
 static void on_stored(int err, const char *msg, gs_meta_t *meta, void *ud)

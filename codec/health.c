@@ -45,7 +45,7 @@ struct health {
     gs_stripe_t fresh;
     int err;
     char why[GS_DIAG_MAX];
-    gs_buf_t record, backup;
+    gs_buf_t record;
 };
 
 typedef struct {
@@ -64,7 +64,6 @@ static void health_free(health_t *h)
     free(h->unreachable);
     free(h->backend);
     gs_buf_free(&h->record);
-    gs_buf_free(&h->backup);
     free(h);
 }
 
@@ -443,31 +442,24 @@ static void start_repair(health_t *h)
 
 /* ---- the record, rewritten in place, and its backup ---------------------------------------- */
 
-static void on_backup(int err, const char *msg, uint64_t id, void *ud)
+/* The record itself is rewritten, so the repair is done even when no backup copy was
+ * written: the older backups still open, and recovery takes the newest it finds. */
+static void on_backups(unsigned copies, void *ud)
 {
-    health_t *h = ud;
-    (void)msg;
-    (void)id;
-    if (err != GS_OK)
-        h->why[0] = '\0'; /* the record itself is rewritten: the old backup still opens */
-    finish(h, GS_OK, NULL);
+    (void)copies;
+    finish(ud, GS_OK, NULL);
 }
 
 static void on_record_written(const gs_resp_value_t *r, int err, const char *msg, void *ud)
 {
     health_t *h = ud;
     gs_diag_t diag = {{0}};
-    gs_shard_store_t *s = h->c->shards;
     if (err < 0 || r->type == GS_RESP_ERROR) {
         finish(h, err < 0 ? err : GS_EREFUSED,
                err < 0 ? msg : "the metadata master refused the repaired record");
         return;
     }
-    gs_buf_init(&h->backup, GS_CODEC_CHUNK_MAX);
-    if (gs_meta_backup_encode((const uint8_t *)h->record.data, h->record.len, h->meta_id, h->c->key,
-                              &h->backup, &diag) != GS_OK ||
-        s->ops->put(s, (unsigned)h->backend[0], (const uint8_t *)h->backup.data, h->backup.len,
-                    on_backup, h) != GS_OK)
+    if (gs__backup_write(h->c, &h->record, h->meta_id, on_backups, h, &diag) != GS_OK)
         finish(h, GS_OK, NULL);
 }
 

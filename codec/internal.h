@@ -73,7 +73,15 @@ int gs__stripe_decode_reuse(gs__scratch_t *sc, const gs_codec_params_t *p, const
 int gs__meta_body_encode(const gs_meta_t *m, uint8_t **body, size_t *len, gs_diag_t *diag);
 int gs__meta_body_decode(const uint8_t *p, size_t n, gs_meta_t **out, gs_diag_t *diag);
 
-/* ---- the codec (codec.c, health.c) ---- */
+/* ---- the codec (codec.c, health.c, backup.c) ---- */
+
+/* The backup of a metadata record (RECORD, stored under META_ID) written to the first
+ * parity + 1 data backends that take it; cb gets how many did (0 to parity + 1), always
+ * after gs__backup_write returned GS_OK. Nothing is written and cb is not called when it
+ * returns an error. */
+typedef void (*gs__backup_cb)(unsigned copies, void *ud);
+int gs__backup_write(gs_codec_t *c, const gs_buf_t *record, uint64_t meta_id, gs__backup_cb cb,
+                     void *ud, gs_diag_t *diag);
 
 struct gs_codec {
     uv_loop_t *loop;

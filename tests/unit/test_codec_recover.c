@@ -401,7 +401,7 @@ static void test_recover_rebuilds_a_wiped_master(void **state)
     assert_int_equal(r.st.next_id, N_FILES + 1);
     assert_int_equal(r.st.unopened, 0);
     assert_int_equal(r.st.undecodable, 0);
-    assert_int_equal(r.st.backups, 3 * N_FILES + 1); /* parity + 1 each, and the repair's */
+    assert_int_equal(r.st.backups, 3 * (N_FILES + 1)); /* parity + 1 each, and the repair's */
     assert_true(r.progress_calls > 0);
     expect_master(f);
     for (int i = 0; i < N_FILES; i++)
@@ -483,17 +483,16 @@ static void test_recover_with_a_wrong_key_recovers_nothing(void **state)
     assert_true(nil);
 }
 
-/* The backups of every record are on the first parity + 1 backends: with two of them
- * down, the third still has each (backend 0, which also holds the repair's newer backup);
- * the files read with those two still down. */
-static void test_recover_with_two_backends_down_finds_every_record(void **state)
+/* The backups of every record, the repair's newer one included, are on the first
+ * parity + 1 backends: with any two of them down, the third still has each; the files
+ * read with those two still down. */
+static void recover_with_down(fixture_t *f, int a, int b)
 {
-    fixture_t *f = *state;
     res_t r;
     populate(f);
     wipe_master(f);
-    ts_zdb_kill(&f->srv[1]);
-    ts_zdb_kill(&f->srv[2]);
+    ts_zdb_kill(&f->srv[a]);
+    ts_zdb_kill(&f->srv[b]);
     r = recover(f);
     if (r.err != GS_OK)
         fail_msg("recover: %s", r.msg);
@@ -504,6 +503,18 @@ static void test_recover_with_two_backends_down_finds_every_record(void **state)
     expect_master(f);
     for (int i = 0; i < N_FILES; i++)
         expect_content(f, i);
+}
+
+static void test_recover_with_backends_1_and_2_down_finds_every_record(void **state)
+{
+    recover_with_down(*state, 1, 2);
+}
+
+/* Backend 1 is where the repair rebuilt its chunk: the repaired record's backup is on
+ * backend 2 as well. */
+static void test_recover_with_backends_0_and_1_down_finds_the_repaired_record(void **state)
+{
+    recover_with_down(*state, 0, 1);
 }
 
 /* A target holding something else than this deployment's records is refused. */
@@ -575,8 +586,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recover_resumes_a_partial_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_with_a_wrong_key_recovers_nothing, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_recover_with_two_backends_down_finds_every_record,
+        cmocka_unit_test_setup_teardown(test_recover_with_backends_1_and_2_down_finds_every_record,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_recover_with_backends_0_and_1_down_finds_the_repaired_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_refuses_a_foreign_target, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
