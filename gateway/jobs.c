@@ -7,7 +7,9 @@
  * written, so a half-stored file never has an id), or marked as errors when the file is
  * gone; an upload file no job names (a stop between writing it and recording its job) is
  * removed. A finished job's file is removed. Long-polls waiting on a job are woken when it
- * ends. */
+ * ends. A finished job's row is kept JOB_KEEP_S after its upload (so a client has time to
+ * ask for its status), then deleted: at start and at most once an hour when jobs are
+ * added, so the queue does not grow without end. */
 #include "internal.h"
 
 #include <dirent.h>
@@ -33,10 +35,14 @@ typedef struct {
     int fd;
 } running_t;
 
+#define JOB_KEEP_S  (7 * 86400) /* a week */
+#define PRUNE_EVERY 3600
+
 struct gw_jobs {
     sqlite3 *db;
     unsigned active;
     waiter_t *waiters;
+    time_t pruned; /* when finished jobs past JOB_KEEP_S were last deleted */
 };
 
 static int db_error(sqlite3 *db, gs_diag_t *diag, const char *what)
@@ -55,6 +61,19 @@ static int run(sqlite3 *db, const char *sql, const char *const *params)
         rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? GS_OK : GS_EIO;
+}
+
+/* Finished jobs uploaded more than JOB_KEEP_S ago are forgotten (their status is 404). */
+static void prune(gw_jobs_t *j)
+{
+    char before[32];
+    const char *params[] = {before, NULL};
+    j->pruned = time(NULL);
+    snprintf(before, sizeof before, "%lld", (long long)(j->pruned - JOB_KEEP_S));
+    if (run(j->db,
+            "DELETE FROM jobs WHERE state IN ('done', 'error') AND created < CAST(? AS INTEGER)",
+            params) != GS_OK)
+        gs_log(GS_LOG_WARN, "the job queue: forgetting old jobs: %s", sqlite3_errmsg(j->db));
 }
 
 void gw_jobs_upload_path(const gw_t *gw, const char *id, char *out, size_t len)
@@ -218,6 +237,7 @@ int gw_jobs_open(gw_t *gw, gs_diag_t *diag)
                      NULL, NULL, NULL) != SQLITE_OK)
         return db_error(j->db, diag, "setting it up");
     remove_strays(gw);
+    prune(j);
     pump(gw);
     return GS_OK;
 }
@@ -245,6 +265,8 @@ int gw_jobs_add(gw_t *gw, const char *id, const char *ext, gs_diag_t *diag)
             "INSERT INTO jobs(id, state, ext, created) VALUES (?, 'queued', ?, CAST(? AS INTEGER))",
             params) != GS_OK)
         return db_error(gw->jobs->db, diag, "recording the job");
+    if (time(NULL) - gw->jobs->pruned >= PRUNE_EVERY)
+        prune(gw->jobs);
     pump(gw);
     return GS_OK;
 }

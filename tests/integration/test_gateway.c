@@ -26,6 +26,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "process.h"
 #include "simproc.h"
@@ -763,6 +764,49 @@ static void test_a_killed_gateway_resumes_its_queue(void **state)
     free(p);
 }
 
+/* Makes job JOB look uploaded DAYS days ago in the stopped gateway G's queue. */
+static void age_job(const gw_proc_t *g, const char *job, int days)
+{
+    char path[300], sql[256];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof path, "%s/jobs.db", g->data);
+    snprintf(sql, sizeof sql, "UPDATE jobs SET created = created - %d WHERE id = '%s'",
+             days * 86400, job);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
+static long job_status(const gw_proc_t *g, const char *job)
+{
+    char path[128];
+    answer_t a;
+    long status;
+    snprintf(path, sizeof path, "/api/v1/jobs/%s", job);
+    call(&a, "GET", g->url, path, NULL, 0, NULL);
+    status = a.status;
+    answer_free(&a);
+    return status;
+}
+
+/* A finished job is kept a week after its upload, then forgotten (404). */
+static void test_finished_jobs_are_forgotten_after_a_week(void **state)
+{
+    char old[64], recent[64], id[GS_DIAG_MAX];
+    (void)state;
+    upload_job(&fx.rw, "old", 3, NULL, auth, old);
+    upload_job(&fx.rw, "recent", 6, NULL, auth, recent);
+    wait_job(&fx.rw, old, id);
+    wait_job(&fx.rw, recent, id);
+    gw_stop(&fx.rw);
+    age_job(&fx.rw, old, 8);
+    age_job(&fx.rw, recent, 6);
+    gw_start(&fx.rw);
+    assert_int_equal(job_status(&fx.rw, old), 404);
+    assert_int_equal(job_status(&fx.rw, recent), 200);
+}
+
 /* Configuration mistakes stop the gateway at start with exit status 2 and the place of
  * the mistake. */
 static void test_configuration_mistakes_are_refused_with_their_place(void **state)
@@ -878,6 +922,7 @@ int main(void)
         cmocka_unit_test(test_public_and_read_only_gateways),
         cmocka_unit_test(test_threebot_names_authenticate_for_a_day),
         cmocka_unit_test(test_a_killed_gateway_resumes_its_queue),
+        cmocka_unit_test(test_finished_jobs_are_forgotten_after_a_week),
         cmocka_unit_test(test_configuration_mistakes_are_refused_with_their_place),
         cmocka_unit_test(test_slow_and_departing_clients),
         cmocka_unit_test(test_four_backends_lost_still_read_a_fifth_is_a_clear_error),
