@@ -7,6 +7,7 @@
  * 409 payment used or session paid otherwise, 502 the login directory or chain did not
  * answer (the app may retry), 504 they were too slow. */
 #include "daemon.h"
+#include "deployer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +71,11 @@ static void decide(check_t *c, gs_http_req_t *r)
         gs_http_reply_error(r, 402, "%s", diag.msg);
         return;
     }
+    gs_dep_crash_point("before_callback_recorded");
     err = gs_store_session_accept(c->d->store, gs_json_str(c->session, "id"), c->cb.txid,
                                   c->cb.double_name, &diag);
+    if (err == GS_OK)
+        gs_dep_crash_point("after_callback_recorded"); /* the app never hears */
     if (err == GS_EINVAL || err == GS_ERANGE)
         gs_http_reply_error(r, 409, "%s", diag.msg);
     else if (err != GS_OK)

@@ -72,14 +72,19 @@ static void must_run(const char *const *argv)
     gs_buf_free(&out);
 }
 
-/* gridstord's configuration on the local grid, with EXTRA lines. */
-static void write_config(const char *extra)
+/* gridstord's configuration on the local grid listening on LISTEN, with EXTRA lines. */
+static void write_config_at(const char *listen, const char *extra)
 {
     char text[1024];
     snprintf(text, sizeof text,
-             "listen: 127.0.0.1:0\ndata_dir: %s/data\nexplorer: %s\nchain: %s\nlogin: %s\n%s",
+             "listen: %s\ndata_dir: %s/data\nexplorer: %s\nchain: %s\nlogin: %s\n%s", listen,
              fx.sim.dir, fx.sim.explorer, fx.sim.chain, fx.sim.login, extra);
     write_text(fx.config, text);
+}
+
+static void write_config(const char *extra)
+{
+    write_config_at("127.0.0.1:0", extra);
 }
 
 static void start_gridstord(void)
@@ -450,6 +455,36 @@ static void assert_all_deleted_on_the_grid(const json_t *ids)
     }
 }
 
+/* gridstord killed while it answers the app's callback, before or after recording it: the
+ * app never hears back, and sends the same body again to the restarted daemon (on the same
+ * address, which the documents name), which accepts it once; the deployment ends deployed
+ * with every escrow paid once. */
+static void callback_crash_and_resume(const char *name, const char *point)
+{
+    char link[512], saved[256], listen[64];
+    gs_buf_t out;
+    assert_int_equal(sscanf(fx.url, "http://%63s", listen), 1);
+    assert_int_equal(ts_stop_server(fx.gridstord, 10000), 0);
+    write_config_at(listen, "");
+    setenv("GRIDSTORD_CRASH_AT", point, 1);
+    start_gridstord();
+    unsetenv("GRIDSTORD_CRASH_AT");
+    wait_for_grid();
+    deploy(name, link);
+    snprintf(saved, sizeof saved, "%s/%s-callback.json", fx.sim.dir, name);
+    assert_int_not_equal(scan(ALICE, "--save", saved, link, &out), 0); /* no answer */
+    gs_buf_free(&out);
+    assert_int_equal(exit_status_within(fx.gridstord, 30000), 99);
+    start_gridstord();
+    wait_for_grid();
+    if (scan(ALICE, "--replay", saved, link, &out) != 0)
+        fail_msg("the callback sent again: %s", out.data);
+    gs_buf_free(&out);
+    wait_state(name, "deployed");
+    assert_escrows_paid_once(name);
+    write_config("");
+}
+
 /* A deletion killed after the explorer took a signed deletion and before it was
  * recorded: the restarted daemon signs again (the explorer says it is gone), and ends
  * with every workload deleted and the deployment forgotten. */
@@ -476,6 +511,8 @@ static void delete_crash_and_resume(const char *name)
 static void test_a_killed_daemon_resumes_and_pays_once(void **state)
 {
     (void)state;
+    callback_crash_and_resume("crash0a", "before_callback_recorded");
+    callback_crash_and_resume("crash0b", "after_callback_recorded");
     crash_and_resume("crash1", "after_reserve");
     crash_and_resume("crash2", "before_pay_recorded");
     crash_and_resume("crash3", "after_pay_recorded");
