@@ -39,7 +39,7 @@
 #define NS        "gw"
 #define NS_PASS   "ns-password-1"
 #define SECRET    "s3cret-gateway-token-0123456789"
-#define MAX_UP_MB 24
+#define MAX_UP_MB 100 /* the default */
 
 typedef struct {
     pid_t pid;
@@ -274,7 +274,7 @@ static void call(answer_t *a, const char *method, const char *base, const char *
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Expect:");
     memset(a, 0, sizeof *a);
-    gs_buf_init(&a->body, 64u << 20);
+    gs_buf_init(&a->body, ((size_t)MAX_UP_MB << 20) + 1);
     gs_buf_init(&a->headers, 1 << 16);
     snprintf(url, sizeof url, "%s%s", base, path);
     for (size_t i = 0; headers && headers[i]; i++)
@@ -433,7 +433,7 @@ static size_t files_in(const char *dir)
 static void test_files_of_every_size_go_in_and_come_back(void **state)
 {
     static const size_t sizes[] = {
-        0, 1, 160 * 1024, (4u << 20) - 1, (4u << 20), (4u << 20) + 1, 20u << 20};
+        0, 1, 160 * 1024, (4u << 20) - 1, (4u << 20), (4u << 20) + 1, 20u << 20, 100u << 20};
     char path[256];
     answer_t a;
     json_t *j;
@@ -790,6 +790,59 @@ static long job_status(const gw_proc_t *g, const char *job)
     return status;
 }
 
+static long count_jobs(const gw_proc_t *g)
+{
+    char path[300];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    snprintf(path, sizeof path, "%s/jobs.db", g->data);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM jobs", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(n >= 0);
+    return n;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    for (size_t at = 0; at < n;) {
+        ssize_t w = write(fd, (const char *)p + at, n - at);
+        assert_true(w > 0);
+        at += (size_t)w;
+    }
+}
+
+/* A gateway killed while an upload's body is still arriving: the upload never had a job,
+ * so nothing of it is kept, stored or queued, and the gateway starts again clean. */
+static void test_a_gateway_killed_mid_upload_keeps_nothing(void **state)
+{
+    size_t part = 1u << 20;
+    uint8_t *p = random_bytes(part);
+    char head[512], path[300];
+    long entries = master_entries(), jobs = count_jobs(&fx.rw);
+    int fd = zdb_connect(fx.rw.url + strlen("http://"));
+    (void)state;
+    snprintf(head, sizeof head,
+             "POST /api/v1/files?ext=bin HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " SECRET
+             "\r\nContent-Length: %zu\r\n\r\n",
+             8 * part);
+    write_all(fd, head, strlen(head));
+    write_all(fd, p, part); /* an eighth of it */
+    nanosleep(&(struct timespec){.tv_nsec = 200 * 1000 * 1000}, NULL);
+    gw_kill(&fx.rw);
+    close(fd);
+    gw_start(&fx.rw);
+    assert_int_equal(count_jobs(&fx.rw), jobs);
+    snprintf(path, sizeof path, "%s/uploads", fx.rw.data);
+    assert_int_equal(files_in(path), 0);
+    assert_int_equal(master_entries(), entries);
+    free(p);
+}
+
 /* A finished job is kept a week after its upload, then forgotten (404). */
 static void test_finished_jobs_are_forgotten_after_a_week(void **state)
 {
@@ -922,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_public_and_read_only_gateways),
         cmocka_unit_test(test_threebot_names_authenticate_for_a_day),
         cmocka_unit_test(test_a_killed_gateway_resumes_its_queue),
+        cmocka_unit_test(test_a_gateway_killed_mid_upload_keeps_nothing),
         cmocka_unit_test(test_finished_jobs_are_forgotten_after_a_week),
         cmocka_unit_test(test_configuration_mistakes_are_refused_with_their_place),
         cmocka_unit_test(test_slow_and_departing_clients),
