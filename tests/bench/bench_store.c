@@ -1,0 +1,142 @@
+/* bench_store.c — what one of gridstord's state writes costs the loop thread that makes it:
+ * gs_store_event (one row, one transaction, WAL with synchronous=FULL, so one fsync) timed
+ * one by one, against the same INSERT and COMMIT on a bare SQLite connection with the same
+ * settings, in the same folder and the same run. Prints medians and 99th percentiles in
+ * microseconds and the ratio (bare ÷ store, time per write). It never fails on speed.
+ *
+ * usage: bench_store [--quick] [--dir DIR]   (DIR: where the databases go; default TMPDIR) */
+#define _XOPEN_SOURCE 700
+#include "orchestrator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <uv.h>
+
+#define MESSAGE "0-db 7 is ready on node 6fma2VyJZuhszi4uCPPzaF2VEXjduroatTX1HCTsJ7f4"
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts the n timings (ns) and prints their median and 99th percentile in µs. */
+static double report(const char *what, uint64_t *ns, size_t n)
+{
+    qsort(ns, n, sizeof *ns, cmp_u64);
+    printf("%-44s median %7.1f µs | p99 %7.1f µs\n", what, ns[n / 2] / 1e3, ns[n * 99 / 100] / 1e3);
+    return (double)ns[n / 2];
+}
+
+static int time_store(const char *dir, uint64_t *ns, size_t n)
+{
+    char path[1100];
+    gs_store_t *s = NULL;
+    gs_diag_t diag = {{0}};
+    snprintf(path, sizeof path, "%s/gridstord.db", dir);
+    if (gs_store_open(path, &s, &diag) != GS_OK ||
+        gs_store_deployment_add(s, "bench", "alice.3bot", "name: bench\n", "{}", NULL, 0, &diag) !=
+            GS_OK) {
+        fprintf(stderr, "bench_store: %s\n", diag.msg);
+        gs_store_close(s);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t0 = uv_hrtime();
+        if (gs_store_event(s, "bench", "info", MESSAGE, &diag) != GS_OK) {
+            fprintf(stderr, "bench_store: %s\n", diag.msg);
+            gs_store_close(s);
+            return 1;
+        }
+        ns[i] = uv_hrtime() - t0;
+    }
+    gs_store_close(s);
+    return 0;
+}
+
+static int time_bare(const char *dir, uint64_t *ns, size_t n)
+{
+    char path[1100];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc;
+    snprintf(path, sizeof path, "%s/bare.db", dir);
+    rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db,
+                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                          "CREATE TABLE events (id INTEGER PRIMARY KEY, deployment TEXT, time "
+                          "INTEGER, level TEXT, message TEXT);",
+                          NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO events(deployment, time, level, message) "
+                                "VALUES ('bench', 0, 'info', '" MESSAGE "')",
+                                -1, &st, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        uint64_t t0 = uv_hrtime();
+        rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_DONE)
+            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        sqlite3_reset(st);
+        ns[i] = uv_hrtime() - t0;
+    }
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "bench_store: bare SQLite: %s\n", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : 1;
+}
+
+/* The databases (and their -wal and -shm files) and the folder. */
+static void remove_dir(const char *dir)
+{
+    static const char *const names[] = {"gridstord.db", "bare.db"};
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char path[1200];
+    for (size_t i = 0; i < 2; i++)
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(path, sizeof path, "%s/%s%s", dir, names[i], suffixes[k]);
+            unlink(path);
+        }
+    rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    size_t n = 2000;
+    char dir[1000];
+    uint64_t *ns;
+    int rc;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            n = 100;
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            base = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_store [--quick] [--dir DIR]\n");
+            return 2;
+        }
+    }
+    snprintf(dir, sizeof dir, "%.900s/bench-store-XXXXXX", base);
+    if (mkdtemp(dir) == NULL || (ns = calloc(n, sizeof *ns)) == NULL) {
+        perror("bench_store");
+        return 1;
+    }
+    gs_log_set_level(GS_LOG_ERROR);
+    rc = time_bare(dir, ns, n);
+    double bare = rc ? 0 : report("bare SQLite INSERT + COMMIT (WAL, FULL)", ns, n);
+    rc = rc ? rc : time_store(dir, ns, n);
+    double store = rc ? 0 : report("gridstord state write (gs_store_event)", ns, n);
+    if (rc == 0)
+        printf("ratio bare / store (time per write, medians) %.2f; %zu writes each in %s\n",
+               bare / store, n, base);
+    free(ns);
+    remove_dir(dir);
+    return rc;
+}
