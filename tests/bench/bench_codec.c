@@ -10,62 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <isa-l.h>
 #include <sodium.h>
 
 #include "codec.h"
 #include "internal.h" /* the stripe encoder as the pipeline runs it, with reused memory */
+#include "benchlib.h"
 
 typedef struct {
     size_t mib, rounds, stripe;
     unsigned window, workers;
 } conf_t;
-
-typedef struct {
-    uv_loop_t loop;
-    gs_shard_store_t *store;
-    gs_meta_t *meta;
-    int err;
-    char msg[GS_DIAG_MAX];
-    uint64_t got;
-    bool done;
-} run_t;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static double cpu_now(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec * 1e-6 +
-           (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec * 1e-6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void die(const char *what, const char *msg)
-{
-    fprintf(stderr, "bench_codec: %s: %s\n", what, msg);
-    exit(1);
-}
 
 /* Text-like bytes zstd shrinks about threefold: words from a small list, numbers. */
 static void fill_compressible(uint8_t *p, size_t n)
@@ -85,29 +41,6 @@ static void fill_compressible(uint8_t *p, size_t n)
     }
 }
 
-static void on_stored(int err, const char *msg, gs_meta_t *meta, void *ud)
-{
-    run_t *r = ud;
-    r->err = err;
-    snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
-    r->meta = meta;
-    r->done = true;
-}
-
-static void on_bytes(const uint8_t *p, size_t n, void *ud)
-{
-    (void)p;
-    ((run_t *)ud)->got += n;
-}
-
-static void on_read(int err, const char *msg, void *ud)
-{
-    run_t *r = ud;
-    r->err = err;
-    snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
-    r->done = true;
-}
-
 static gs_codec_store_opts_t store_opts(const conf_t *c)
 {
     gs_codec_store_opts_t o;
@@ -119,79 +52,37 @@ static gs_codec_store_opts_t store_opts(const conf_t *c)
     return o;
 }
 
-/* Stores data once into r (a fresh store); returns the wall time, *cores the CPU used. */
-static double store_once(run_t *r, const conf_t *c, const uint8_t *data, size_t n, double *cores)
+static double store_once_with(bench_run_t *r, const conf_t *c, const uint8_t *data, size_t n,
+                              double *cores)
 {
     gs_codec_store_opts_t o = store_opts(c);
-    gs_diag_t d;
-    gs_meta_free(r->meta);
-    r->meta = NULL;
-    r->done = false;
-    double t0 = now(), c0 = cpu_now();
-    if (gs_codec_store_mem(r->store, &o, data, n, on_stored, r, &d) < 0)
-        die("store", d.msg);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    double t = now() - t0;
-    *cores = (cpu_now() - c0) / t;
-    if (!r->done || r->err)
-        die("store", r->msg);
-    return t;
-}
-
-static double read_once(run_t *r, uint64_t off, uint64_t len, uint64_t want)
-{
-    gs_diag_t d;
-    r->done = false;
-    r->got = 0;
-    double t0 = now();
-    if (gs_codec_retrieve(r->store, r->meta, off, len, on_bytes, on_read, r, NULL, &d) < 0)
-        die("retrieve", d.msg);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    double t = now() - t0;
-    if (!r->done || r->err || r->got != want)
-        die("retrieve", r->err ? r->msg : "wrong number of bytes");
-    return t;
-}
-
-static void run_open(run_t *r)
-{
-    memset(r, 0, sizeof *r);
-    if (uv_loop_init(&r->loop) < 0 || !(r->store = gs_shard_store_memory_new(&r->loop, 20)))
-        die("setup", "no loop or store");
-}
-
-static void run_close(run_t *r)
-{
-    gs_meta_free(r->meta);
-    r->store->ops->close(r->store);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&r->loop) != 0)
-        die("teardown", "handles left on the loop");
+    return bench_store_once(r, &o, data, n, cores);
 }
 
 static double blake_alone(const uint8_t *data, size_t n, size_t stripe)
 {
     crypto_generichash_state st;
     uint8_t h[GS_CODEC_HASH_LEN];
-    double t0 = now();
+    double t0 = bench_now();
     crypto_generichash_init(&st, NULL, 0, sizeof h);
     for (size_t at = 0; at < n; at += stripe)
         crypto_generichash_update(&st, data + at, n - at < stripe ? n - at : stripe);
     crypto_generichash_final(&st, h, sizeof h);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static void bench_store(const conf_t *c, const char *kind, const uint8_t *data, size_t n)
 {
     double ts[16], tb[16], cores[16];
-    run_t r;
+    bench_run_t r;
     for (size_t i = 0; i < c->rounds; i++) {
-        run_open(&r);
-        ts[i] = store_once(&r, c, data, n, &cores[i]);
-        run_close(&r);
+        bench_run_open(&r);
+        ts[i] = store_once_with(&r, c, data, n, &cores[i]);
+        bench_run_close(&r);
         tb[i] = blake_alone(data, n, c->stripe);
     }
-    double s = median(ts, c->rounds), b = median(tb, c->rounds), cpu = median(cores, c->rounds);
+    double s = bench_median(ts, c->rounds), b = bench_median(tb, c->rounds),
+           cpu = bench_median(cores, c->rounds);
     printf("store %-14s %7.0f MB/s (%.1f cores busy) | BLAKE2b-192 alone, 1 core %7.0f MB/s | "
            "ratio %.2f (aim 0.8)\n",
            kind, n / s / 1e6, cpu, n / b / 1e6, b / s);
@@ -209,15 +100,15 @@ static double aes_decrypt_alone(const uint8_t *data, size_t n, size_t stripe)
         crypto_aead_aes256gcm_encrypt(ct + off, NULL, data + at, len, NULL, 0, NULL, nonce, key);
         off += len + 16;
     }
-    double t0 = now();
+    double t0 = bench_now();
     off = 0;
     for (size_t at = 0; at < n; at += stripe) {
         size_t len = n - at < stripe ? n - at : stripe;
         if (crypto_aead_aes256gcm_decrypt(out, NULL, NULL, ct + off, len + 16, NULL, 0, nonce, key))
-            die("AES reference", "decryption failed");
+            bench_die("AES reference", "decryption failed");
         off += len + 16;
     }
-    double t = now() - t0;
+    double t = bench_now() - t0;
     free(ct);
     free(out);
     return t;
@@ -226,22 +117,23 @@ static double aes_decrypt_alone(const uint8_t *data, size_t n, size_t stripe)
 static void bench_retrieve(const conf_t *c, const char *kind, const uint8_t *data, size_t n)
 {
     double tw[16], tr[16], ta[16], t0[16], cores;
-    run_t r;
-    run_open(&r);
-    store_once(&r, c, data, n, &cores);
+    bench_run_t r;
+    bench_run_open(&r);
+    store_once_with(&r, c, data, n, &cores);
     for (size_t i = 0; i < c->rounds; i++) {
         for (unsigned b = 0; b < 20; b++)
             gs_shard_store_memory_set_down(r.store, b, false);
-        t0[i] = read_once(&r, 1, n - 1, n - 1);
+        t0[i] = bench_read_once(&r, 1, n - 1, n - 1);
         for (unsigned b = 0; b < 4; b++) /* four data shards lost */
             gs_shard_store_memory_set_down(r.store, b * 5, true);
-        tw[i] = read_once(&r, 0, UINT64_MAX, n);
-        tr[i] = read_once(&r, 1, n - 1, n - 1);
+        tw[i] = bench_read_once(&r, 0, UINT64_MAX, n);
+        tr[i] = bench_read_once(&r, 1, n - 1, n - 1);
         ta[i] = aes_decrypt_alone(data, n, c->stripe);
     }
-    run_close(&r);
-    double w = median(tw, c->rounds), g = median(tr, c->rounds), a = median(ta, c->rounds);
-    double z = median(t0, c->rounds);
+    bench_run_close(&r);
+    double w = bench_median(tw, c->rounds), g = bench_median(tr, c->rounds),
+           a = bench_median(ta, c->rounds);
+    double z = bench_median(t0, c->rounds);
     printf("retrieve %-11s AES-256-GCM decrypt alone, 1 core %7.0f MB/s\n", kind, n / a / 1e6);
     printf("  4 data lost, whole file (BLAKE2b checked) %7.0f MB/s | ratio %.2f (aim 0.8)\n",
            n / w / 1e6, a / w);
@@ -276,7 +168,7 @@ static void bench_isal(const conf_t *c, const uint8_t *data, size_t n)
             gs_diag_t d;
             if (gs__stripe_encode_reuse(&sc, &p, key, s, false, data + s * c->stripe, c->stripe,
                                         &st, &d))
-                die("stripe encode", d.msg);
+                bench_die("stripe encode", d.msg);
         }
         tin[round] = (double)sc.rs_ns * 1e-9;
         /* each stripe copied first, untimed, as the encoder has just copied it into the
@@ -289,12 +181,12 @@ static void bench_isal(const conf_t *c, const uint8_t *data, size_t n)
                 src[i] = warm + i * plen;
             for (unsigned i = 0; i < 4; i++)
                 dst[i] = par + i * plen;
-            double t0 = now();
+            double t0 = bench_now();
             ec_encode_data((int)plen, 16, 4, tbl, src, dst);
-            talone[round] += now() - t0;
+            talone[round] += bench_now() - t0;
         }
     }
-    double in = median(tin, c->rounds), al = median(talone, c->rounds);
+    double in = bench_median(tin, c->rounds), al = bench_median(talone, c->rounds);
     printf("ISA-L 16+4 over %zu stripes: inside the stripe encoder %.1f ms | ec_encode_data "
            "alone %.1f ms (%.1f GB/s data-in) | ratio %.2f (time inside / alone)\n",
            ns, in * 1e3, al * 1e3, (double)ns * c->stripe / al / 1e9, in / al);
@@ -307,6 +199,7 @@ static void bench_isal(const conf_t *c, const uint8_t *data, size_t n)
 
 int main(int argc, char **argv)
 {
+    bench_prog = "bench_codec";
     conf_t c = {.mib = 1024, .rounds = 3, .stripe = (size_t)4 << 20};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
@@ -322,11 +215,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--stripe-mib") && i + 1 < argc)
             c.stripe = strtoul(argv[++i], NULL, 10) << 20;
         else
-            die("usage", "bench_codec [--quick] [--mib N] [--rounds N] [--stripe-mib N] "
-                         "[--window N] [--workers N]");
+            bench_die("usage", "bench_codec [--quick] [--mib N] [--rounds N] [--stripe-mib N] "
+                               "[--window N] [--workers N]");
     }
     if (c.rounds < 1 || c.rounds > 15 || c.mib < 8 || c.stripe < ((size_t)1 << 20))
-        die("usage", "rounds 1..15, at least 8 MiB of data, stripes of at least 1 MiB");
+        bench_die("usage", "rounds 1..15, at least 8 MiB of data, stripes of at least 1 MiB");
     if (sodium_init() < 0 || !crypto_aead_aes256gcm_is_available()) {
         printf("bench_codec: no AES-256-GCM on this CPU; skipped\n");
         return 77;
@@ -334,7 +227,7 @@ int main(int argc, char **argv)
     size_t n = c.mib << 20;
     uint8_t *data = malloc(n);
     if (!data)
-        die("setup", "out of memory");
+        bench_die("setup", "out of memory");
     const char *pool = getenv("UV_THREADPOOL_SIZE");
     printf("bench_codec: %zu MiB per run, 16+4, stripes of %zu MiB, AES-256-GCM, zstd 1, "
            "%zu rounds, medians; %u CPUs, threadpool %s\n",
