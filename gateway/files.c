@@ -41,26 +41,34 @@ static void upload_release(upload_t *u)
         free(u);
 }
 
-/* The body into a new file; GS_OK or GS_EIO (the file removed). */
-static int write_body(upload_t *u, const char *body)
+int gw_write_all(int fd, const char *p, size_t len)
 {
-    char path[1200];
     size_t done = 0;
-    gw_jobs_upload_path(u->gw, u->id, path, sizeof path);
-    if ((u->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
-        return GS_EIO;
-    while (done < u->len) {
-        ssize_t n = write(u->fd, body + done, u->len - done);
+    while (done < len) {
+        ssize_t n = write(fd, p + done, len - done);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            close(u->fd);
-            unlink(path);
+        if (n <= 0)
             return GS_EIO;
-        }
         done += (size_t)n;
     }
     return GS_OK;
+}
+
+/* The body into job id's new file; its descriptor, or -1 (the file removed). */
+static int write_body(gw_t *gw, const char *id, const char *body, size_t len)
+{
+    char path[1200];
+    int fd;
+    gw_jobs_upload_path(gw, id, path, sizeof path);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+        return -1;
+    if (gw_write_all(fd, body, len) != GS_OK) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return fd;
 }
 
 static void sync_work(uv_work_t *w)
@@ -114,8 +122,7 @@ static void sync_done(uv_work_t *w, int status)
     upload_release(u);
 }
 
-/* The extension: ?ext=, else none. */
-static bool upload_ext(gs_http_req_t *r, char ext[GS_CODEC_EXT_MAX + 1])
+bool gw_upload_ext(gs_http_req_t *r, char ext[GS_CODEC_EXT_MAX + 1])
 {
     ext[0] = '\0';
     if (!gs_http_req_has_query(r, "ext"))
@@ -128,55 +135,65 @@ static bool upload_ext(gs_http_req_t *r, char ext[GS_CODEC_EXT_MAX + 1])
     return true;
 }
 
-void gw_upload(gs_http_req_t *r, void *ud)
+/* The upload's turn comes once its file (open as fd, len bytes) is durable: fsynced on the
+ * threadpool while the request waits, then its job recorded and answered 202. Takes the
+ * file: on an error it is answered, closed and removed. */
+void gw_upload_commit(gw_t *gw, gs_http_req_t *r, const char *id, const char *ext, int fd,
+                      size_t len)
 {
-    gw_t *gw = ud;
-    upload_t *u;
-    unsigned char raw[GW_JOB_ID_LEN / 2];
-    char ext[GS_CODEC_EXT_MAX + 1];
-    size_t len = 0;
-    const char *body = gs_http_req_body(r, &len);
-    if (gw->cfg.mode == GS_GW_READ_ONLY) {
-        gs_http_reply_error(r, 403,
-                            "this gateway (%s) is read-only: upload through the "
-                            "read-write gateway on M1",
-                            gw->cfg.role ? gw->cfg.role : "replica");
-        return;
+    upload_t *u = calloc(1, sizeof *u);
+    char path[1200];
+    if (u != NULL) {
+        *u = (upload_t){.gw = gw, .fd = fd, .len = len, .refs = 2, .req = r};
+        snprintf(u->id, sizeof u->id, "%s", id);
+        snprintf(u->ext, sizeof u->ext, "%s", ext);
+        u->work.data = u;
     }
-    if (!gw_authorized(gw, r) || !upload_ext(r, ext))
-        return;
-    if (len > gw->cfg.max_upload) {
-        gs_http_reply_error(r, 413, "the upload is %zu bytes; this gateway takes at most %" PRIu64,
-                            len, gw->cfg.max_upload);
-        return;
-    }
-    if ((u = calloc(1, sizeof *u)) == NULL) {
-        gs_http_reply_error(r, 503, "out of memory");
-        return;
-    }
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(u->id, sizeof u->id, raw, sizeof raw);
-    snprintf(u->ext, sizeof u->ext, "%s", ext);
-    u->gw = gw;
-    u->len = len;
-    u->refs = 2;
-    u->work.data = u;
-    if (write_body(u, body) != GS_OK) {
-        free(u);
-        gs_http_reply_error(r, 503, "the upload could not be written to the gateway's disk");
-        return;
-    }
-    u->req = r;
-    if (gs_http_defer(r, UPLOAD_DEADLINE_MS, on_upload_turn, u) != GS_OK) {
-        char path[1200];
-        close(u->fd);
-        gw_jobs_upload_path(gw, u->id, path, sizeof path);
+    if (u == NULL || gs_http_defer(r, UPLOAD_DEADLINE_MS, on_upload_turn, u) != GS_OK) {
+        close(fd);
+        gw_jobs_upload_path(gw, id, path, sizeof path);
         unlink(path);
         free(u);
         gs_http_reply_error(r, 503, "out of memory");
         return;
     }
     uv_queue_work(&gw->loop, &u->work, sync_work, sync_done);
+}
+
+bool gw_may_upload(gw_t *gw, gs_http_req_t *r)
+{
+    if (gw->cfg.mode == GS_GW_READ_ONLY) {
+        gs_http_reply_error(r, 403,
+                            "this gateway (%s) is read-only: upload through the "
+                            "read-write gateway on M1",
+                            gw->cfg.role ? gw->cfg.role : "replica");
+        return false;
+    }
+    return gw_authorized(gw, r);
+}
+
+void gw_upload(gs_http_req_t *r, void *ud)
+{
+    gw_t *gw = ud;
+    unsigned char raw[GW_JOB_ID_LEN / 2];
+    char ext[GS_CODEC_EXT_MAX + 1], id[GW_JOB_ID_LEN + 1];
+    size_t len = 0;
+    const char *body = gs_http_req_body(r, &len);
+    int fd;
+    if (!gw_may_upload(gw, r) || !gw_upload_ext(r, ext))
+        return;
+    if (len > gw->cfg.max_upload) {
+        gs_http_reply_error(r, 413, "the upload is %zu bytes; this gateway takes at most %" PRIu64,
+                            len, gw->cfg.max_upload);
+        return;
+    }
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+    if ((fd = write_body(gw, id, body, len)) < 0) {
+        gs_http_reply_error(r, 503, "the upload could not be written to the gateway's disk");
+        return;
+    }
+    gw_upload_commit(gw, r, id, ext, fd, len);
 }
 
 /* ---- status ------------------------------------------------------------------------------- */

@@ -8,7 +8,7 @@
 #define GS_GW_PORT 7481 /* where a gateway listens on its machine */
 
 #define GS_GW_MAX_UPLOAD_DEFAULT ((uint64_t)100 << 20)
-#define GS_GW_MAX_UPLOAD_LIMIT   ((uint64_t)4 << 30) /* h2o keeps a whole body in memory */
+#define GS_GW_MAX_UPLOAD_LIMIT   ((uint64_t)4 << 30) /* one POST is held in memory whole */
 #define GS_GW_WORKERS_DEFAULT    2
 #define GS_GW_SECRET_MIN         16 /* characters of a shared secret */
 

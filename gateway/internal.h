@@ -22,7 +22,7 @@ typedef struct {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     gs_gw_config_t cfg;
-    gs_http_route_t routes[12]; /* the upload's body cap is the configuration's */
+    gs_http_route_t routes[16]; /* the upload's body cap is the configuration's */
     gs_httpd_t *http;
     gs_http_client_t *client; /* threebot: the login directory's */
     gs_codec_t *codec;
@@ -68,6 +68,27 @@ void gw_pubkey(gs_http_req_t *r, void *ud);
 
 /* The file routes (files.c). */
 void gw_upload(gs_http_req_t *r, void *ud);
+/* Whether the request may upload here (a read-write gateway, authorized); answers 403 or
+ * 401 when not. */
+bool gw_may_upload(gw_t *gw, gs_http_req_t *r);
+/* ?ext= into ext ("" without); false after answering 400. */
+bool gw_upload_ext(gs_http_req_t *r, char ext[GS_CODEC_EXT_MAX + 1]);
+/* GS_OK once all len bytes are written to fd, else GS_EIO. */
+int gw_write_all(int fd, const char *p, size_t len);
+/* The upload whose len bytes are in job id's file (open as fd, which it takes) becomes a
+ * job once fsynced, answered 202 {"job","size"}; on an error it is answered and the file
+ * removed. */
+void gw_upload_commit(gw_t *gw, gs_http_req_t *r, const char *id, const char *ext, int fd,
+                      size_t len);
+
+/* Uploads in parts (parts.c): POST /api/v1/uploads, PUT /api/v1/uploads/{id}?offset=N,
+ * POST /api/v1/uploads/{id}/done. Parts live in data_dir/uploads/<id>.part until done. */
+#define GW_PART_MAX ((size_t)16 << 20)
+void gw_parts_new(gs_http_req_t *r, void *ud);
+void gw_parts_put(gs_http_req_t *r, void *ud);
+void gw_parts_done(gs_http_req_t *r, void *ud);
+/* Removes data_dir/uploads/<id>.part files untouched for older_than_s seconds. */
+void gw_parts_prune(gw_t *gw, long older_than_s);
 void gw_status(gs_http_req_t *r, void *ud);
 void gw_get(gs_http_req_t *r, void *ud);
 void gw_exists(gs_http_req_t *r, void *ud);

@@ -9,7 +9,8 @@
  * removed. A finished job's file is removed. Long-polls waiting on a job are woken when it
  * ends. A finished job's row is kept JOB_KEEP_S after its upload (so a client has time to
  * ask for its status), then deleted: at start and at most once an hour when jobs are
- * added, so the queue does not grow without end. */
+ * added, so the queue does not grow without end; uploads in parts untouched for a day go
+ * at the same times (parts.c). */
 #include "internal.h"
 
 #include <dirent.h>
@@ -37,6 +38,7 @@ typedef struct {
 
 #define JOB_KEEP_S  (7 * 86400) /* a week */
 #define PRUNE_EVERY 3600
+#define PART_KEEP_S 86400 /* an upload in parts untouched this long is abandoned */
 
 struct gw_jobs {
     sqlite3 *db;
@@ -64,8 +66,9 @@ static int run(sqlite3 *db, const char *sql, const char *const *params)
 }
 
 /* Finished jobs uploaded more than JOB_KEEP_S ago are forgotten (their status is 404). */
-static void prune(gw_jobs_t *j)
+static void prune(gw_t *gw)
 {
+    gw_jobs_t *j = gw->jobs;
     char before[32];
     const char *params[] = {before, NULL};
     j->pruned = time(NULL);
@@ -74,6 +77,7 @@ static void prune(gw_jobs_t *j)
             "DELETE FROM jobs WHERE state IN ('done', 'error') AND created < CAST(? AS INTEGER)",
             params) != GS_OK)
         gs_log(GS_LOG_WARN, "the job queue: forgetting old jobs: %s", sqlite3_errmsg(j->db));
+    gw_parts_prune(gw, PART_KEEP_S);
 }
 
 void gw_jobs_upload_path(const gw_t *gw, const char *id, char *out, size_t len)
@@ -237,7 +241,7 @@ int gw_jobs_open(gw_t *gw, gs_diag_t *diag)
                      NULL, NULL, NULL) != SQLITE_OK)
         return db_error(j->db, diag, "setting it up");
     remove_strays(gw);
-    prune(j);
+    prune(gw);
     pump(gw);
     return GS_OK;
 }
@@ -266,7 +270,7 @@ int gw_jobs_add(gw_t *gw, const char *id, const char *ext, gs_diag_t *diag)
             params) != GS_OK)
         return db_error(gw->jobs->db, diag, "recording the job");
     if (time(NULL) - gw->jobs->pruned >= PRUNE_EVERY)
-        prune(gw->jobs);
+        prune(gw);
     pump(gw);
     return GS_OK;
 }

@@ -1,8 +1,9 @@
 /* bench_gw.c — a file through gridstor-gw end to end, against the codec in memory, in the
  * same run on the same bytes: 20 local 0-db servers (`gridstor-sim zdb`, sequential mode)
  * and one for the metadata, a gateway over them (16+4, public), then per round
- *   upload: POST /api/v1/files streamed from a file on disk, until its job has the file
- *           id (the body received, written and fsynced, the job queued, stored, its
+ *   upload: the file streamed from disk in parts of 16 MiB (POST /api/v1/uploads, PUTs,
+ *           done), or in one POST /api/v1/files with --single, until its job has the
+ *           file id (the bytes received, written and fsynced, the job queued, stored, its
  *           metadata and backups written);
  *   download: GET of the file, every byte received (the gateway verifies the hash);
  * each divided by the codec's store / whole-file retrieve of the same bytes over the memory
@@ -10,7 +11,7 @@
  * (VmHWM) over the run. Random bytes; medians. Never fails on speed; fails when a byte
  * count is wrong or a step fails.
  *
- * usage: bench_gw SIM GW [--quick] [--mib N] [--rounds N] */
+ * usage: bench_gw SIM GW [--quick] [--mib N] [--rounds N] [--single] */
 #define _XOPEN_SOURCE 700
 #include "benchlib.h"
 
@@ -25,6 +26,7 @@
 #define N_DATA  20
 #define ROUNDS  3
 #define JOB_MAX 128
+#define USAGE   "bench_gw SIM GW [--quick] [--mib N] [--rounds N] [--single]"
 
 typedef struct {
     char dir[256], file[300], url[256];
@@ -129,19 +131,39 @@ static size_t count(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* One request; the answer's body into out (when not NULL); returns the HTTP status. */
-static long request(const char *url, FILE *upload, uint64_t upload_len, gs_buf_t *out,
-                    uint64_t *counted)
+/* What a request sends: len bytes read from f (a POST, or a PUT when put is set). */
+typedef struct {
+    FILE *f;
+    uint64_t len;
+    bool put;
+} body_t;
+
+static size_t from_file(char *p, size_t size, size_t n, void *ud)
+{
+    body_t *b = ud;
+    size_t want = size * n < b->len ? size * n : (size_t)b->len;
+    size_t got = fread(p, 1, want, b->f);
+    b->len -= got;
+    return got;
+}
+
+/* One request (a POST with an empty body when body is NULL and post is set); the answer's
+ * body into out (when not NULL), else its length added to *counted; the HTTP status. */
+static long request(const char *url, body_t *body, bool post, gs_buf_t *out, uint64_t *counted)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Expect:");
     long status = 0;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (upload != NULL) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_READDATA, upload);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)upload_len);
+    if (body != NULL) {
+        curl_easy_setopt(c, body->put ? CURLOPT_UPLOAD : CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, from_file);
+        curl_easy_setopt(c, CURLOPT_READDATA, body);
+        curl_easy_setopt(c, body->put ? CURLOPT_INFILESIZE_LARGE : CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)body->len);
+    } else if (post) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, out ? to_buf : count);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out ? (void *)out : (void *)counted);
@@ -166,24 +188,64 @@ static bool member(const gs_buf_t *b, const char *name, char *out, size_t len)
     return true;
 }
 
-/* Uploads the file, waits for its id (into id); returns the time from the first byte sent
- * to the id. */
-static double upload(const setup_t *s, uint64_t n, char id[JOB_MAX])
+/* The upload in one POST; its job into job. */
+static void upload_single(const setup_t *s, FILE *f, uint64_t n, char job[JOB_MAX])
+{
+    char url[512];
+    body_t body = {f, n, false};
+    gs_buf_t b;
+    gs_buf_init(&b, 1 << 16);
+    snprintf(url, sizeof url, "%s/api/v1/files?ext=bin", s->url);
+    if (request(url, &body, true, &b, NULL) != 202 || !member(&b, "job", job, JOB_MAX))
+        bench_die("upload", b.data ? b.data : "no answer");
+    gs_buf_free(&b);
+}
+
+/* The upload in parts of `part` bytes (POST /api/v1/uploads, PUTs, done). */
+static void upload_parts(const setup_t *s, FILE *f, uint64_t n, uint64_t part, char job[JOB_MAX])
+{
+    char url[512], id[JOB_MAX];
+    gs_buf_t b;
+    gs_buf_init(&b, 1 << 16);
+    snprintf(url, sizeof url, "%s/api/v1/uploads", s->url);
+    if (request(url, NULL, true, &b, NULL) != 201 || !member(&b, "upload", id, sizeof id))
+        bench_die("upload in parts", b.data ? b.data : "no answer");
+    for (uint64_t at = 0; at < n; at += part) {
+        body_t body = {f, n - at < part ? n - at : part, true};
+        snprintf(url, sizeof url, "%s/api/v1/uploads/%s?offset=%llu", s->url, id,
+                 (unsigned long long)at);
+        gs_buf_reset(&b);
+        if (request(url, &body, false, &b, NULL) != 200)
+            bench_die("a part", b.data ? b.data : "no answer");
+    }
+    snprintf(url, sizeof url, "%s/api/v1/uploads/%s/done?ext=bin", s->url, id);
+    gs_buf_reset(&b);
+    if (request(url, NULL, true, &b, NULL) != 202 || !member(&b, "job", job, JOB_MAX))
+        bench_die("upload done", b.data ? b.data : "no answer");
+    gs_buf_free(&b);
+}
+
+/* Uploads the file (in one POST when part is 0, else in parts), waits for its id (into
+ * id); returns the time from the first byte sent to the id. */
+static double upload(const setup_t *s, uint64_t n, uint64_t part, char id[JOB_MAX])
 {
     char url[512], job[JOB_MAX];
     gs_buf_t b;
     FILE *f = fopen(s->file, "rb");
     double t0 = bench_now();
-    gs_buf_init(&b, 1 << 16);
-    snprintf(url, sizeof url, "%s/api/v1/files?ext=bin", s->url);
-    if (f == NULL || request(url, f, n, &b, NULL) != 202 || !member(&b, "job", job, sizeof job))
-        bench_die("upload", b.data ? b.data : "no answer");
+    if (f == NULL)
+        bench_die("upload", "cannot open the file");
+    if (part == 0)
+        upload_single(s, f, n, job);
+    else
+        upload_parts(s, f, n, part, job);
     fclose(f);
+    gs_buf_init(&b, 1 << 16);
     for (;;) {
         gs_buf_free(&b);
         gs_buf_init(&b, 1 << 16);
         snprintf(url, sizeof url, "%s/api/v1/jobs/%s?wait=60", s->url, job);
-        if (request(url, NULL, 0, &b, NULL) != 200 || !member(&b, "status", id, JOB_MAX))
+        if (request(url, NULL, false, &b, NULL) != 200 || !member(&b, "status", id, JOB_MAX))
             bench_die("job status", b.data ? b.data : "no answer");
         if (strcmp(id, "TIMEOUT") != 0 && strcmp(id, "ACTIVE") != 0)
             break;
@@ -200,7 +262,7 @@ static double download(const setup_t *s, const char *id, uint64_t n)
     uint64_t got = 0;
     double t0 = bench_now();
     snprintf(url, sizeof url, "%s/api/v1/files/%s", s->url, id);
-    if (request(url, NULL, 0, NULL, &got) != 200 || got != n)
+    if (request(url, NULL, false, NULL, &got) != 200 || got != n)
         bench_die("download", "not the whole file");
     return bench_now() - t0;
 }
@@ -233,12 +295,12 @@ static void in_memory(const uint8_t *data, size_t n, double *store, double *retr
 
 int main(int argc, char **argv)
 {
-    size_t mib = 1024, rounds = ROUNDS;
+    size_t mib = 1024, rounds = ROUNDS, part = (size_t)16 << 20;
     double up[ROUNDS], down[ROUNDS], mst[ROUNDS], mrt[ROUNDS];
     setup_t *s = &the_setup;
     bench_prog = "bench_gw";
     if (argc < 3)
-        bench_die("usage", "bench_gw SIM GW [--quick] [--mib N] [--rounds N]");
+        bench_die("usage", USAGE);
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             mib = 64, rounds = 1;
@@ -246,8 +308,10 @@ int main(int argc, char **argv)
             mib = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
             rounds = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--single"))
+            part = 0;
         else
-            bench_die("usage", "bench_gw SIM GW [--quick] [--mib N] [--rounds N]");
+            bench_die("usage", USAGE);
     }
     if (mib < 1 || mib > 4095 || rounds < 1 || rounds > ROUNDS)
         bench_die("usage", "1 to 4095 MiB, 1 to 3 rounds");
@@ -257,12 +321,13 @@ int main(int argc, char **argv)
     start(s, argv[1], argv[2], mib);
     snprintf(s->file, sizeof s->file, "%.255s/file.bin", s->dir);
     uint8_t *data = make_file(s, n);
-    printf("bench_gw: %zu MiB of random bytes, 16+4 over %d local 0-db servers, %zu rounds, "
-           "medians; %u CPUs\n",
-           mib, N_DATA, rounds, uv_available_parallelism());
+    printf("bench_gw: %zu MiB of random bytes, 16+4 over %d local 0-db servers, uploaded %s, "
+           "%zu rounds, medians; %u CPUs\n",
+           mib, N_DATA, part ? "in parts of 16 MiB" : "in one POST", rounds,
+           uv_available_parallelism());
     for (size_t r = 0; r < rounds; r++) {
         char id[JOB_MAX];
-        up[r] = upload(s, n, id);
+        up[r] = upload(s, n, part, id);
         down[r] = download(s, id, n);
         in_memory(data, n, &mst[r], &mrt[r]);
     }

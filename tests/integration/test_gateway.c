@@ -32,14 +32,15 @@
 #include "simproc.h"
 #include "zdbproc.h"
 
-#define N_DATA    20
-#define MASTER    20
-#define REPLICA   21
-#define N_SERVERS 22
-#define NS        "gw"
-#define NS_PASS   "ns-password-1"
-#define SECRET    "s3cret-gateway-token-0123456789"
-#define MAX_UP_MB 100 /* the default */
+#define N_DATA           20
+#define MASTER           20
+#define REPLICA          21
+#define N_SERVERS        22
+#define NS               "gw"
+#define NS_PASS          "ns-password-1"
+#define SECRET           "s3cret-gateway-token-0123456789"
+#define MAX_UP_MB        100        /* the default */
+#define GW_PART_MAX_TEST (16 << 20) /* the gateway's part_max */
 
 typedef struct {
     pid_t pid;
@@ -631,6 +632,9 @@ static void test_public_and_read_only_gateways(void **state)
     j = answer_json(&a);
     assert_non_null(strstr(gs_json_str(j, "error"), "read-write gateway"));
     json_decref(j);
+    call(&a, "POST", ro.url, "/api/v1/uploads", "", 0, NULL); /* nor in parts */
+    assert_int_equal(a.status, 403);
+    answer_free(&a);
     for (int i = 0; i < 200; i++) { /* the follower catches up with the master */
         call(&a, "GET", ro.url, "/health", NULL, 0, NULL);
         j = answer_json(&a);
@@ -843,6 +847,80 @@ static void test_a_gateway_killed_mid_upload_keeps_nothing(void **state)
     free(p);
 }
 
+/* PUT a part of an upload in parts at offset; returns the status, *size the size the
+ * answer gives (-1 without). */
+static long put_part(const char *upload, uint64_t offset, const void *p, size_t n,
+                     const char *const *headers, long *size)
+{
+    char path[160];
+    answer_t a;
+    long status;
+    snprintf(path, sizeof path, "/api/v1/uploads/%s?offset=%llu", upload,
+             (unsigned long long)offset);
+    call(&a, "PUT", fx.rw.url, path, p ? p : "", n, headers);
+    status = a.status;
+    *size = -1;
+    if (a.body.data != NULL && strstr(a.body.data, "\"size\":") != NULL)
+        *size = atol(strstr(a.body.data, "\"size\":") + 7);
+    answer_free(&a);
+    return status;
+}
+
+/* A file sent in parts (the way to send large files without the gateway holding them in
+ * memory): parts appended in order, one sent twice refused with where to go on, then done
+ * makes it a job named like the upload, and the file reads back whole. */
+static void test_an_upload_in_parts(void **state)
+{
+    size_t n = (5u << 20) + 3, first = 2u << 20;
+    uint8_t *p = random_bytes(n), *big = random_bytes(GW_PART_MAX_TEST + 1);
+    char upload_id[64], path[160], id[GS_DIAG_MAX];
+    answer_t a;
+    json_t *j;
+    long size;
+    (void)state;
+    call(&a, "POST", fx.rw.url, "/api/v1/uploads", "", 0, NULL);
+    assert_int_equal(a.status, 401); /* the secret is needed */
+    answer_free(&a);
+    call(&a, "POST", fx.rw.url, "/api/v1/uploads", "", 0, auth);
+    assert_int_equal(a.status, 201);
+    j = answer_json(&a);
+    snprintf(upload_id, sizeof upload_id, "%s", gs_json_str(j, "upload"));
+    assert_int_equal(json_integer_value(json_object_get(j, "part_max")), GW_PART_MAX_TEST);
+    json_decref(j);
+    assert_int_equal(put_part(upload_id, 0, p, first, auth, &size), 200);
+    assert_int_equal(size, (long)first);
+    /* the same part again: 409, and where the upload ends */
+    assert_int_equal(put_part(upload_id, 0, p, first, auth, &size), 409);
+    assert_int_equal(size, (long)first);
+    assert_int_equal(put_part(upload_id, first + 1, p, 1, auth, &size), 409);
+    assert_int_equal(put_part(upload_id, first, p + first, n - first, NULL, &size), 401);
+    assert_int_equal(put_part("00000000000000000000000000000000", 0, p, 1, auth, &size), 404);
+    assert_int_equal(put_part("nope", 0, p, 1, auth, &size), 404);
+    assert_int_equal(put_part(upload_id, first, big, GW_PART_MAX_TEST + 1, auth, &size), 413);
+    snprintf(path, sizeof path, "/api/v1/uploads/%s", upload_id);
+    call(&a, "PUT", fx.rw.url, path, "x", 1, auth);
+    assert_int_equal(a.status, 400); /* no offset */
+    answer_free(&a);
+    assert_int_equal(put_part(upload_id, first, p + first, n - first, auth, &size), 200);
+    assert_int_equal(size, (long)n);
+    snprintf(path, sizeof path, "/api/v1/uploads/%s/done?ext=bin", upload_id);
+    call(&a, "POST", fx.rw.url, path, "", 0, auth);
+    assert_int_equal(a.status, 202);
+    j = answer_json(&a);
+    assert_string_equal(gs_json_str(j, "job"), upload_id);
+    assert_int_equal(json_integer_value(json_object_get(j, "size")), (json_int_t)n);
+    json_decref(j);
+    call(&a, "POST", fx.rw.url, path, "", 0, auth);
+    assert_int_equal(a.status, 404); /* done once */
+    answer_free(&a);
+    wait_job(&fx.rw, upload_id, id);
+    if (strncmp(id, "ERROR:", 6) == 0)
+        fail_msg("the upload in parts failed: %s", id);
+    expect_file(&fx.rw, id, p, n);
+    free(p);
+    free(big);
+}
+
 /* A finished job is kept a week after its upload, then forgotten (404). */
 static void test_finished_jobs_are_forgotten_after_a_week(void **state)
 {
@@ -976,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_threebot_names_authenticate_for_a_day),
         cmocka_unit_test(test_a_killed_gateway_resumes_its_queue),
         cmocka_unit_test(test_a_gateway_killed_mid_upload_keeps_nothing),
+        cmocka_unit_test(test_an_upload_in_parts),
         cmocka_unit_test(test_finished_jobs_are_forgotten_after_a_week),
         cmocka_unit_test(test_configuration_mistakes_are_refused_with_their_place),
         cmocka_unit_test(test_slow_and_departing_clients),
