@@ -164,8 +164,8 @@ bool gw_may_upload(gw_t *gw, gs_http_req_t *r)
 {
     if (gw->cfg.mode == GS_GW_READ_ONLY) {
         gs_http_reply_error(r, 403,
-                            "this gateway (%s) is read-only: upload through the "
-                            "read-write gateway on M1",
+                            "this gateway (%s) is read-only: uploads and repairs go "
+                            "through the read-write gateway on M1",
                             gw->cfg.role ? gw->cfg.role : "replica");
         return false;
     }
@@ -263,14 +263,14 @@ void gw_status(gs_http_req_t *r, void *ud)
     gw_jobs_watch(gw, id, r);
 }
 
-/* ---- lookups: get, exists, check ------------------------------------------------------------ */
+/* ---- lookups: get, exists, check, repair ------------------------------------------------------------ */
 
 /* One get, exists or check. References: the request's turn (deferred), the codec operation
  * (lookup or check), and for a get the reader and the stream while they run. A get's answer
  * starts only once the first bytes were read (or the read ended), so that a file that
  * cannot be read (too many backends lost) is answered with a clear error, not a 200 that
  * breaks off; after that, a failure midway cuts the answer. */
-enum { OP_GET, OP_EXISTS, OP_CHECK };
+enum { OP_GET, OP_EXISTS, OP_CHECK, OP_REPAIR };
 
 typedef struct {
     gw_t *gw;
@@ -283,6 +283,7 @@ typedef struct {
     char msg[GS_DIAG_MAX];
     gs_meta_t *meta;
     gs_codec_health_t health;
+    unsigned rebuilt; /* a repair */
     /* a get */
     char range[128];
     int status; /* 200, 206, or 416 for a range past the end */
@@ -523,6 +524,8 @@ static void on_look_turn(gs_http_req_t *r, void *arg)
         gs_http_reply_error(r, l->err == GS_EUNAVAIL ? 503 : 502, "%s", l->msg);
     } else if (l->op == OP_CHECK) {
         answer_check(r, &l->health);
+    } else if (l->op == OP_REPAIR) {
+        gs_http_reply_json(r, 200, json_pack("{s:I}", "rebuilt", (json_int_t)l->rebuilt));
     } else {
         answer_get(l, r);
     }
@@ -558,6 +561,13 @@ static void on_checked(int err, const char *msg, const gs_codec_health_t *h, voi
     look_ended(l, err, msg);
 }
 
+static void on_repaired(int err, const char *msg, unsigned rebuilt, void *ud)
+{
+    look_t *l = ud;
+    l->rebuilt = rebuilt;
+    look_ended(l, err, msg);
+}
+
 /* Starts the operation on the file id of path parameter 0, the request deferred
  * meanwhile. */
 static void look(gs_http_req_t *r, gw_t *gw, int op, bool hard)
@@ -580,14 +590,18 @@ static void look(gs_http_req_t *r, gw_t *gw, int op, bool hard)
     *l = (look_t){.gw = gw, .req = r, .op = op, .hard = hard, .refs = 2, .err = 1};
     gs_buf_init(&l->pending, 64u << 20);
     gs_http_req_header(r, "range", l->range, sizeof l->range);
-    if (gs_http_defer(r, op == OP_CHECK ? CHECK_DEADLINE_MS : LOOKUP_DEADLINE_MS, on_look_turn,
+    if (gs_http_defer(r, op >= OP_CHECK ? CHECK_DEADLINE_MS : LOOKUP_DEADLINE_MS, on_look_turn,
                       l) != GS_OK) {
         free(l);
         gs_http_reply_error(r, 503, "out of memory");
         return;
     }
-    err = op == OP_CHECK ? gs_codec_check(gw->codec, id, hard, on_checked, l, &diag)
-                         : gs_codec_lookup(gw->codec, id, on_meta, l, &diag);
+    if (op == OP_CHECK)
+        err = gs_codec_check(gw->codec, id, hard, on_checked, l, &diag);
+    else if (op == OP_REPAIR)
+        err = gs_codec_repair(gw->codec, id, on_repaired, l, &diag);
+    else
+        err = gs_codec_lookup(gw->codec, id, on_meta, l, &diag);
     if (err != GS_OK)
         look_ended(l, err, diag.msg);
 }
@@ -615,4 +629,12 @@ void gw_check(gs_http_req_t *r, void *ud)
         return;
     }
     look(r, ud, OP_CHECK, strcmp(mode, "hard") == 0);
+}
+
+/* Rebuilds what is missing or bad (the read-write gateway only: it rewrites the record on
+ * the metadata master). */
+void gw_repair(gs_http_req_t *r, void *ud)
+{
+    if (gw_may_upload(ud, r))
+        look(r, ud, OP_REPAIR, false);
 }

@@ -73,6 +73,7 @@ static const gs_http_route_t route_table[] = {
     {"GET", FILE_PATH, gw_get, 0},
     {"GET", FILE_PATH "/exists", gw_exists, 0},
     {"POST", FILE_PATH "/check", gw_check, 0},
+    {"POST", FILE_PATH "/repair", gw_repair, 0},
     {"POST", "/api/v1/uploads", gw_parts_new, 0},
     {"PUT", "/api/v1/uploads/{}", gw_parts_put, GW_PART_MAX},
     {"POST", "/api/v1/uploads/{}/done", gw_parts_done, 0},

@@ -93,5 +93,6 @@ void gw_status(gs_http_req_t *r, void *ud);
 void gw_get(gs_http_req_t *r, void *ud);
 void gw_exists(gs_http_req_t *r, void *ud);
 void gw_check(gs_http_req_t *r, void *ud);
+void gw_repair(gs_http_req_t *r, void *ud);
 
 #endif

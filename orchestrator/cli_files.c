@@ -1,6 +1,7 @@
 /* cli_files.c — files in a deployment from the command line: `gridstor put FILE`,
  * `get ID [-o FILE]`, `check ID [--hard]` and `repair ID`, straight through the codec
- * with a codec configuration file (`--codec FILE`, docs/codec-format.md), and `recover`,
+ * with a codec configuration file (`--codec FILE`, docs/codec-format.md) or through a
+ * deployment's gateway (`--gw URL`, gwclient.c), with the same output, and `recover`,
  * which rebuilds the metadata namespace from the backups in the data backends. Each runs the
  * codec on a private libuv loop and shows a progress line on a terminal for long
  * transfers. Exit statuses: 0 done, 2 arguments or configuration, 4 too few backends or
@@ -19,11 +20,12 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "gwclient.h"
 
 #define EXIT_NOT_FOUND 8
 
 typedef struct {
-    const char *cmd, *codec_file, *out_file, *ext;
+    const char *cmd, *codec_file, *out_file, *ext, *gw_url, *secret_file;
     bool json, hard, progress;
     uv_loop_t loop;
     gs_codec_config_t cfg;
@@ -156,11 +158,24 @@ static void on_repair(int err, const char *msg, unsigned rebuilt, void *ud)
     finish(r, err, msg);
 }
 
+/* get: FILE.part for -o FILE (renamed once whole), else standard output. */
+static int open_output(run_t *r, char *msg, size_t len)
+{
+    if (r->out_file != NULL)
+        snprintf(r->part, sizeof r->part, "%s.part", r->out_file);
+    r->out = r->out_file ? fopen(r->part, "wb") : stdout;
+    if (r->out == NULL) {
+        snprintf(msg, len, "%.900s: cannot write it", r->part);
+        return GS_EIO;
+    }
+    return GS_OK;
+}
+
 /* Starts the command's operation on the codec; the outcome comes to r. */
 static int start(run_t *r, const char *arg, gs_diag_t *diag)
 {
     struct stat st;
-    int fd;
+    int fd, err;
     if (strcmp(r->cmd, "put") == 0) {
         char ext[GS_CODEC_EXT_MAX + 1] = "";
         if ((fd = r->in_fd = open(arg, O_RDONLY | O_CLOEXEC)) < 0)
@@ -173,16 +188,54 @@ static int start(run_t *r, const char *arg, gs_diag_t *diag)
         return gs_codec_put_fd(r->codec, fd, r->ext, on_put, r, diag);
     }
     if (strcmp(r->cmd, "get") == 0) {
-        if (r->out_file != NULL)
-            snprintf(r->part, sizeof r->part, "%s.part", r->out_file);
-        r->out = r->out_file ? fopen(r->part, "wb") : stdout;
-        if (r->out == NULL)
-            return gs_diag_set(diag, GS_EIO, "%s: cannot write it", r->part);
+        if ((err = open_output(r, diag->msg, sizeof diag->msg)) != GS_OK)
+            return err;
         return gs_codec_lookup(r->codec, arg, on_meta, r, diag);
     }
     if (strcmp(r->cmd, "check") == 0)
         return gs_codec_check(r->codec, arg, r->hard, on_check, r, diag);
     return gs_codec_repair(r->codec, arg, on_repair, r, diag);
+}
+
+/* The command through a gateway instead (blocking calls). */
+static void on_gw_progress(uint64_t moved, uint64_t total, void *ud)
+{
+    run_t *r = ud;
+    r->moved = moved;
+    if (total > 0)
+        r->total = total;
+    show_progress(r, false);
+}
+
+static int run_gw(run_t *r, const char *arg)
+{
+    gs_gwc_t c;
+    struct stat st;
+    int err = gs_gwc_init(&c, r->gw_url, r->secret_file);
+    c.progress = on_gw_progress;
+    c.ud = r;
+    if (err != GS_OK) {
+    } else if (strcmp(r->cmd, "put") == 0) {
+        char ext[GS_CODEC_EXT_MAX + 1] = "";
+        if ((r->in_fd = open(arg, O_RDONLY | O_CLOEXEC)) < 0 || fstat(r->in_fd, &st) != 0) {
+            err = GS_ENOENT;
+            snprintf(c.msg, sizeof c.msg, "%s: cannot open it", arg);
+        } else {
+            r->total = (uint64_t)st.st_size;
+            if (r->ext == NULL && gs_codec_ext_from_name(arg, ext))
+                r->ext = gs_strdup(ext);
+            err = gs_gwc_put(&c, r->in_fd, r->total, r->ext, r->id);
+        }
+    } else if (strcmp(r->cmd, "get") == 0) {
+        if ((err = open_output(r, c.msg, sizeof c.msg)) == GS_OK)
+            err = gs_gwc_get(&c, arg, r->out, &r->total);
+    } else if (strcmp(r->cmd, "check") == 0) {
+        err = gs_gwc_check(&c, arg, r->hard, &r->health);
+    } else {
+        err = gs_gwc_repair(&c, arg, &r->rebuilt);
+    }
+    finish(r, err, c.msg);
+    return err;
 }
 
 /* ---- the outcome -------------------------------------------------------------------------- */
@@ -257,9 +310,14 @@ static void usage(FILE *out, const char *cmd)
         if (strcmp(forms[i].cmd, cmd) != 0)
             continue;
         fprintf(out,
-                "usage: gridstor %s --codec FILE [--json] [--progress]\n\n%s\n\n"
-                "  --codec FILE   the codec configuration: backends, metadata 0-dbs, the key\n"
-                "                 (docs/codec-format.md)\n"
+                "usage: gridstor %s (--codec FILE | --gw URL [--secret-file F]) [--json]\n"
+                "       [--progress]\n\n%s\n\n"
+                "  --codec FILE   straight through the codec with its configuration: backends,\n"
+                "                 metadata 0-dbs, the key (docs/codec-format.md)\n"
+                "  --gw URL       through a deployment's gateway (M1 for put and repair; any\n"
+                "                 for get and check), e.g. http://[2a02::1]:7481\n"
+                "  --secret-file F  the gateway's secret (its first line); default: the\n"
+                "                 environment variable GRIDSTOR_GW_SECRET, else none\n"
                 "  --json         print JSON for scripts\n"
                 "  --progress     show progress (default when standard error is a terminal)\n\n"
                 "Exit: 0 done, 2 arguments or configuration, 4 too few backends answer, 6\n"
@@ -272,6 +330,7 @@ static int parse(int argc, char **argv, run_t *r, const char **arg)
 {
     static const struct option longopts[] = {
         {"codec", required_argument, NULL, 'c'}, {"output", required_argument, NULL, 'o'},
+        {"gw", required_argument, NULL, 'g'},    {"secret-file", required_argument, NULL, 's'},
         {"ext", required_argument, NULL, 'e'},   {"hard", no_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},        {"progress", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
@@ -287,6 +346,12 @@ static int parse(int argc, char **argv, run_t *r, const char **arg)
             break;
         case 'o':
             r->out_file = optarg;
+            break;
+        case 'g':
+            r->gw_url = optarg;
+            break;
+        case 's':
+            r->secret_file = optarg;
             break;
         case 'e':
             r->ext = optarg;
@@ -308,7 +373,8 @@ static int parse(int argc, char **argv, run_t *r, const char **arg)
             return GS_EXIT_USAGE;
         }
     }
-    if (argc - optind != 1 || r->codec_file == NULL) {
+    if (argc - optind != 1 || (r->codec_file == NULL) == (r->gw_url == NULL) ||
+        (r->secret_file != NULL && r->gw_url == NULL)) {
         usage(stderr, r->cmd);
         return GS_EXIT_USAGE;
     }
@@ -328,29 +394,43 @@ static int settle_output(run_t *r, int rc)
     return rc;
 }
 
+/* The command straight through the codec on a private loop; GS_EINVAL for a configuration
+ * that does not load (r->msg says why), else GS_OK with the outcome in r. */
+static int run_codec(run_t *r, const char *arg)
+{
+    gs_diag_t diag = {{0}};
+    int err;
+    if (gs_codec_config_load(r->codec_file, &r->cfg, &diag) != GS_OK) {
+        snprintf(r->msg, sizeof r->msg, "%s", diag.msg);
+        return GS_EINVAL;
+    }
+    uv_loop_init(&r->loop);
+    err = gs_codec_open(&r->loop, &r->cfg, NULL, &r->codec, &diag);
+    if (err == GS_OK && (err = start(r, arg, &diag)) == GS_OK)
+        while (!r->done)
+            uv_run(&r->loop, UV_RUN_ONCE);
+    if (err != GS_OK)
+        finish(r, err, diag.msg);
+    gs_codec_close(r->codec);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+    return GS_OK;
+}
+
 static int run_files(int argc, char **argv, const char *cmd)
 {
     run_t r = {.cmd = cmd, .started = time(NULL), .in_fd = -1};
-    gs_diag_t diag = {{0}};
     const char *arg = NULL, *ext_given;
     int rc = parse(argc, argv, &r, &arg), err;
     if (rc != GS_EXIT_OK)
         return rc < 0 ? GS_EXIT_OK : rc;
     ext_given = r.ext;
-    if (gs_codec_config_load(r.codec_file, &r.cfg, &diag) != GS_OK)
-        return fail(&r, GS_EINVAL, diag.msg);
-    uv_loop_init(&r.loop);
-    err = gs_codec_open(&r.loop, &r.cfg, NULL, &r.codec, &diag);
-    if (err == GS_OK && (err = start(&r, arg, &diag)) == GS_OK)
-        while (!r.done)
-            uv_run(&r.loop, UV_RUN_ONCE);
-    if (err != GS_OK)
-        finish(&r, err, diag.msg);
+    if (r.gw_url != NULL)
+        run_gw(&r, arg);
+    else if ((err = run_codec(&r, arg)) != GS_OK)
+        return fail(&r, err, r.msg);
     if (r.moved > 0)
         show_progress(&r, true);
-    gs_codec_close(r.codec);
-    uv_run(&r.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&r.loop);
     if (r.in_fd > 0)
         close(r.in_fd);
     rc = report(&r);

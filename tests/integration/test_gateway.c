@@ -1009,6 +1009,109 @@ static void test_slow_and_departing_clients(void **state)
     free(p);
 }
 
+/* Runs `gridstor CMD ARG --gw URL [more...]` (NULL-terminated); its exit status, its
+ * standard output into out (out_len bytes). */
+static int cli(const char *cmd, const char *arg, const char *url, char *out, size_t out_len, ...)
+{
+    const char *argv[16] = {ts_env("GS_GRIDSTOR"), cmd, arg, "--gw", url};
+    size_t n = 5;
+    ts_proc_t p;
+    va_list ap;
+    int status;
+    va_start(ap, out_len);
+    for (const char *a; n < GS_ARRAY_SIZE(argv) - 1 && (a = va_arg(ap, const char *)) != NULL;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    ts_run(fx.dir, argv, &p);
+    status = p.status;
+    snprintf(out, out_len, "%.*s%.*s", (int)p.out.len, p.out.data ? p.out.data : "", (int)p.err.len,
+             p.err.data ? p.err.data : "");
+    ts_proc_free(&p);
+    return status;
+}
+
+/* Data backend i as a new disk: stopped, its folders emptied, started again on its port
+ * with the namespace made anew (empty). */
+static void replace_backend(int i)
+{
+    char index[160];
+    int port = fx.srv[i].port;
+    ts_zdb_stop(&fx.srv[i]);
+    snprintf(index, sizeof index, "%s/index%d", fx.dir, i);
+    ts_remove_tree(fx.srv[i].data);
+    ts_remove_tree(index);
+    ts_zdb_start(&fx.srv[i], fx.dir, i, port);
+    zdb_make_namespace(&fx.srv[i]);
+}
+
+/* gridstor put/get/check/repair through a gateway: a large file goes in parts, a small one
+ * in one request with the secret from the environment; a lost backend is found by check
+ * and rebuilt by repair; a wrong secret, an unreachable gateway and an unknown file each
+ * have their exit status. */
+static void test_the_cli_through_the_gateway(void **state)
+{
+    size_t n = (20u << 20) + 3;
+    uint8_t *p = random_bytes(n);
+    char file[200], back[200], secret_file[200], wrong_file[200], out[4096], id[128];
+    gs_buf_t got;
+    (void)state;
+    snprintf(file, sizeof file, "%s/cli-in.bin", fx.dir);
+    snprintf(back, sizeof back, "%s/cli-out.bin", fx.dir);
+    snprintf(secret_file, sizeof secret_file, "%s/gw-secret", fx.dir);
+    snprintf(wrong_file, sizeof wrong_file, "%s/gw-wrong", fx.dir);
+    write_file(secret_file, SECRET "\n");
+    write_file(wrong_file, "not-the-secret-at-all\n");
+    {
+        gs_diag_t diag = {{0}};
+        assert_int_equal(gs_file_write_atomic(file, p, n, 0600, &diag), GS_OK);
+    }
+    assert_int_equal(
+        cli("put", file, fx.rw.url, out, sizeof out, "--secret-file", secret_file, "--json", NULL),
+        0);
+    {
+        json_t *j = json_loads(out, 0, NULL);
+        assert_non_null(j);
+        snprintf(id, sizeof id, "%s", gs_json_str(j, "id"));
+        assert_int_equal(json_integer_value(json_object_get(j, "size")), (json_int_t)n);
+        json_decref(j);
+    }
+    assert_string_equal(id + 56, ".bin");
+    assert_int_equal(cli("get", id, fx.rw.url, out, sizeof out, "-o", back, NULL), 0);
+    gs_buf_init(&got, 64u << 20);
+    assert_int_equal(gs_file_read(back, 64u << 20, &got, NULL), GS_OK);
+    assert_int_equal(got.len, n);
+    assert_memory_equal(got.data, p, n);
+    gs_buf_free(&got);
+    /* a small file, the secret from the environment */
+    write_file(file, "a small file\n");
+    setenv("GRIDSTOR_GW_SECRET", SECRET, 1);
+    assert_int_equal(cli("put", file, fx.rw.url, out, sizeof out, NULL), 0);
+    unsetenv("GRIDSTOR_GW_SECRET");
+    /* a backend lost: check finds the shard missing (exit 6), repair rebuilds it */
+    replace_backend(7);
+    assert_int_equal(
+        cli("check", id, fx.rw.url, out, sizeof out, "--secret-file", secret_file, NULL), 6);
+    assert_non_null(strstr(out, "19 of 20 shards good, 1 missing"));
+    assert_int_equal(
+        cli("repair", id, fx.rw.url, out, sizeof out, "--secret-file", secret_file, NULL), 0);
+    assert_non_null(strstr(out, "1 shard rebuilt"));
+    assert_int_equal(
+        cli("check", id, fx.rw.url, out, sizeof out, "--secret-file", secret_file, "--hard", NULL),
+        0);
+    assert_non_null(strstr(out, "20 of 20 shards good"));
+    /* the failures */
+    assert_int_equal(
+        cli("check", id, fx.rw.url, out, sizeof out, "--secret-file", wrong_file, NULL), 2);
+    assert_non_null(strstr(out, "401"));
+    assert_int_equal(cli("get", id, "http://127.0.0.1:1", out, sizeof out, NULL), 4);
+    assert_int_equal(cli("get", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000fff0",
+                         fx.rw.url, out, sizeof out, "-o", back, NULL),
+                     8);
+    assert_int_equal(cli("get", id, fx.rw.url, out, sizeof out, "--codec", fx.codec, NULL), 2);
+    free(p);
+}
+
 /* 16 + 4: any four data backends lost, files still read; a fifth, a clear error. */
 static void test_four_backends_lost_still_read_a_fifth_is_a_clear_error(void **state)
 {
@@ -1058,6 +1161,7 @@ int main(void)
         cmocka_unit_test(test_finished_jobs_are_forgotten_after_a_week),
         cmocka_unit_test(test_configuration_mistakes_are_refused_with_their_place),
         cmocka_unit_test(test_slow_and_departing_clients),
+        cmocka_unit_test(test_the_cli_through_the_gateway),
         cmocka_unit_test(test_four_backends_lost_still_read_a_fifth_is_a_clear_error),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
