@@ -378,7 +378,7 @@ typedef struct {
     const char *ext;   /* the file's extension without the dot, copied; NULL: none */
     size_t inline_max; /* files up to this size go into gs_meta_t.inline_data; 0: never */
     unsigned window;   /* stripes in flight (memory: about window x 2.3 stripes); 0: 4 */
-    unsigned workers;  /* stripes encoded at once; 0: one less than the CPUs, at least 1 */
+    unsigned workers;  /* stripes encoded at once; 0: as many as the CPUs */
     /* optional: called on the loop thread as stripes are written, with the bytes of the
      * file written so far and the store callback's ud */
     void (*progress)(uint64_t bytes_written, void *ud);
