@@ -17,8 +17,8 @@
 #include <sodium.h>
 
 #include "codec.h"
+#include "codecfix.h"
 #include "process.h"
-#include "zdbproc.h"
 
 #define N_DATA    7 /* 4 + 2 and one spare */
 #define MASTER    7
@@ -26,79 +26,23 @@
 #define N_SERVERS 9
 #define STRIPE    (64 * 1024)
 
-typedef struct {
-    uv_loop_t loop;
-    char dir[64];
-    ts_zdb_t srv[N_SERVERS];
-    gs_codec_config_t cfg;
-    gs_codec_t *codec;
-} fixture_t;
-
-/* ---- fixture ---- */
-
-static void endpoint_json(gs_buf_t *b, const ts_zdb_t *z, bool comma)
-{
-    gs_buf_printf(b, "{\"address\":\"%s\",\"namespace\":\"default\"}%s", z->address,
-                  comma ? "," : "");
-}
-
-static void configure(fixture_t *f)
-{
-    unsigned char key[32];
-    char hex[65];
-    gs_buf_t b;
-    gs_diag_t diag = {{0}};
-    randombytes_buf(key, sizeof key);
-    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
-    gs_buf_init(&b, 1 << 16);
-    gs_buf_printf(&b,
-                  "{\"data\":4,\"parity\":2,\"stripe_size\":\"64KiB\",\"key\":\"%s\","
-                  "\"metadata\":{\"master\":",
-                  hex);
-    endpoint_json(&b, &f->srv[MASTER], false);
-    gs_buf_puts(&b, ",\"replicas\":[");
-    endpoint_json(&b, &f->srv[REPLICA], false);
-    gs_buf_puts(&b, "]},\"backends\":[");
-    for (int i = 0; i < N_DATA; i++)
-        endpoint_json(&b, &f->srv[i], i + 1 < N_DATA);
-    gs_buf_puts(&b, "],\"timeouts\":{\"connect_ms\":1000,\"command_ms\":2000}}");
-    if (gs_codec_config_parse(b.data, b.len, "test", &f->cfg, &diag) != GS_OK)
-        fail_msg("config: %s", diag.msg);
-    gs_buf_free(&b);
-}
+typedef ts_codec_fix_t fixture_t;
 
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
-    gs_diag_t diag = {{0}};
-    if (f == NULL || uv_loop_init(&f->loop) != 0 || sodium_init() < 0)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/gs-test-codec-file-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (f == NULL)
         return -1;
     *state = f;
-    for (int i = 0; i < N_SERVERS; i++)
-        ts_zdb_start(&f->srv[i], f->dir, i, 0);
-    configure(f);
-    if (gs_codec_open(&f->loop, &f->cfg, NULL, &f->codec, &diag) != GS_OK)
-        fail_msg("open: %s", diag.msg);
+    ts_codec_fix_open(f, "codec-file", N_SERVERS, N_DATA, MASTER, REPLICA);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture_t *f = *state;
-    int rc;
-    gs_codec_close(f->codec);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    rc = uv_loop_close(&f->loop);
-    for (int i = 0; i < N_SERVERS; i++)
-        if (f->srv[i].pid > 0)
-            ts_stop_server(f->srv[i].pid, 5000);
-    gs_codec_config_free(&f->cfg);
-    ts_remove_tree(f->dir);
-    free(f);
-    return rc == 0 ? 0 : -1;
+    int rc = ts_codec_fix_close(*state);
+    free(*state);
+    return rc;
 }
 
 /* ---- synchronous helpers: each runs the loop until its callback ---- */

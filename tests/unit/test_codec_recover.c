@@ -17,7 +17,7 @@
 
 #include "codec.h"
 #include "process.h"
-#include "zdbproc.h"
+#include "codecfix.h"
 
 #define N_DATA    7 /* 4 + 2 and one spare */
 #define MASTER    7
@@ -27,11 +27,7 @@
 #define MAX_IDS   32
 
 typedef struct {
-    uv_loop_t loop;
-    char dir[64];
-    ts_zdb_t srv[N_SERVERS];
-    gs_codec_config_t cfg;
-    gs_codec_t *codec;
+    ts_codec_fix_t c; /* the servers and the codec */
     /* what was put: file ids, contents, and the master's records by id (len 0: deleted) */
     char ids[N_FILES][GS_CODEC_ID_MAX];
     uint8_t *content[N_FILES];
@@ -54,71 +50,26 @@ typedef struct {
 
 /* ---- fixture ---- */
 
-static void endpoint_json(gs_buf_t *b, const ts_zdb_t *z, bool comma)
-{
-    gs_buf_printf(b, "{\"address\":\"%s\",\"namespace\":\"default\"}%s", z->address,
-                  comma ? "," : "");
-}
-
-static void configure(fixture_t *f)
-{
-    unsigned char key[32];
-    char hex[65];
-    gs_buf_t b;
-    gs_diag_t diag = {{0}};
-    randombytes_buf(key, sizeof key);
-    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
-    gs_buf_init(&b, 1 << 16);
-    gs_buf_printf(&b,
-                  "{\"data\":4,\"parity\":2,\"stripe_size\":\"64KiB\",\"key\":\"%s\","
-                  "\"metadata\":{\"master\":",
-                  hex);
-    endpoint_json(&b, &f->srv[MASTER], false);
-    gs_buf_puts(&b, "},\"backends\":[");
-    for (int i = 0; i < N_DATA; i++)
-        endpoint_json(&b, &f->srv[i], i + 1 < N_DATA);
-    gs_buf_puts(&b, "],\"timeouts\":{\"connect_ms\":1000,\"command_ms\":2000}}");
-    if (gs_codec_config_parse(b.data, b.len, "test", &f->cfg, &diag) != GS_OK)
-        fail_msg("config: %s", diag.msg);
-    gs_buf_free(&b);
-}
-
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
-    gs_diag_t diag = {{0}};
-    if (f == NULL || uv_loop_init(&f->loop) != 0 || sodium_init() < 0)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/gs-test-codec-recover-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (f == NULL)
         return -1;
     *state = f;
-    for (int i = 0; i < N_SERVERS; i++)
-        ts_zdb_start(&f->srv[i], f->dir, i, 0);
-    configure(f);
-    if (gs_codec_open(&f->loop, &f->cfg, NULL, &f->codec, &diag) != GS_OK)
-        fail_msg("open: %s", diag.msg);
+    ts_codec_fix_open(&f->c, "codec-recover", N_SERVERS, N_DATA, MASTER, -1);
     return 0;
 }
 
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    int rc;
-    gs_codec_close(f->codec);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    rc = uv_loop_close(&f->loop);
-    for (int i = 0; i < N_SERVERS; i++)
-        if (f->srv[i].pid > 0)
-            ts_stop_server(f->srv[i].pid, 5000);
+    int rc = ts_codec_fix_close(&f->c);
     for (int i = 0; i < N_FILES; i++)
         free(f->content[i]);
     for (int i = 0; i < MAX_IDS; i++)
         gs_buf_free(&f->records[i]);
-    gs_codec_config_free(&f->cfg);
-    ts_remove_tree(f->dir);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* ---- synchronous helpers: each runs the loop until its callback ---- */
@@ -126,7 +77,7 @@ static int teardown(void **state)
 static void run_until(fixture_t *f, const res_t *r)
 {
     while (!r->done)
-        uv_run(&f->loop, UV_RUN_ONCE);
+        uv_run(&f->c.loop, UV_RUN_ONCE);
 }
 
 static void note(res_t *r, int err, const char *msg)
@@ -148,7 +99,7 @@ static void put(fixture_t *f, const void *p, size_t n, const char *ext, char id[
 {
     res_t r = {0};
     gs_diag_t diag = {{0}};
-    assert_int_equal(gs_codec_put_mem(f->codec, p, n, ext, on_put, &r, &diag), GS_OK);
+    assert_int_equal(gs_codec_put_mem(f->c.codec, p, n, ext, on_put, &r, &diag), GS_OK);
     run_until(f, &r);
     if (r.err != GS_OK)
         fail_msg("put: %s", r.msg);
@@ -177,7 +128,7 @@ static gs_meta_t *lookup(fixture_t *f, const char *id)
 {
     res_t r = {0};
     gs_diag_t diag = {{0}};
-    assert_int_equal(gs_codec_lookup(f->codec, id, on_meta, &r, &diag), GS_OK);
+    assert_int_equal(gs_codec_lookup(f->c.codec, id, on_meta, &r, &diag), GS_OK);
     run_until(f, &r);
     if (r.err != GS_OK)
         fail_msg("lookup %s: %s", id, r.msg);
@@ -190,7 +141,7 @@ static void expect_content(fixture_t *f, int i)
     gs_diag_t diag = {{0}};
     gs_meta_t *m = lookup(f, f->ids[i]);
     gs_buf_init(&r.bytes, 16u << 20);
-    assert_int_equal(gs_codec_retrieve(gs_codec_shards(f->codec), m, 0, UINT64_MAX, sink, on_read,
+    assert_int_equal(gs_codec_retrieve(gs_codec_shards(f->c.codec), m, 0, UINT64_MAX, sink, on_read,
                                        &r, NULL, &diag),
                      GS_OK);
     run_until(f, &r);
@@ -220,9 +171,9 @@ static void on_reply(const gs_resp_value_t *v, int err, const char *msg, void *u
 static int raw(fixture_t *f, int i, size_t argc, const char *const *argv, const size_t *lens,
                gs_buf_t *out, bool *nil)
 {
-    gs_zdb_opts_t o = {.address = f->srv[i].address, .ns = "default"};
+    gs_zdb_opts_t o = {.address = f->c.srv[i].address, .ns = "default"};
     gs_diag_t diag = {{0}};
-    gs_zdb_t *z = gs_zdb_new(&f->loop, &o, &diag);
+    gs_zdb_t *z = gs_zdb_new(&f->c.loop, &o, &diag);
     res_t r = {0};
     assert_non_null(z);
     gs_buf_init(&r.bytes, 16u << 20);
@@ -293,12 +244,12 @@ static void expect_master(fixture_t *f)
 static void wipe_master(fixture_t *f)
 {
     char path[200];
-    int port = f->srv[MASTER].port;
-    ts_zdb_stop(&f->srv[MASTER]);
-    ts_remove_tree(f->srv[MASTER].data);
-    snprintf(path, sizeof path, "%s/index%d", f->dir, MASTER);
+    int port = f->c.srv[MASTER].port;
+    ts_zdb_stop(&f->c.srv[MASTER]);
+    ts_remove_tree(f->c.srv[MASTER].data);
+    snprintf(path, sizeof path, "%s/index%d", f->c.dir, MASTER);
     ts_remove_tree(path);
-    ts_zdb_start(&f->srv[MASTER], f->dir, MASTER, port);
+    ts_zdb_start(&f->c.srv[MASTER], f->c.dir, MASTER, port);
     nanosleep(&(struct timespec){.tv_nsec = 300 * 1000 * 1000}, NULL);
 }
 
@@ -322,7 +273,7 @@ static res_t recover(fixture_t *f)
     res_t r = {0};
     gs_diag_t diag = {{0}};
     assert_int_equal(
-        gs_codec_recover(&f->loop, &f->cfg, NULL, on_progress, on_recovered, &r, &diag), GS_OK);
+        gs_codec_recover(&f->c.loop, &f->c.cfg, NULL, on_progress, on_recovered, &r, &diag), GS_OK);
     run_until(f, &r);
     return r;
 }
@@ -344,7 +295,7 @@ static void damage_and_repair(fixture_t *f, int i)
     assert_true(m->n_shards == 6);
     assert_int_equal(raw_id(f, 1, "DEL", m->shards[1].ids[0], NULL, NULL), GS_OK);
     gs_meta_free(m);
-    assert_int_equal(gs_codec_repair(f->codec, f->ids[i], on_repair, &r, &diag), GS_OK);
+    assert_int_equal(gs_codec_repair(f->c.codec, f->ids[i], on_repair, &r, &diag), GS_OK);
     run_until(f, &r);
     if (r.err != GS_OK)
         fail_msg("repair: %s", r.msg);
@@ -469,10 +420,10 @@ static void test_recover_with_a_wrong_key_recovers_nothing(void **state)
     bool nil = false;
     populate(f);
     wipe_master(f);
-    memcpy(right, f->cfg.key, sizeof right);
-    randombytes_buf(f->cfg.key, GS_CODEC_KEY_LEN);
+    memcpy(right, f->c.cfg.key, sizeof right);
+    randombytes_buf(f->c.cfg.key, GS_CODEC_KEY_LEN);
     r = recover(f);
-    memcpy(f->cfg.key, right, sizeof right);
+    memcpy(f->c.cfg.key, right, sizeof right);
     assert_int_equal(r.err, GS_ECORRUPT);
     if (strstr(r.msg, "none opens with this deployment key") == NULL)
         fail_msg("the error does not say the key is wrong: %s", r.msg);
@@ -491,8 +442,8 @@ static void recover_with_down(fixture_t *f, int a, int b)
     res_t r;
     populate(f);
     wipe_master(f);
-    ts_zdb_kill(&f->srv[a]);
-    ts_zdb_kill(&f->srv[b]);
+    ts_zdb_kill(&f->c.srv[a]);
+    ts_zdb_kill(&f->c.srv[b]);
     r = recover(f);
     if (r.err != GS_OK)
         fail_msg("recover: %s", r.msg);
