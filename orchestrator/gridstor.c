@@ -1,6 +1,7 @@
 /* gridstor.c — the gridstor command: dispatches to its subcommands. */
 #include "orchestrator.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* a 0-db or gateway that closes its end must give an error to report, not kill us */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return GS_EXIT_USAGE;
