@@ -300,6 +300,11 @@ bool gs_codec_ext_from_name(const char *name, char ext[GS_CODEC_EXT_MAX + 1]);
  * fit 8 hex digits, GS_EINVAL for an invalid ext (NULL or "": none). */
 int gs_codec_id_format(const uint8_t hash[GS_CODEC_HASH_LEN], uint64_t meta_id, const char *ext,
                        char out[GS_CODEC_ID_MAX]);
+/* The ed25519 key pair the deployment's gateways sign file ids with, derived from the
+ * deployment key: seed = BLAKE2b-256 keyed by the key over "gridstor gateway". Anyone
+ * with the key (gridstord, the gateways) finds the same pair, so clients can pin the
+ * public key. sk may be NULL. */
+void gs_codec_gateway_keypair(const uint8_t key[GS_CODEC_KEY_LEN], uint8_t pk[32], uint8_t *sk);
 /* Parses a file id strictly (lowercase hex, exact lengths, a valid extension or none);
  * ext gets "" when there is none. GS_EINVAL with diag otherwise. */
 int gs_codec_id_parse(const char *s, uint8_t hash[GS_CODEC_HASH_LEN], uint64_t *meta_id,

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "codec.h"
 
 #define HASH_HEX (2 * GS_CODEC_HASH_LEN)
@@ -103,4 +105,15 @@ int gs_codec_id_parse(const char *s, uint8_t hash[GS_CODEC_HASH_LEN], uint64_t *
     *meta_id = id;
     snprintf(ext, GS_CODEC_EXT_MAX + 1, "%s", *e ? e + 1 : "");
     return GS_OK;
+}
+
+void gs_codec_gateway_keypair(const uint8_t key[GS_CODEC_KEY_LEN], uint8_t pk[32], uint8_t *sk)
+{
+    static const char context[] = "gridstor gateway";
+    unsigned char seed[crypto_sign_SEEDBYTES], own_sk[crypto_sign_SECRETKEYBYTES];
+    crypto_generichash(seed, sizeof seed, (const unsigned char *)context, sizeof context - 1, key,
+                       GS_CODEC_KEY_LEN);
+    crypto_sign_seed_keypair(pk, sk ? sk : own_sk, seed);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(own_sk, sizeof own_sk);
 }

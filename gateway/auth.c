@@ -32,14 +32,9 @@ struct gw_session {
 
 int gw_signing_key(gw_t *gw, gs_diag_t *diag)
 {
-    unsigned char seed[crypto_sign_SEEDBYTES];
-    static const char context[] = "gridstor gateway";
     if ((gw->sign_sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL)
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
-    crypto_generichash(seed, sizeof seed, (const unsigned char *)context, sizeof context - 1,
-                       gw->cfg.codec.key, GS_CODEC_KEY_LEN);
-    crypto_sign_seed_keypair(gw->sign_pk, gw->sign_sk, seed);
-    sodium_memzero(seed, sizeof seed);
+    gs_codec_gateway_keypair(gw->cfg.codec.key, gw->sign_pk, gw->sign_sk);
     return GS_OK;
 }
 

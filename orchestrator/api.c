@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+
 #define MAX_DOCS 64 /* signandpay documents of one deployment */
 
 /* The list answer, rebuilt only when the store was written since (reads far outnumber
@@ -127,10 +129,18 @@ static void workloads_of(gs_daemon_t *d, const char *name, json_t *dep)
     json_object_set_new(dep, "zdbs", zdbs);
     json_object_set_new(dep, "machines", machines);
     if (json_array_size(wls) > 0) { /* what the owner's applications upload with */
-        char secret[65];
-        gs_dep_secret(d, name, gs_json_str(json_array_get(wls, 0), "reference"), "gateway", secret);
+        char secret[65], pk_hex[65];
+        unsigned char key[GS_CODEC_KEY_LEN], pk[32];
+        const char *reference = gs_json_str(json_array_get(wls, 0), "reference");
+        gs_dep_secret(d, name, reference, "gateway", secret);
         json_object_set_new(dep, "gateway_secret", json_string(secret));
+        gs_dep_secret(d, name, reference, "key", secret);
+        sodium_hex2bin(key, sizeof key, secret, 64, NULL, NULL, NULL);
+        gs_codec_gateway_keypair(key, pk, NULL); /* what clients pin to check file ids */
+        sodium_bin2hex(pk_hex, sizeof pk_hex, pk, sizeof pk);
+        json_object_set_new(dep, "gateway_public_key", json_string(pk_hex));
         sodium_memzero(secret, sizeof secret);
+        sodium_memzero(key, sizeof key);
     }
     json_decref(wls);
 }

@@ -25,7 +25,7 @@
 #define EXIT_NOT_FOUND 8
 
 typedef struct {
-    const char *cmd, *codec_file, *out_file, *ext, *gw_url, *secret_file;
+    const char *cmd, *codec_file, *out_file, *ext, *gw_url, *secret_file, *gw_key;
     bool json, hard, progress;
     uv_loop_t loop;
     gs_codec_config_t cfg;
@@ -211,7 +211,7 @@ static int run_gw(run_t *r, const char *arg)
 {
     gs_gwc_t c;
     struct stat st;
-    int err = gs_gwc_init(&c, r->gw_url, r->secret_file);
+    int err = gs_gwc_init(&c, r->gw_url, r->secret_file, r->gw_key);
     c.progress = on_gw_progress;
     c.ud = r;
     if (err != GS_OK) {
@@ -310,14 +310,17 @@ static void usage(FILE *out, const char *cmd)
         if (strcmp(forms[i].cmd, cmd) != 0)
             continue;
         fprintf(out,
-                "usage: gridstor %s (--codec FILE | --gw URL [--secret-file F]) [--json]\n"
-                "       [--progress]\n\n%s\n\n"
+                "usage: gridstor %s (--codec FILE | --gw URL [--secret-file F] [--gw-key HEX])\n"
+                "       [--json] [--progress]\n\n%s\n\n"
                 "  --codec FILE   straight through the codec with its configuration: backends,\n"
                 "                 metadata 0-dbs, the key (docs/codec-format.md)\n"
                 "  --gw URL       through a deployment's gateway (M1 for put and repair; any\n"
                 "                 for get and check), e.g. http://[2a02::1]:7481\n"
                 "  --secret-file F  the gateway's secret (its first line); default: the\n"
                 "                 environment variable GRIDSTOR_GW_SECRET, else none\n"
+                "  --gw-key HEX   put: the key file ids must be signed with (the deployment's\n"
+                "                 gateway_public_key; default GRIDSTOR_GW_KEY, else the key\n"
+                "                 the gateway publishes, which catches only damage)\n"
                 "  --json         print JSON for scripts\n"
                 "  --progress     show progress (default when standard error is a terminal)\n\n"
                 "Exit: 0 done, 2 arguments or configuration, 4 too few backends answer, 6\n"
@@ -329,11 +332,17 @@ static void usage(FILE *out, const char *cmd)
 static int parse(int argc, char **argv, run_t *r, const char **arg)
 {
     static const struct option longopts[] = {
-        {"codec", required_argument, NULL, 'c'}, {"output", required_argument, NULL, 'o'},
-        {"gw", required_argument, NULL, 'g'},    {"secret-file", required_argument, NULL, 's'},
-        {"ext", required_argument, NULL, 'e'},   {"hard", no_argument, NULL, 'H'},
-        {"json", no_argument, NULL, 'j'},        {"progress", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"codec", required_argument, NULL, 'c'},
+        {"output", required_argument, NULL, 'o'},
+        {"gw", required_argument, NULL, 'g'},
+        {"secret-file", required_argument, NULL, 's'},
+        {"gw-key", required_argument, NULL, 'k'},
+        {"ext", required_argument, NULL, 'e'},
+        {"hard", no_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'j'},
+        {"progress", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int ch;
     opterr = 0;
@@ -352,6 +361,9 @@ static int parse(int argc, char **argv, run_t *r, const char **arg)
             break;
         case 's':
             r->secret_file = optarg;
+            break;
+        case 'k':
+            r->gw_key = optarg;
             break;
         case 'e':
             r->ext = optarg;
@@ -374,7 +386,7 @@ static int parse(int argc, char **argv, run_t *r, const char **arg)
         }
     }
     if (argc - optind != 1 || (r->codec_file == NULL) == (r->gw_url == NULL) ||
-        (r->secret_file != NULL && r->gw_url == NULL)) {
+        ((r->secret_file != NULL || r->gw_key != NULL) && r->gw_url == NULL)) {
         usage(stderr, r->cmd);
         return GS_EXIT_USAGE;
     }

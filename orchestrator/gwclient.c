@@ -1,9 +1,8 @@
 /* gwclient.c — see gwclient.h. Uploads up to GS_GWC_PART bytes go in one POST; larger ones
  * in parts of GS_GWC_PART (so that the gateway never holds more than a part), each read
  * from the file at its offset with pread. A job's status is long-polled; the file id it
- * gives is checked against the signature with the key the gateway publishes (fetched at
- * the same time: it catches a damaged answer, not a gateway that lies about its key;
- * pinning the key is for a later version). */
+ * gives is checked against its signature with the pinned key, or else the key the gateway
+ * publishes (which catches a damaged answer, not a gateway that lies about its key). */
 #define _XOPEN_SOURCE 700
 #include "gwclient.h"
 
@@ -47,15 +46,27 @@ static int set_msg(gs_gwc_t *c, int err, const char *fmt, ...)
     return err;
 }
 
-int gs_gwc_init(gs_gwc_t *c, const char *url, const char *secret_file)
+int gs_gwc_init(gs_gwc_t *c, const char *url, const char *secret_file, const char *key_hex)
 {
     char secret[1024] = "";
     const char *env = getenv("GRIDSTOR_GW_SECRET");
+    size_t key_len = 0;
     size_t n = strlen(url);
     *c = (gs_gwc_t){0};
     if (n == 0 || n >= sizeof c->url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
         return set_msg(c, GS_EINVAL, "--gw: expected the gateway's http:// or https:// URL");
     snprintf(c->url, sizeof c->url, "%.*s", (int)(url[n - 1] == '/' ? n - 1 : n), url);
+    if (key_hex == NULL)
+        key_hex = getenv("GRIDSTOR_GW_KEY");
+    if (key_hex != NULL) {
+        if (strlen(key_hex) != 64 ||
+            sodium_hex2bin(c->key, sizeof c->key, key_hex, 64, NULL, &key_len, NULL) != 0 ||
+            key_len != sizeof c->key)
+            return set_msg(c, GS_EINVAL,
+                           "--gw-key: the gateways' public key, 64 hex digits (the deployment's "
+                           "gateway_public_key)");
+        c->pinned = true;
+    }
     if (secret_file != NULL) {
         FILE *f = fopen(secret_file, "r");
         if (f == NULL || fgets(secret, sizeof secret, f) == NULL) {
@@ -259,20 +270,38 @@ static int put_parts(gs_gwc_t *c, int fd, uint64_t size, const char *ext, char *
     return err;
 }
 
-/* The signature of the file id, with the gateway's published key. */
+/* The key file ids must verify with: the pinned one, else the gateway's published one. */
+static int gateway_key(gs_gwc_t *c, unsigned char pk[32])
+{
+    json_t *k = NULL;
+    const char *hex;
+    size_t len = 0;
+    int err;
+    if (c->pinned) {
+        memcpy(pk, c->key, 32);
+        return GS_OK;
+    }
+    if ((err = call_json(c, "GET", "/api/v1/pubkey", &k)) == GS_OK &&
+        ((hex = gs_json_str(k, "public_key")) == NULL ||
+         sodium_hex2bin(pk, 32, hex, strlen(hex), NULL, &len, NULL) != 0 || len != 32))
+        err = set_msg(c, GS_ECONN, "the gateway publishes no usable public key");
+    json_decref(k);
+    return err;
+}
+
+/* The signature of the file id. */
 static int verify(gs_gwc_t *c, const char *id, const char *sig_hex)
 {
     unsigned char pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
-    json_t *k = NULL;
-    int err = call_json(c, "GET", "/api/v1/pubkey", &k);
-    const char *pk_hex = gs_json_str(k, "public_key");
+    size_t len = 0;
+    int err = gateway_key(c, pk);
     if (err == GS_OK &&
-        (pk_hex == NULL || sig_hex == NULL ||
-         sodium_hex2bin(pk, sizeof pk, pk_hex, strlen(pk_hex), NULL, NULL, NULL) != 0 ||
-         sodium_hex2bin(sig, sizeof sig, sig_hex, strlen(sig_hex), NULL, NULL, NULL) != 0 ||
+        (sig_hex == NULL ||
+         sodium_hex2bin(sig, sizeof sig, sig_hex, strlen(sig_hex), NULL, &len, NULL) != 0 ||
+         len != sizeof sig ||
          crypto_sign_verify_detached(sig, (const unsigned char *)id, strlen(id), pk) != 0))
-        err = set_msg(c, GS_ECORRUPT, "the file id %s does not verify with the gateway's key", id);
-    json_decref(k);
+        err = set_msg(c, GS_ECORRUPT, "the file id %s does not verify with the %s key", id,
+                      c->pinned ? "pinned" : "gateway's");
     return err;
 }
 

@@ -1012,6 +1012,12 @@ static void test_a_file_survives_losing_m1_and_four_data_nodes(void **state)
     content = malloc(2 * sizeof raw + 1);
     sodium_bin2hex(content, 2 * sizeof raw + 1, raw, sizeof raw);
     store_through(m1, auth, content, id);
+    { /* the key clients pin is the one the gateways sign with */
+        json_t *k = NULL;
+        assert_int_equal(ts_http("GET", m1, "/api/v1/pubkey", NULL, NULL, 5000, &k), 200);
+        assert_string_equal(gs_json_str(k, "public_key"), gs_json_str(dep, "gateway_public_key"));
+        json_decref(k);
+    }
     wait_replicated(m2, 1);
     /* M1's node goes, with what it holds (the metadata master among it); then data 0-dbs'
      * nodes until 4 data 0-dbs are lost in all, never M2's node */

@@ -1093,6 +1093,28 @@ static void test_the_cli_through_the_gateway(void **state)
     assert_int_equal(got.len, n);
     assert_memory_equal(got.data, p, n);
     gs_buf_free(&got);
+    /* the key pinned: the gateway's own passes, another one or a malformed one does not */
+    {
+        answer_t a;
+        json_t *k;
+        char key[80];
+        call(&a, "GET", fx.rw.url, "/api/v1/pubkey", NULL, 0, NULL);
+        k = answer_json(&a);
+        snprintf(key, sizeof key, "%s", gs_json_str(k, "public_key"));
+        json_decref(k);
+        write_file(file, "pinned\n");
+        assert_int_equal(cli("put", file, fx.rw.url, out, sizeof out, "--secret-file", secret_file,
+                             "--gw-key", key, NULL),
+                         0);
+        key[0] = key[0] == 'a' ? 'b' : 'a';
+        assert_int_equal(cli("put", file, fx.rw.url, out, sizeof out, "--secret-file", secret_file,
+                             "--gw-key", key, NULL),
+                         6);
+        assert_non_null(strstr(out, "does not verify with the pinned key"));
+        assert_int_equal(cli("put", file, fx.rw.url, out, sizeof out, "--secret-file", secret_file,
+                             "--gw-key", "abc", NULL),
+                         2);
+    }
     /* a small file, the secret from the environment */
     write_file(file, "a small file\n");
     setenv("GRIDSTOR_GW_SECRET", SECRET, 1);
