@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +25,15 @@
 
 #define EXIT_NOT_FOUND 8
 
+/* The options of the file commands and recover, parsed by one parser. */
 typedef struct {
-    const char *cmd, *codec_file, *out_file, *ext, *gw_url, *secret_file, *gw_key;
+    const char *codec_file, *out_file, *ext, *gw_url, *secret_file, *gw_key, *into;
     bool json, hard, progress;
+} opts_t;
+
+typedef struct {
+    const char *cmd;
+    opts_t o;
     uv_loop_t loop;
     gs_codec_config_t cfg;
     gs_codec_t *codec;
@@ -77,7 +84,7 @@ static void show_progress(run_t *r, bool last)
 {
     double secs = difftime(time(NULL), r->started);
     double mib = (double)r->moved / (1 << 20);
-    if (!r->progress)
+    if (!r->o.progress)
         return;
     if (r->total > 0)
         fprintf(stderr, "\r%s: %5.1f%% of %.1f MiB, %.1f MiB/s   ", r->cmd,
@@ -161,9 +168,9 @@ static void on_repair(int err, const char *msg, unsigned rebuilt, void *ud)
 /* get: FILE.part for -o FILE (renamed once whole), else standard output. */
 static int open_output(run_t *r, char *msg, size_t len)
 {
-    if (r->out_file != NULL)
-        snprintf(r->part, sizeof r->part, "%s.part", r->out_file);
-    r->out = r->out_file ? fopen(r->part, "wb") : stdout;
+    if (r->o.out_file != NULL)
+        snprintf(r->part, sizeof r->part, "%s.part", r->o.out_file);
+    r->out = r->o.out_file ? fopen(r->part, "wb") : stdout;
     if (r->out == NULL) {
         snprintf(msg, len, "%.900s: cannot write it", r->part);
         return GS_EIO;
@@ -182,10 +189,10 @@ static int start(run_t *r, const char *arg, gs_diag_t *diag)
             return gs_diag_set(diag, GS_ENOENT, "%s: cannot open it", arg);
         if (fstat(fd, &st) == 0)
             r->total = (uint64_t)st.st_size;
-        if (r->ext == NULL && gs_codec_ext_from_name(arg, ext))
-            r->ext = gs_strdup(ext);
+        if (r->o.ext == NULL && gs_codec_ext_from_name(arg, ext))
+            r->o.ext = gs_strdup(ext);
         gs_codec_set_progress(r->codec, on_put_progress);
-        return gs_codec_put_fd(r->codec, fd, r->ext, on_put, r, diag);
+        return gs_codec_put_fd(r->codec, fd, r->o.ext, on_put, r, diag);
     }
     if (strcmp(r->cmd, "get") == 0) {
         if ((err = open_output(r, diag->msg, sizeof diag->msg)) != GS_OK)
@@ -193,7 +200,7 @@ static int start(run_t *r, const char *arg, gs_diag_t *diag)
         return gs_codec_lookup(r->codec, arg, on_meta, r, diag);
     }
     if (strcmp(r->cmd, "check") == 0)
-        return gs_codec_check(r->codec, arg, r->hard, on_check, r, diag);
+        return gs_codec_check(r->codec, arg, r->o.hard, on_check, r, diag);
     return gs_codec_repair(r->codec, arg, on_repair, r, diag);
 }
 
@@ -211,7 +218,7 @@ static int run_gw(run_t *r, const char *arg)
 {
     gs_gwc_t c;
     struct stat st;
-    int err = gs_gwc_init(&c, r->gw_url, r->secret_file, r->gw_key);
+    int err = gs_gwc_init(&c, r->o.gw_url, r->o.secret_file, r->o.gw_key);
     c.progress = on_gw_progress;
     c.ud = r;
     if (err != GS_OK) {
@@ -222,15 +229,15 @@ static int run_gw(run_t *r, const char *arg)
             snprintf(c.msg, sizeof c.msg, "%s: cannot open it", arg);
         } else {
             r->total = (uint64_t)st.st_size;
-            if (r->ext == NULL && gs_codec_ext_from_name(arg, ext))
-                r->ext = gs_strdup(ext);
-            err = gs_gwc_put(&c, r->in_fd, r->total, r->ext, r->id);
+            if (r->o.ext == NULL && gs_codec_ext_from_name(arg, ext))
+                r->o.ext = gs_strdup(ext);
+            err = gs_gwc_put(&c, r->in_fd, r->total, r->o.ext, r->id);
         }
     } else if (strcmp(r->cmd, "get") == 0) {
         if ((err = open_output(r, c.msg, sizeof c.msg)) == GS_OK)
             err = gs_gwc_get(&c, arg, r->out, &r->total);
     } else if (strcmp(r->cmd, "check") == 0) {
-        err = gs_gwc_check(&c, arg, r->hard, &r->health);
+        err = gs_gwc_check(&c, arg, r->o.hard, &r->health);
     } else {
         err = gs_gwc_repair(&c, arg, &r->rebuilt);
     }
@@ -269,7 +276,7 @@ static int report(run_t *r)
         j = health_json(&r->health);
     else if (strcmp(r->cmd, "repair") == 0)
         j = json_pack("{s:I}", "rebuilt", (json_int_t)r->rebuilt);
-    if (j != NULL && r->json) {
+    if (j != NULL && r->o.json) {
         char *text = gs_json_dumps(j);
         printf("%s\n", text ? text : "{}");
         free(text);
@@ -329,69 +336,93 @@ static void usage(FILE *out, const char *cmd)
     }
 }
 
-static int parse(int argc, char **argv, run_t *r, const char **arg)
+/* Which commands take an option: the file commands, recover, or both. */
+enum { FOR_FILES = 1, FOR_RECOVER = 2, FOR_ALL = 3 };
+
+/* Each option, which commands take it, and what it sets in opts_t: a string or a flag at
+ * `field` (or nothing: --help). */
+enum { SETS_STRING, SETS_FLAG, SETS_NOTHING };
+
+static const struct {
+    struct option opt;
+    unsigned for_cmds, sets;
+    size_t field;
+} options[] = {
+    {{"codec", required_argument, NULL, 'c'}, FOR_ALL, SETS_STRING, offsetof(opts_t, codec_file)},
+    {{"output", required_argument, NULL, 'o'}, FOR_FILES, SETS_STRING, offsetof(opts_t, out_file)},
+    {{"gw", required_argument, NULL, 'g'}, FOR_FILES, SETS_STRING, offsetof(opts_t, gw_url)},
+    {{"secret-file", required_argument, NULL, 's'},
+     FOR_FILES,
+     SETS_STRING,
+     offsetof(opts_t, secret_file)},
+    {{"gw-key", required_argument, NULL, 'k'}, FOR_FILES, SETS_STRING, offsetof(opts_t, gw_key)},
+    {{"ext", required_argument, NULL, 'e'}, FOR_FILES, SETS_STRING, offsetof(opts_t, ext)},
+    {{"into", required_argument, NULL, 'i'}, FOR_RECOVER, SETS_STRING, offsetof(opts_t, into)},
+    {{"hard", no_argument, NULL, 'H'}, FOR_FILES, SETS_FLAG, offsetof(opts_t, hard)},
+    {{"json", no_argument, NULL, 'j'}, FOR_ALL, SETS_FLAG, offsetof(opts_t, json)},
+    {{"progress", no_argument, NULL, 'p'}, FOR_ALL, SETS_FLAG, offsetof(opts_t, progress)},
+    {{"help", no_argument, NULL, 'h'}, FOR_ALL, SETS_NOTHING, 0},
+};
+
+/* Option ch into o; false when the command (for_cmds) takes no such option. */
+static bool take_option(opts_t *o, int ch, unsigned for_cmds)
 {
-    static const struct option longopts[] = {
-        {"codec", required_argument, NULL, 'c'},
-        {"output", required_argument, NULL, 'o'},
-        {"gw", required_argument, NULL, 'g'},
-        {"secret-file", required_argument, NULL, 's'},
-        {"gw-key", required_argument, NULL, 'k'},
-        {"ext", required_argument, NULL, 'e'},
-        {"hard", no_argument, NULL, 'H'},
-        {"json", no_argument, NULL, 'j'},
-        {"progress", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    for (size_t i = 0; i < GS_ARRAY_SIZE(options); i++) {
+        if (options[i].opt.val != ch)
+            continue;
+        if (!(options[i].for_cmds & for_cmds))
+            return false;
+        if (options[i].sets == SETS_STRING)
+            *(const char **)((char *)o + options[i].field) = optarg;
+        else if (options[i].sets == SETS_FLAG)
+            *(bool *)((char *)o + options[i].field) = true;
+        return true;
+    }
+    return false;
+}
+
+/* The options of cmd (for_cmds says which it takes) and nargs operands (the one into
+ * *arg). GS_EXIT_OK, -1 after --help, or GS_EXIT_USAGE. */
+static int parse(int argc, char **argv, const char *cmd, unsigned for_cmds, int nargs, opts_t *o,
+                 const char **arg, void (*usage_of)(FILE *out, const char *cmd))
+{
+    struct option longopts[GS_ARRAY_SIZE(options) + 1] = {{0}};
     int ch;
+    for (size_t i = 0; i < GS_ARRAY_SIZE(options); i++)
+        longopts[i] = options[i].opt;
     opterr = 0;
     optind = 1;
-    r->progress = isatty(STDERR_FILENO);
+    o->progress = isatty(STDERR_FILENO);
     while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            r->codec_file = optarg;
-            break;
-        case 'o':
-            r->out_file = optarg;
-            break;
-        case 'g':
-            r->gw_url = optarg;
-            break;
-        case 's':
-            r->secret_file = optarg;
-            break;
-        case 'k':
-            r->gw_key = optarg;
-            break;
-        case 'e':
-            r->ext = optarg;
-            break;
-        case 'H':
-            r->hard = true;
-            break;
-        case 'j':
-            r->json = true;
-            break;
-        case 'p':
-            r->progress = true;
-            break;
-        case 'h':
-            usage(stdout, r->cmd);
+        if (ch == 'h') {
+            usage_of(stdout, cmd);
             return -1;
-        default:
-            usage(stderr, r->cmd);
+        }
+        if (!take_option(o, ch, for_cmds)) {
+            usage_of(stderr, cmd);
             return GS_EXIT_USAGE;
         }
     }
-    if (argc - optind != 1 || (r->codec_file == NULL) == (r->gw_url == NULL) ||
-        ((r->secret_file != NULL || r->gw_key != NULL) && r->gw_url == NULL)) {
-        usage(stderr, r->cmd);
+    if (argc - optind != nargs) {
+        usage_of(stderr, cmd);
         return GS_EXIT_USAGE;
     }
-    *arg = argv[optind];
+    if (nargs == 1)
+        *arg = argv[optind];
     return GS_EXIT_OK;
+}
+
+/* The file commands: --codec or --gw, and the gateway's options only with --gw. */
+static int parse_files(int argc, char **argv, run_t *r, const char **arg)
+{
+    int rc = parse(argc, argv, r->cmd, FOR_FILES, 1, &r->o, arg, usage);
+    if (rc == GS_EXIT_OK &&
+        ((r->o.codec_file == NULL) == (r->o.gw_url == NULL) ||
+         ((r->o.secret_file != NULL || r->o.gw_key != NULL) && r->o.gw_url == NULL))) {
+        usage(stderr, r->cmd);
+        rc = GS_EXIT_USAGE;
+    }
+    return rc;
 }
 
 /* get -o FILE: FILE appears only whole and verified; a failed read leaves nothing. */
@@ -399,7 +430,7 @@ static int settle_output(run_t *r, int rc)
 {
     if (fclose(r->out) != 0 && rc == GS_EXIT_OK)
         rc = fail(r, GS_EIO, "writing the output failed");
-    if (rc == GS_EXIT_OK && rename(r->part, r->out_file) != 0)
+    if (rc == GS_EXIT_OK && rename(r->part, r->o.out_file) != 0)
         rc = fail(r, GS_EIO, "renaming the output into place failed");
     if (rc != GS_EXIT_OK)
         unlink(r->part);
@@ -412,7 +443,7 @@ static int run_codec(run_t *r, const char *arg)
 {
     gs_diag_t diag = {{0}};
     int err;
-    if (gs_codec_config_load(r->codec_file, &r->cfg, &diag) != GS_OK) {
+    if (gs_codec_config_load(r->o.codec_file, &r->cfg, &diag) != GS_OK) {
         snprintf(r->msg, sizeof r->msg, "%s", diag.msg);
         return GS_EINVAL;
     }
@@ -433,11 +464,11 @@ static int run_files(int argc, char **argv, const char *cmd)
 {
     run_t r = {.cmd = cmd, .started = time(NULL), .in_fd = -1};
     const char *arg = NULL, *ext_given;
-    int rc = parse(argc, argv, &r, &arg), err;
+    int rc = parse_files(argc, argv, &r, &arg), err;
     if (rc != GS_EXIT_OK)
         return rc < 0 ? GS_EXIT_OK : rc;
-    ext_given = r.ext;
-    if (r.gw_url != NULL)
+    ext_given = r.o.ext;
+    if (r.o.gw_url != NULL)
         run_gw(&r, arg);
     else if ((err = run_codec(&r, arg)) != GS_OK)
         return fail(&r, err, r.msg);
@@ -448,8 +479,8 @@ static int run_files(int argc, char **argv, const char *cmd)
     rc = report(&r);
     if (r.out != NULL && r.out != stdout)
         rc = settle_output(&r, rc);
-    if (r.ext != ext_given)
-        free((char *)r.ext);
+    if (r.o.ext != ext_given)
+        free((char *)r.o.ext);
     gs_meta_free(r.meta);
     gs_codec_config_free(&r.cfg);
     return rc;
@@ -478,7 +509,8 @@ int gs_cli_repair(int argc, char **argv)
 /* ---- recover ------------------------------------------------------------------------------ */
 
 typedef struct {
-    bool progress, json, done;
+    opts_t o;
+    bool done;
     int err;
     char msg[GS_DIAG_MAX];
     gs_recover_stats_t st;
@@ -487,7 +519,7 @@ typedef struct {
 static void on_recover_progress(gs_recover_phase_t phase, const gs_recover_stats_t *st, void *ud)
 {
     recover_run_t *r = ud;
-    if (!r->progress)
+    if (!r->o.progress)
         return;
     if (phase == GS_RECOVER_SCAN)
         fprintf(stderr,
@@ -526,7 +558,7 @@ static int recover_report(const recover_run_t *r, const char *into)
     const gs_recover_stats_t *st = &r->st;
     json_t *j;
     char *text;
-    if (r->progress)
+    if (r->o.progress)
         fputc('\n', stderr);
     if (st->backends_down > 0)
         fprintf(stderr,
@@ -537,7 +569,7 @@ static int recover_report(const recover_run_t *r, const char *into)
         fprintf(stderr, "gridstor recover: %s\n", r->msg[0] ? r->msg : gs_strerror(r->err));
         return exit_for(r->err);
     }
-    if (r->json) {
+    if (r->o.json) {
         j = recover_json(st);
         text = j ? gs_json_dumps(j) : NULL;
         printf("%s\n", text ? text : "{}");
@@ -551,7 +583,7 @@ static int recover_report(const recover_run_t *r, const char *into)
         printf("%" PRIu64 " records restored into %s from %" PRIu64 " backups, ids %" PRIu64
                " to %" PRIu64 "; %" PRIu64 " deleted ids kept deleted\n",
                st->restored, into, st->backups, st->first_id, st->next_id - 1, st->gaps);
-    if (st->undecodable > 0 || (st->unopened > 0 && !r->json))
+    if (st->undecodable > 0 || (st->unopened > 0 && !r->o.json))
         fprintf(stderr,
                 "gridstor recover: %" PRIu64 " backups did not open with the key, %" PRIu64
                 " held no valid record (skipped)\n",
@@ -559,8 +591,9 @@ static int recover_report(const recover_run_t *r, const char *into)
     return GS_EXIT_OK;
 }
 
-static void recover_usage(FILE *out)
+static void recover_usage(FILE *out, const char *cmd)
 {
+    (void)cmd;
     fprintf(
         out,
         "usage: gridstor recover --codec FILE [--into ADDRESS/NAMESPACE] [--json] [--progress]\n\n"
@@ -591,63 +624,30 @@ static bool parse_into(char *spec, gs_codec_endpoint_t *e)
     return true;
 }
 
-static int recover_parse(int argc, char **argv, recover_run_t *r, const char **codec, char **into)
-{
-    static const struct option longopts[] = {
-        {"codec", required_argument, NULL, 'c'}, {"into", required_argument, NULL, 'i'},
-        {"json", no_argument, NULL, 'j'},        {"progress", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
-    };
-    int ch;
-    opterr = 0;
-    optind = 1;
-    r->progress = isatty(STDERR_FILENO);
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            *codec = optarg;
-            break;
-        case 'i':
-            *into = optarg;
-            break;
-        case 'j':
-            r->json = true;
-            break;
-        case 'p':
-            r->progress = true;
-            break;
-        case 'h':
-            recover_usage(stdout);
-            return -1;
-        default:
-            recover_usage(stderr);
-            return GS_EXIT_USAGE;
-        }
-    }
-    if (argc != optind || *codec == NULL) {
-        recover_usage(stderr);
-        return GS_EXIT_USAGE;
-    }
-    return GS_EXIT_OK;
-}
-
 int gs_cli_recover(int argc, char **argv)
 {
     recover_run_t r = {0};
     gs_codec_config_t cfg;
     gs_codec_endpoint_t target = {0};
     gs_diag_t diag = {{0}};
-    const char *codec = NULL;
-    char *into = NULL, name[600];
+    char into_buf[600], *into = NULL, name[600];
     uv_loop_t loop;
-    int rc = recover_parse(argc, argv, &r, &codec, &into), err;
+    int rc = parse(argc, argv, "recover", FOR_RECOVER, 0, &r.o, NULL, recover_usage), err;
     if (rc != GS_EXIT_OK)
         return rc < 0 ? GS_EXIT_OK : rc;
+    if (r.o.codec_file == NULL) {
+        recover_usage(stderr, "recover");
+        return GS_EXIT_USAGE;
+    }
+    if (r.o.into != NULL) { /* a copy, split in place */
+        snprintf(into_buf, sizeof into_buf, "%s", r.o.into);
+        into = into_buf;
+    }
     if (into != NULL && !parse_into(into, &target)) {
         fprintf(stderr, "gridstor recover: --into %s: expected ADDRESS/NAMESPACE\n", into);
         return GS_EXIT_USAGE;
     }
-    if (gs_codec_config_load(codec, &cfg, &diag) != GS_OK) {
+    if (gs_codec_config_load(r.o.codec_file, &cfg, &diag) != GS_OK) {
         fprintf(stderr, "gridstor recover: %s\n", diag.msg);
         return GS_EXIT_USAGE;
     }
