@@ -1037,6 +1037,10 @@ static void test_a_file_survives_losing_m1_and_four_data_nodes(void **state)
         lost += here;
     }
     assert_int_equal(lost, 4);
+    /* M1's gateway is stopped with its node; it may take a moment to finish exiting */
+    for (int tries = 0; tries < 150 && ts_http("GET", m1, "/health", NULL, NULL, 2000, NULL) == 200;
+         tries++)
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
     assert_int_not_equal(ts_http("GET", m1, "/health", NULL, NULL, 2000, NULL), 200);
     snprintf(url, sizeof url, "%s/api/v1/files/%s", m2, id);
     gs_buf_init(&back, 1 << 22);
