@@ -68,6 +68,7 @@ int gs_codec_open(uv_loop_t *loop, const gs_codec_config_t *cfg, const gs_codec_
     c->loop = loop;
     c->read_only = opts && opts->read_only;
     c->params = cfg->params;
+    c->spread = !cfg->spares;
     memcpy(c->key, cfg->key, GS_CODEC_KEY_LEN);
     copy_endpoints(cfg, cfg->backends, cfg->n_backends, backends);
     if ((c->shards = gs_shard_store_zdb_new(loop, backends, (unsigned)cfg->n_backends, diag)) ==
@@ -206,6 +207,7 @@ static put_t *put_new(gs_codec_t *c, const char *ext, gs_codec_put_cb cb, void *
     p->ud = ud;
     gs_codec_store_opts_default(o);
     o->params = c->params;
+    o->spread = c->spread;
     o->ext = ext && ext[0] ? ext : NULL;
     o->progress = c->progress ? relay_progress : NULL;
     return p;

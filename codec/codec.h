@@ -263,11 +263,15 @@ typedef struct {
     gs_codec_endpoint_t meta_master;
     gs_codec_endpoint_t *meta_replicas; /* n_meta_replicas, at most GS_CODEC_MAX_REPLICAS */
     size_t n_meta_replicas;
-    /* At least data + parity backends, at most GS_CODEC_MAX_SHARDS: shard i of a new file
-     * goes to backends[i]; any further ones are spares, written only by repair and read
-     * whenever a record names them. */
+    /* At least data + parity backends, at most GS_CODEC_MAX_SHARDS. With exactly
+     * data + parity, shard i of a new file goes to backends[i]; with more, `placement:
+     * spread` (the default) starts each file at a random backend and takes the next
+     * data + parity in a ring, so files spread over all of them, and `placement: spares`
+     * keeps shard i on backends[i] and the rest for repair. A record names each shard's
+     * backend; repair may move a shard to any backend that holds none of the file's. */
     gs_codec_endpoint_t *backends;
     size_t n_backends;
+    bool spares;                     /* placement: spares */
     unsigned connect_ms, command_ms; /* 0-db timeouts (defaults 5000 and 10000) */
 } gs_codec_config_t;
 
@@ -384,6 +388,10 @@ typedef struct {
     size_t inline_max; /* files up to this size go into gs_meta_t.inline_data; 0: never */
     unsigned window;   /* stripes in flight (memory: about window x 2.3 stripes); 0: 4 */
     unsigned workers;  /* stripes encoded at once; 0: as many as the CPUs */
+    /* with more backends than data + parity: true, each file starts at a random backend
+     * and takes the next ones in a ring; false, shard i goes to backend i and the rest
+     * are spares, never written here */
+    bool spread;
     /* optional: called on the loop thread as stripes are written, with the bytes of the
      * file written so far and the store callback's ud */
     void (*progress)(uint64_t bytes_written, void *ud);
@@ -398,8 +406,8 @@ void gs_codec_store_opts_default(gs_codec_store_opts_t *o);
 typedef void (*gs_codec_store_cb)(int err, const char *msg, gs_meta_t *meta, void *ud);
 
 /* Stores what fd gives until its end (a file or a pipe in blocking mode; read from its
- * current position, not closed) through s, shard i to backend i (s must have at least
- * data + parity backends; further ones are spares, not written).
+ * current position, not closed) through s (at least data + parity backends, placed as
+ * o->spread says).
  * Returns 0 and cb runs later, or an error (cb never runs). */
 int gs_codec_store_fd(gs_shard_store_t *s, const gs_codec_store_opts_t *o, uv_file fd,
                       gs_codec_store_cb cb, void *ud, gs_diag_t *diag);

@@ -34,7 +34,8 @@ typedef struct {
 typedef struct {
     int64_t data, parity, zstd_level;
     uint64_t stripe_size;
-    int cipher; /* index into cipher_names */
+    int cipher;    /* index into cipher_names */
+    int placement; /* index into placement_names */
     const gs_yaml_node_t *key;
     char *key_file;
     raw_meta_t metadata;
@@ -43,6 +44,7 @@ typedef struct {
 } raw_t;
 
 static const char *const cipher_names[] = {"auto", "aes256gcm", "xchacha20poly1305", NULL};
+static const char *const placement_names[] = {"spread", "spares", NULL};
 
 /* ---- value checks ---- */
 
@@ -126,6 +128,7 @@ static const gs_cfg_key_t config_keys[] = {
     {"stripe_size", GS_CFG_SIZE, R(stripe_size), 4096, (int64_t)1 << 40},
     {"zstd_level", GS_CFG_INT, R(zstd_level), 1, 19},
     {"cipher", GS_CFG_ENUM, R(cipher), .choices = cipher_names},
+    {"placement", GS_CFG_ENUM, R(placement), .choices = placement_names},
     {"key", GS_CFG_NODE, R(key)},
     {"key_file", GS_CFG_STRING, R(key_file), 1, 1024},
     {"metadata", GS_CFG_SECTION, R(metadata), .section = metadata_keys, .required = true},
@@ -353,6 +356,7 @@ static int get_params(parse_t *ps, const raw_t *raw, gs_codec_config_t *c)
     /* data and parity are fine, the zstd level was bounded by the table: the stripe is left */
     if (gs_codec_params_check(&c->params, &d) != GS_OK)
         return fail_at(ps, "stripe_size", "%s", d.msg);
+    c->spares = raw->placement == 1;
     c->connect_ms = (unsigned)raw->timeouts.connect_ms;
     c->command_ms = (unsigned)raw->timeouts.command_ms;
     return GS_OK;
@@ -551,6 +555,7 @@ json_t *gs_codec_config_to_json(const gs_codec_config_t *c, bool with_secrets)
     json_object_set_new(o, "stripe_size", size_json(c->params.stripe_size));
     json_object_set_new(o, "zstd_level", json_integer(c->params.zstd_level));
     json_object_set_new(o, "cipher", json_string(cipher_names[cipher]));
+    json_object_set_new(o, "placement", json_string(placement_names[c->spares]));
     add_key(o, c, with_secrets);
     json_object_set_new(meta, "master", endpoint_json(&c->meta_master, with_secrets));
     json_object_set_new(meta, "replicas",
@@ -561,7 +566,7 @@ json_t *gs_codec_config_to_json(const gs_codec_config_t *c, bool with_secrets)
     json_object_set_new(o, "metadata", meta);
     json_object_set_new(o, "backends", endpoints_json(c->backends, c->n_backends, with_secrets));
     json_object_set_new(o, "timeouts", t);
-    if (!ok || json_object_size(o) != 9u - (c->key_file == NULL && !with_secrets)) {
+    if (!ok || json_object_size(o) != 10u - (c->key_file == NULL && !with_secrets)) {
         json_decref(o); /* a member could not be made: out of memory */
         return NULL;
     }

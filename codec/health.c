@@ -7,7 +7,7 @@
  * stripe's AEAD tag and the file's BLAKE2b-192. A repair runs a soft check, then for each
  * stripe with a chunk that is not good fetches the good chunks, rebuilds the others with
  * Reed-Solomon (no key needed), and writes them: onto the shard's own backend when that
- * backend answered, else onto a spare backend of the configuration that holds no shard of
+ * backend answered, else onto another backend of the configuration that holds no shard of
  * the file. Only then is the record rewritten in place (the same 0-db id, so the file id
  * stays), and backed up again; a recovery takes the newest backup of a record. */
 #include <stdio.h>
@@ -280,7 +280,7 @@ int gs_codec_repair(gs_codec_t *c, const char *file_id, gs_codec_repair_cb cb, v
 static void repair_stripe(health_t *h);
 static void write_record(health_t *h);
 
-/* The backend a rebuilt chunk of shard i goes to: its own when it answered, else a spare
+/* The backend a rebuilt chunk of shard i goes to: its own when it answered, else another
  * holding no shard of the file (chosen once per shard: its name goes into the record). */
 static int target_of(health_t *h, unsigned shard)
 {
@@ -339,8 +339,9 @@ static void put_rebuilt(health_t *h, unsigned i)
     int b = target_of(h, i);
     ref_t *ref = b >= 0 ? malloc(sizeof *ref) : NULL;
     if (ref == NULL) {
-        repair_fail(h, GS_EUNAVAIL, "%s",
-                    "a shard's backend does not answer and no spare backend is left");
+        repair_fail(
+            h, GS_EUNAVAIL, "%s",
+            "a shard's backend does not answer and every other backend holds a shard of the file");
         return;
     }
     *ref = (ref_t){h, i, h->stripe};

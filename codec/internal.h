@@ -86,6 +86,7 @@ int gs__backup_write(gs_codec_t *c, const gs_buf_t *record, uint64_t meta_id, gs
 struct gs_codec {
     uv_loop_t *loop;
     bool read_only;
+    bool spread;              /* new files spread over every backend (placement: spread) */
     gs_codec_params_t params; /* for new files */
     uint8_t *key;             /* the deployment key, sodium_malloc'ed */
     gs_shard_store_t *shards; /* every data backend of the configuration, spares included */

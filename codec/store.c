@@ -59,6 +59,7 @@ struct store_op {
     char ext[GS_CODEC_EXT_MAX + 1];
     size_t inline_max;
     unsigned n, window, workers, encoding;
+    unsigned first; /* shard i goes to backend (first + i) % n_backends */
     bool from_fd, reading, eof, total_known, inlined;
     uv_file fd;
     uv_fs_t fs;
@@ -119,6 +120,11 @@ static void op_free(store_op_t *op)
     free(op);
 }
 
+static unsigned backend_of(const store_op_t *op, unsigned shard)
+{
+    return (op->first + shard) % op->s->n_backends;
+}
+
 static gs_meta_t *make_meta(store_op_t *op)
 {
     gs_meta_t *m = calloc(1, sizeof *m);
@@ -141,7 +147,7 @@ static gs_meta_t *make_meta(store_op_t *op)
     m->n_shards = op->n;
     m->shards = calloc(op->n, sizeof *m->shards);
     for (unsigned i = 0; m->shards && i < op->n; i++) {
-        m->shards[i].backend = gs_strdup(op->s->names[i]);
+        m->shards[i].backend = gs_strdup(op->s->names[backend_of(op, i)]);
         m->shards[i].ids = op->ids[i];
         op->ids[i] = NULL;
     }
@@ -278,7 +284,7 @@ static void on_put(int err, const char *msg, uint64_t id, void *ud)
     op->busy--;
     sl->puts_left--;
     if (err < 0) {
-        fail(op, err, "writing a chunk failed on %s: %s", op->s->names[ref->shard],
+        fail(op, err, "writing a chunk failed on %s: %s", op->s->names[backend_of(op, ref->shard)],
              msg ? msg : gs_strerror(err));
     } else {
         op->ids[ref->shard][ref->stripe] = id;
@@ -291,10 +297,11 @@ static void put_chunks(store_op_t *op, slot_t *sl)
 {
     for (unsigned i = 0; i < op->n && !op->err; i++) {
         sl->refs[i] = (put_ref_t){.op = op, .stripe = sl->no, .shard = i};
+        unsigned b = backend_of(op, i);
         int err =
-            op->s->ops->put(op->s, i, sl->st.chunk[i], sl->st.chunk_len, on_put, &sl->refs[i]);
+            op->s->ops->put(op->s, b, sl->st.chunk[i], sl->st.chunk_len, on_put, &sl->refs[i]);
         if (err < 0) {
-            fail(op, err, "writing a chunk failed on %s", op->s->names[i]);
+            fail(op, err, "writing a chunk failed on %s", op->s->names[b]);
             break;
         }
         op->busy++;
@@ -468,7 +475,7 @@ static int op_new(gs_shard_store_t *s, const gs_codec_store_opts_t *o, gs_codec_
     if (err < 0)
         return err;
     unsigned n = o->params.data + o->params.parity;
-    if (s->n_backends < n) /* further backends are spares: shard i goes to backend i */
+    if (s->n_backends < n)
         return gs_diag_set(diag, GS_EINVAL, "the store has %u backends; %u + %u shards need %u",
                            s->n_backends, o->params.data, o->params.parity, n);
     if (o->ext && strlen(o->ext) > GS_CODEC_EXT_MAX)
@@ -509,6 +516,9 @@ static int op_new(gs_shard_store_t *s, const gs_codec_store_opts_t *o, gs_codec_
         return gs_diag_set(diag, GS_ENOMEM, "out of memory");
     }
     randombytes_buf(op->key, GS_CODEC_KEY_LEN);
+    /* with more backends than shards, each file starts at a random one, so that files
+     * spread over all of them (the record names each shard's backend) */
+    op->first = o->spread && s->n_backends > n ? randombytes_uniform(s->n_backends) : 0;
     crypto_generichash_init(op->hs, NULL, 0, GS_CODEC_HASH_LEN);
     *out = op;
     return 0;

@@ -133,10 +133,10 @@ int gs_gw_env_load(gs_gw_config_t *cfg, gs_diag_t *diag)
         json_decref(own);
         return GS_EINVAL;
     }
-    if (json_array_size(backends) != data + parity) {
+    if (json_array_size(backends) < data + parity) {
         gs_diag_set(diag, GS_EINVAL,
-                    "GRIDSTOR_CODEC says %u+%u but %zu GRIDSTOR_BACKEND_NN are set", data, parity,
-                    json_array_size(backends));
+                    "GRIDSTOR_CODEC says %u+%u but only %zu GRIDSTOR_BACKEND_NN are set", data,
+                    parity, json_array_size(backends));
         json_decref(master);
         json_decref(own);
         json_decref(backends);

@@ -29,6 +29,7 @@ static void configure(ts_codec_fix_t *f, int n_data, int master, int replica)
     gs_buf_init(&b, 1 << 16);
     gs_buf_printf(&b,
                   "{\"data\":4,\"parity\":2,\"stripe_size\":\"64KiB\",\"key\":\"%s\","
+                  "\"placement\":\"spares\"," /* tests name the spare backend */
                   "\"metadata\":{\"master\":",
                   hex);
     endpoint_json(&b, &f->srv[master], false);

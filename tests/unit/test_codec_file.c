@@ -232,6 +232,63 @@ static void test_codec_round_trips_over_sizes(void **state)
     }
 }
 
+/* The index of the backend named `name` in the configuration. */
+static int backend_index(const fixture_t *f, const char *name)
+{
+    for (size_t b = 0; b < f->cfg.n_backends; b++) {
+        char full[512];
+        snprintf(full, sizeof full, "%s@%s", f->cfg.backends[b].ns, f->cfg.backends[b].address);
+        if (strcmp(full, name) == 0)
+            return (int)b;
+    }
+    fail_msg("a record names backend %s, which is not configured", name);
+    return -1;
+}
+
+/* With `placement: spares` shard i stays on backend i and the spare gets nothing; with
+ * `placement: spread` each file takes data + parity consecutive backends of the ring from
+ * a random start, so a few files use every backend, the spare included. */
+static void test_codec_spreads_files_over_every_backend(void **state)
+{
+    fixture_t *f = *state;
+    bool used[N_DATA] = {0};
+    gs_diag_t diag = {{0}};
+    uint8_t *p = random_bytes(20000);
+    for (int round = 0; round < 2; round++) {
+        bool spread = round == 1;
+        for (int k = 0; k < (spread ? 24 : 4); k++) {
+            char id[GS_CODEC_ID_MAX];
+            res_t r;
+            gs_meta_t *m;
+            int first;
+            p[0] = (uint8_t)(k + 32 * round); /* a new file each time */
+            assert_int_equal(put(f, p, 20000, NULL, id), GS_OK);
+            assert_non_null(m = lookup(f, id, &r));
+            assert_int_equal(m->n_shards, 6);
+            first = backend_index(f, m->shards[0].backend);
+            if (!spread)
+                assert_int_equal(first, 0);
+            for (unsigned i = 0; i < m->n_shards; i++) {
+                int b = backend_index(f, m->shards[i].backend);
+                assert_int_equal(b, (first + (int)i) % N_DATA);
+                used[b] |= spread;
+            }
+            gs_meta_free(m);
+            expect_content(f, id, p, 20000);
+        }
+        /* the same servers, placed the other way */
+        gs_codec_close(f->codec);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        f->cfg.spares = false;
+        if (gs_codec_open(&f->loop, &f->cfg, NULL, &f->codec, &diag) != GS_OK)
+            fail_msg("open: %s", diag.msg);
+    }
+    for (int b = 0; b < N_DATA; b++)
+        if (!used[b])
+            fail_msg("24 files spread over %d backends and none used backend %d", N_DATA, b);
+    free(p);
+}
+
 static void test_codec_refuses_bad_ids_and_unknown_files(void **state)
 {
     fixture_t *f = *state;
@@ -464,6 +521,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_codec_round_trips_over_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_codec_spreads_files_over_every_backend, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_codec_refuses_bad_ids_and_unknown_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_codec_reads_with_parity_backends_down, setup,
