@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codec.h"
 
@@ -145,12 +146,20 @@ static void workloads_of(gs_daemon_t *d, const char *name, json_t *dep)
     json_decref(wls);
 }
 
-/* The deployment's pools without the signed payment body. */
+/* The deployment's pools without the signed payment body, with their runway (seconds
+ * until they run dry, as last read from the explorer) once known. */
 static json_t *pools_of(gs_daemon_t *d, const char *name)
 {
     json_t *pools = gs_store_pools(d->store, name), *p;
+    int64_t now = (int64_t)time(NULL);
     size_t i;
-    json_array_foreach(pools, i, p) json_object_del(p, "pay_body");
+    json_array_foreach(pools, i, p)
+    {
+        int64_t empty_at = 0;
+        json_object_del(p, "pay_body");
+        if (gs_json_int(p, "empty_at", &empty_at))
+            json_object_set_new(p, "runway_s", json_integer(empty_at > now ? empty_at - now : 0));
+    }
     return pools;
 }
 
@@ -395,7 +404,8 @@ static size_t live_workloads(gs_daemon_t *d, const char *name)
     {
         const char *st = gs_json_str(w, "state");
         n += strcmp(st, "new") != 0 && strcmp(st, "replacing") != 0 && strcmp(st, "failed") != 0 &&
-             strcmp(st, "deleted") != 0;
+             strcmp(st, "deleted") != 0 && strcmp(st, "ordered") != 0;
+        n += json_is_integer(json_object_get(w, "old_workload_id"));
     }
     json_decref(wls);
     return n;

@@ -20,6 +20,8 @@ typedef struct {
     bool json, no_wait;
     uint64_t timeout_s; /* 0: wait as long as it takes */
     const char *by;     /* extend: how much longer */
+    const char *zdbs;   /* scale: data 0-dbs in all */
+    const char *size;   /* scale: a larger size for each (refused by gridstord for now) */
     char base[512], auth[256];
 } conn_t;
 
@@ -243,21 +245,22 @@ static int deploy(conn_t *c, const char *spec_path)
     return c->no_wait ? GS_EXIT_OK : follow(c, name, NULL);
 }
 
-/* `gridstor extend NAME --by 30d`: the QR code to pay for more time, then progress. */
-static int extend(conn_t *c, const char *name)
+/* `gridstor extend NAME --by 30d` and `gridstor scale NAME --zdbs 24`: the QR code to
+ * pay for the order (body, stolen), then progress until it is carried out. */
+static int order(conn_t *c, const char *cmd, const char *name, json_t *body)
 {
     char path[256], why[1200], session[64];
-    json_t *body = json_pack("{s:s}", "by", c->by), *ans = NULL;
+    json_t *ans = NULL;
     char *text = body ? gs_json_dumps(body) : NULL;
     long st;
     json_decref(body);
     if (text == NULL)
-        return fail(GS_EXIT_FAILED, "extend", "out of memory");
-    snprintf(path, sizeof path, "/api/v1/deployments/%s/extend", name);
+        return fail(GS_EXIT_FAILED, cmd, "out of memory");
+    snprintf(path, sizeof path, "/api/v1/deployments/%s/%s", name, cmd);
     st = request(c, "POST", path, text, strlen(text), &ans, why, sizeof why);
     free(text);
     if (st != 201) {
-        int rc = refused("extend", st, ans, why);
+        int rc = refused(cmd, st, ans, why);
         json_decref(ans);
         return rc;
     }
@@ -371,8 +374,12 @@ static int delete_deployment(const conn_t *c, const char *name)
 
 static const char *synopsis(const char *cmd)
 {
-    static const char *const forms[] = {"deploy SPEC", "status NAME", "delete NAME",
-                                        "extend NAME --by DURATION", "list"};
+    static const char *const forms[] = {"deploy SPEC",
+                                        "status NAME",
+                                        "delete NAME",
+                                        "extend NAME --by DURATION",
+                                        "scale NAME --zdbs N | --size SIZE",
+                                        "list"};
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
         if (strncmp(forms[i], cmd, strlen(cmd)) == 0)
             return forms[i];
@@ -381,8 +388,8 @@ static const char *synopsis(const char *cmd)
 
 static void usage(FILE *out, const char *cmd)
 {
-    bool waits =
-        strcmp(cmd, "deploy") == 0 || strcmp(cmd, "delete") == 0 || strcmp(cmd, "extend") == 0;
+    bool waits = strcmp(cmd, "deploy") == 0 || strcmp(cmd, "delete") == 0 ||
+                 strcmp(cmd, "extend") == 0 || strcmp(cmd, "scale") == 0;
     fprintf(out,
             "usage: gridstor %s [--url URL] [--token-file FILE] [--config FILE] [--json]%s\n\n"
             "  --url URL         gridstord (default $GRIDSTOR_URL, else from --config, else\n"
@@ -404,6 +411,15 @@ static void usage(FILE *out, const char *cmd)
                      "  --timeout S       stop following after S seconds; exit 7\n\n"
                      "Shows the QR code paying for the extra time; once it is signed and paid,\n"
                      "gridstord extends every pool and the deployment is deployed again.\n");
+    if (strcmp(cmd, "scale") == 0)
+        fprintf(out, "  --zdbs N          how many data 0-dbs in all (more than now, at most 100)\n"
+                     "  --size SIZE       larger 0-dbs: refused for now (a 0-db's size is fixed)\n"
+                     "  --no-wait         return once the QR code is shown\n"
+                     "  --timeout S       stop following after S seconds; exit 7\n\n"
+                     "Places the new 0-dbs on nodes of the deployment's farms and shows the QR\n"
+                     "code paying for them until the pools run dry; once it is signed and paid,\n"
+                     "gridstord posts them, then the gateways again with every backend, and\n"
+                     "new files spread over all of them. Exit 3: no room for them.\n");
     if (strcmp(cmd, "delete") == 0)
         fprintf(out, "  --no-wait         return once gridstord started deleting the workloads\n"
                      "  --timeout S       stop waiting for them after S seconds; exit 7\n\n"
@@ -421,6 +437,8 @@ static int parse(int argc, char **argv, conn_t *c, const char **arg, const char 
         {"no-wait", no_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'T'},
         {"by", required_argument, NULL, 'b'},
+        {"zdbs", required_argument, NULL, 'z'},
+        {"size", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -448,6 +466,12 @@ static int parse(int argc, char **argv, conn_t *c, const char **arg, const char 
         case 'b':
             c->by = optarg;
             break;
+        case 'z':
+            c->zdbs = optarg;
+            break;
+        case 's':
+            c->size = optarg;
+            break;
         case 'T': {
             char *end;
             c->timeout_s = strtoull(optarg, &end, 10);
@@ -471,6 +495,13 @@ static int parse(int argc, char **argv, conn_t *c, const char **arg, const char 
     if ((strcmp(cmd, "extend") == 0) != (c->by != NULL))
         return fail(GS_EXIT_USAGE, cmd,
                     c->by ? "--by is for extend only" : "say how much longer: --by 30d");
+    if (strcmp(cmd, "scale") != 0 && (c->zdbs || c->size))
+        return fail(GS_EXIT_USAGE, cmd, "--zdbs and --size are for scale only");
+    if (strcmp(cmd, "scale") == 0 && (c->zdbs == NULL) == (c->size == NULL))
+        return fail(GS_EXIT_USAGE, cmd,
+                    "say what to add: --zdbs N (data 0-dbs in all) or --size S");
+    if (c->zdbs && strspn(c->zdbs, "0123456789") != strlen(c->zdbs))
+        return fail(GS_EXIT_USAGE, cmd, "--zdbs: give a whole number of data 0-dbs, like 24");
     return connect_opts(c, cmd);
 }
 
@@ -486,7 +517,11 @@ static int run_cmd(int argc, char **argv, const char *cmd)
     if (strcmp(cmd, "delete") == 0)
         return delete_deployment(&c, arg);
     if (strcmp(cmd, "extend") == 0)
-        return extend(&c, arg);
+        return order(&c, cmd, arg, json_pack("{s:s}", "by", c.by));
+    if (strcmp(cmd, "scale") == 0)
+        return order(&c, cmd, arg,
+                     c.zdbs ? json_pack("{s:I}", "zdbs", (json_int_t)strtoll(c.zdbs, NULL, 10))
+                            : json_pack("{s:s}", "size", c.size));
     return status_of(&c, arg);
 }
 
@@ -513,4 +548,9 @@ int gs_cli_delete(int argc, char **argv)
 int gs_cli_extend(int argc, char **argv)
 {
     return run_cmd(argc, argv, "extend");
+}
+
+int gs_cli_scale(int argc, char **argv)
+{
+    return run_cmd(argc, argv, "scale");
 }

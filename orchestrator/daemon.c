@@ -136,6 +136,7 @@ static const gs_http_route_t routes[] = {
     {"GET", "/api/v1/deployments/{}", gs_api_get, 0},
     {"DELETE", "/api/v1/deployments/{}", gs_api_delete, 0},
     {"POST", "/api/v1/deployments/{}/extend", gs_api_extend, 4096},
+    {"POST", "/api/v1/deployments/{}/scale", gs_api_scale, 4096},
     {"GET", "/api/v1/signandpay/{}", gs_signandpay_document, 0},
     {"GET", "/api/v1/signandpay/{}/qr.png", gs_signandpay_qr_png, 0},
     {"GET", "/api/v1/signandpay/{}/qr.svg", gs_signandpay_qr_svg, 0},

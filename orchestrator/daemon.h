@@ -12,6 +12,7 @@
 #define GS_DAEMON_TOKEN_BYTES  32
 #define GS_GRIDVIEW_REFRESH_MS 60000 /* how often the grid is read again */
 #define GS_GATEWAY_PORT        7481  /* where gridstor-gw listens on a gateway machine */
+#define GS_RUNWAY_REFRESH_S    60    /* how often a deployed deployment's pools are read */
 
 typedef struct {
     uv_loop_t loop;
@@ -61,6 +62,22 @@ void gs_api_get(gs_http_req_t *r, void *ud);
 void gs_api_create(gs_http_req_t *r, void *ud);
 void gs_api_delete(gs_http_req_t *r, void *ud);
 void gs_api_extend(gs_http_req_t *r, void *ud);
+void gs_api_scale(gs_http_req_t *r, void *ud);
+/* Orders (extend.c, scale.c): the request's arguments (a JSON or YAML map read with
+ * keys; hint says what to send when it is not one), then the priced signandpay document
+ * of an extension or scale, ready to store (gs_api_order_free it). */
+typedef struct {
+    char session[GS_SESSION_LEN + 1];
+    char *json, *dts;
+    char memo[8 + GS_SESSION_LEN];
+    gs_store_session_t row; /* pointing into the above */
+} gs_order_doc_t;
+int gs_api_order_args(gs_http_req_t *r, const gs_cfg_key_t *keys, void *args, const char *hint,
+                      gs_diag_t *diag);
+int gs_api_order_document(gs_daemon_t *d, gs_extension_t *e, gs_order_doc_t *doc, gs_diag_t *diag);
+void gs_api_order_free(gs_order_doc_t *doc);
+/* [the stored session `session` of deployment name], its row as in gs_store_sessions. */
+json_t *gs_api_session_of(gs_daemon_t *d, const char *name, const char *session);
 /* Adds each session's links (document, threebot:// link, QR URLs) and TFT amount;
  * returns sessions. */
 json_t *gs_api_session_links(const gs_daemon_t *d, json_t *sessions);

@@ -453,14 +453,48 @@ static bool advance_reserved(gs_daemon_t *d, const json_t *dep)
     return advance(d, dep, "pools_reserved");
 }
 
-/* What moves a deployment in each state on; deletions first. */
+/* ---- runway ------------------------------------------------------------------------------ */
+
+static void on_pool_read(op_t *op, long status, json_t *ans, const char *error)
+{
+    int64_t empty_at = 0;
+    if (error == NULL && status == 200 && gs_json_int(ans, "empty_at", &empty_at))
+        gs_store_pool_runway(op->d->store, op->name, op->idx, empty_at, (int64_t)time(NULL), NULL);
+}
+
+/* A deployed deployment's paid pools are read again every GS_RUNWAY_REFRESH_S: when they
+ * run dry (GET shows it; a scale prices its new 0-dbs until then). */
+static bool refresh_runway(gs_daemon_t *d, const json_t *dep)
+{
+    const char *name = gs_json_str(dep, "name");
+    json_t *pools = gs_store_pools(d->store, name), *p;
+    int64_t now = (int64_t)time(NULL);
+    size_t i;
+    bool started = false;
+    json_array_foreach(pools, i, p)
+    {
+        int64_t read = 0, rid = 0;
+        gs_json_int(p, "runway_read", &read);
+        if (json_is_object(json_object_get(p, "spec_json")) || /* extends another pool */
+            strcmp(gs_json_str(p, "state"), "paid") != 0 || now - read < GS_RUNWAY_REFRESH_S ||
+            !gs_json_int(p, "reservation_id", &rid))
+            continue;
+        gs_dep_get(d, name, p, on_pool_read, d->cfg.explorer, "/reservations/pools/%" PRId64, rid);
+        started = true;
+        break;
+    }
+    json_decref(pools);
+    return started;
+}
+
+/* What moves a deployment in each state on; deletions first, runways last. */
 static const struct {
     const char *state;
     bool (*next)(gs_daemon_t *d, const json_t *dep);
 } steps[] = {
     {"deleting", gs_dep_advance_delete},         {"paid", advance_paid},
     {"pools_reserved", advance_reserved},        {"escrows_paid", gs_dep_advance_workloads},
-    {"workloads_posted", gs_dep_check_gateways},
+    {"workloads_posted", gs_dep_check_gateways}, {"deployed", refresh_runway},
 };
 
 static void on_tick(uv_timer_t *t)

@@ -57,6 +57,9 @@ int gs_dep_fill_gateway(gs_daemon_t *d, const json_t *dep, const json_t *w, cons
  * Then placing a failed workload again: in state replacing, it is recorded on a spare
  * node of its pool, or the deployment fails when none is left. */
 void gs_dep_sign_delete(gs_daemon_t *d, const char *name, const json_t *w, const char *to);
+/* Signs the deletion of the old container a gateway machine row still holds (after a
+ * scale posted it again); once the explorer took it, the row forgets it. */
+void gs_dep_retire_old(gs_daemon_t *d, const char *name, const json_t *w);
 void gs_dep_replace(gs_daemon_t *d, const json_t *dep, const json_t *w, const json_t *wls);
 /* The next step of a deployment being deleted (workloads.c): its workloads deleted on the
  * grid one by one, then the deployment forgotten. */

@@ -27,19 +27,18 @@ static const gs_cfg_key_t extend_keys[] = {
     {NULL},
 };
 
-/* The request's {"by": DURATION} (JSON or YAML). */
-static int parse_args(gs_http_req_t *r, extend_args_t *a, gs_diag_t *diag)
+int gs_api_order_args(gs_http_req_t *r, const gs_cfg_key_t *keys, void *args, const char *hint,
+                      gs_diag_t *diag)
 {
     size_t len = 0;
     const char *body = gs_http_req_body(r, &len);
     gs_yaml_node_t *root = NULL;
     gs_cfg_ctx_t ctx = {.file = "request"};
     int err = len ? gs_yaml_parse(body, len, "request", &root, diag)
-                  : gs_diag_set(diag, GS_EINVAL, "send {\"by\": \"30d\"}: how much longer");
+                  : gs_diag_set(diag, GS_EINVAL, "%s", hint);
     if (err == GS_OK)
-        err = root->kind == GS_YAML_MAP
-                  ? gs_cfg_apply(&ctx, extend_keys, root, a, "", diag)
-                  : gs_diag_set(diag, GS_EINVAL, "send {\"by\": \"30d\"}: how much longer");
+        err = root->kind == GS_YAML_MAP ? gs_cfg_apply(&ctx, keys, root, args, "", diag)
+                                        : gs_diag_set(diag, GS_EINVAL, "%s", hint);
     gs_cfg_ctx_free(&ctx);
     gs_yaml_free(root);
     return err;
@@ -96,8 +95,7 @@ static json_t *ordered_pools(const json_t *dep, const gs_extension_t *e)
     return out;
 }
 
-/* [the stored session] (its row as GET shows sessions). */
-static json_t *the_session(gs_daemon_t *d, const char *name, const char *session)
+json_t *gs_api_session_of(gs_daemon_t *d, const char *name, const char *session)
 {
     json_t *all = gs_store_sessions(d->store, name), *one = json_array(), *s;
     size_t i;
@@ -123,38 +121,54 @@ static json_t *answer(gs_daemon_t *d, const char *name, const gs_extension_t *e,
                                                (json_int_t)e->pools[i].sus, "amount_stropes",
                                                (json_int_t)e->pools[i].amount));
     gs_format_tft(e->total, total, sizeof total);
-    sessions = the_session(d, name, session);
+    sessions = gs_api_session_of(d, name, session);
     return json_pack("{s:s, s:{s:I, s:s, s:I, s:o}, s:o}", "name", name, "extension", "by_s",
                      (json_int_t)e->by_s, "total", total, "total_stropes", (json_int_t)e->total,
                      "pools", pools, "sessions", gs_api_session_links(d, sessions));
 }
 
-/* Prices the extension, makes its document and stores it with its pools. */
-static int order(gs_daemon_t *d, const json_t *dep, gs_extension_t *e, char *session,
-                 gs_diag_t *diag)
+int gs_api_order_document(gs_daemon_t *d, gs_extension_t *e, gs_order_doc_t *doc, gs_diag_t *diag)
 {
     gs_prices_t prices = d->view.grid.have_prices ? d->view.grid.prices : gs_prices_default();
     gs_doc_opts_t o = {.qr_limit = (size_t)d->cfg.qr_limit,
                        .destination = d->identity.address,
                        .callback_base = d->cfg.public_url};
     uint64_t cu_rate, su_rate;
-    char *json = NULL, *dts = NULL, memo[8 + GS_SESSION_LEN];
-    json_t *rows;
     int err;
     gs_unit_rates(&prices, &cu_rate, &su_rate);
     gs_extension_price(e, cu_rate, su_rate);
-    if ((err = gs_extension_document(e, &o, session, &json, &dts, diag)) != GS_OK)
+    if ((err = gs_extension_document(e, &o, doc->session, &doc->json, &doc->dts, diag)) != GS_OK)
         return err;
-    snprintf(memo, sizeof memo, "gs-%s", session);
+    snprintf(doc->memo, sizeof doc->memo, "gs-%s", doc->session);
+    doc->row = (gs_store_session_t){.id = doc->session,
+                                    .document = doc->json,
+                                    .data_to_sign = doc->dts,
+                                    .amount = e->total,
+                                    .memo = doc->memo};
+    return GS_OK;
+}
+
+void gs_api_order_free(gs_order_doc_t *doc)
+{
+    free(doc->json);
+    free(doc->dts);
+    doc->json = doc->dts = NULL;
+}
+
+/* Prices the extension, makes its document and stores it with its pools. */
+static int order(gs_daemon_t *d, const json_t *dep, gs_extension_t *e, char *session,
+                 gs_diag_t *diag)
+{
+    gs_order_doc_t doc = {0};
+    json_t *rows;
+    int err = gs_api_order_document(d, e, &doc, diag);
+    if (err != GS_OK)
+        return err;
     rows = ordered_pools(dep, e);
-    err = gs_store_extension_add(
-        d->store, gs_json_str(dep, "name"),
-        &(gs_store_session_t){
-            .id = session, .document = json, .data_to_sign = dts, .amount = e->total, .memo = memo},
-        rows, diag);
+    err = gs_store_extension_add(d->store, gs_json_str(dep, "name"), &doc.row, rows, diag);
+    snprintf(session, GS_SESSION_LEN + 1, "%s", doc.session);
     json_decref(rows);
-    free(json);
-    free(dts);
+    gs_api_order_free(&doc);
     return err;
 }
 
@@ -176,7 +190,8 @@ void gs_api_extend(gs_http_req_t *r, void *ud)
     if (strcmp(gs_json_str(dep, "state"), "deployed") != 0)
         gs_http_reply_error(r, 409, "%s is %s: only a deployed deployment can be extended", name,
                             gs_json_str(dep, "state"));
-    else if (parse_args(r, &args, &diag) != GS_OK)
+    else if (gs_api_order_args(r, extend_keys, &args, "send {\"by\": \"30d\"}: how much longer",
+                               &diag) != GS_OK)
         gs_http_reply_error(r, 400, "%s", diag.msg);
     else {
         e.name = name;

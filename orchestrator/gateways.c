@@ -186,6 +186,14 @@ bool gs_dep_check_gateways(gs_daemon_t *d, const json_t *dep)
             started = true;
         }
     }
+    json_array_foreach(wls, i, w)
+    { /* every gateway answers: the containers replaced by a scale go */
+        if (started || serving != gateways ||
+            !json_is_integer(json_object_get(w, "old_workload_id")))
+            continue;
+        gs_dep_retire_old(d, name, w);
+        started = true;
+    }
     if (!started && serving == gateways &&
         gs_store_deployment_transition(d->store, name, "workloads_posted", "deployed", NULL,
                                        NULL) == GS_OK) {

@@ -18,6 +18,7 @@ static const command_t commands[] = {
     {"list", gs_cli_list, "the deployments gridstord keeps"},
     {"delete", gs_cli_delete, "delete a deployment's workloads and say what happens to its money"},
     {"extend", gs_cli_extend, "buy more time for a deployment: a QR code to sign and pay"},
+    {"scale", gs_cli_scale, "add data 0-dbs to a deployment: a QR code to sign and pay"},
     {"plan", gs_cli_plan, "turn a deployment spec into a plan and QR codes to sign and pay"},
     {"put", gs_cli_put, "store a file in a deployment; prints its id"},
     {"get", gs_cli_get, "read a file back by its id"},

@@ -25,6 +25,7 @@ int gs_cli_status(int argc, char **argv);
 int gs_cli_list(int argc, char **argv);
 int gs_cli_delete(int argc, char **argv);
 int gs_cli_extend(int argc, char **argv);
+int gs_cli_scale(int argc, char **argv);
 /* Files through the codec (cli_files.c): put, get, check, repair, and recover (the metadata
  * namespace rebuilt from the backups in the data backends). */
 int gs_cli_put(int argc, char **argv);
@@ -148,9 +149,11 @@ typedef struct {
 int gs_store_workload_add(gs_store_t *s, const char *deployment, const gs_store_workload_t *w,
                           gs_diag_t *diag);
 /* [{"kind","idx","node_id","pool_idx","reference","template","state","password","body",
- *   "workload_id","result_json","posted_at","attempt","tried_json"}], 0-dbs first. States:
- * new → posting → posted → ok (containers: → serving), or on the way to another node:
- * posted → cancelling → replacing → new, posting → replacing; failed when none is left. */
+ *   "workload_id","result_json","posted_at","attempt","tried_json","session",
+ *   "old_workload_id","old_body"}], 0-dbs first. States: new → posting → posted → ok
+ * (containers: → serving), or on the way to another node: posted → cancelling →
+ * replacing → new, posting → replacing; failed when none is left. A scale's 0-dbs are
+ * 'ordered' until its session is paid. */
 json_t *gs_store_workloads(gs_store_t *s, const char *deployment);
 /* What a step records (NULL / 0 members are left as they are). */
 typedef struct {
@@ -172,10 +175,27 @@ int gs_store_workload_replace(gs_store_t *s, const char *deployment, const char 
 
 /* An extension ordered: its signandpay session (the deployment's next) and its pool
  * rows [{"farm_id","spec":{"pool_id","farm_id","node_ids","cus","sus"}}] in state
- * 'ordered', all in one transaction. Accepting the session turns the rows to 'new' and a
+ * 'ordered', all in one transaction; an earlier order not paid yet is canceled. Accepting the session turns the rows to 'new' and a
  * deployed deployment back to 'paid', so the deployer reserves and pays them. */
 int gs_store_extension_add(gs_store_t *s, const char *deployment, const gs_store_session_t *session,
                            const json_t *pools, gs_diag_t *diag);
+
+/* A scale ordered: like an extension (its session and pool rows, which pay for the new
+ * 0-dbs over the pools' remaining time), with the new 0-dbs' rows in state 'ordered' and
+ * the plan they make, all in one transaction. Accepting the session also turns the rows
+ * to 'new', makes next_plan the deployment's plan, and marks each gateway machine to be
+ * posted again (its old workload kept in old_workload_id and old_body until retired).
+ * Any order of the deployment not paid yet (extension or scale) is canceled first. */
+int gs_store_scale_add(gs_store_t *s, const char *deployment, const gs_store_session_t *session,
+                       const json_t *pools, const gs_store_workload_t *zdbs, size_t n_zdbs,
+                       const char *next_plan, gs_diag_t *diag);
+/* The old container of a gateway machine posted again is deleted on the grid: forgotten.
+ * GS_ERANGE when the row does not hold that old workload. */
+int gs_store_workload_retired(gs_store_t *s, const char *deployment, const char *kind, int64_t idx,
+                              int64_t old_workload_id, gs_diag_t *diag);
+/* When pool idx runs dry (the explorer's empty_at) as read at read_at. */
+int gs_store_pool_runway(gs_store_t *s, const char *deployment, int64_t idx, int64_t empty_at,
+                         int64_t read_at, gs_diag_t *diag);
 
 /* [{"name","owner","plan_json"}] of the deployments in a state, oldest first. */
 json_t *gs_store_deployments_in(gs_store_t *s, const char *state);

@@ -40,31 +40,63 @@ static void on_deleted(gs_dep_op_t *op, long status, json_t *ans, const char *er
                      gs_json_str(op->pool, "node_id"));
 }
 
-void gs_dep_sign_delete(gs_daemon_t *d, const char *name, const json_t *w, const char *to)
+/* Signs the deletion of workload wid, posted with body_text, about row w; the
+ * explorer's answer goes to done with the row (and `extra` members) in op->pool. */
+static void sign_delete(gs_daemon_t *d, const char *name, const json_t *w, const char *body_text,
+                        int64_t wid, gs_dep_done_cb done, json_t *extra)
 {
-    json_t *body = json_loads(gs_json_str(w, "body"), 0, NULL), *req;
+    json_t *body = body_text ? json_loads(body_text, 0, NULL) : NULL, *req;
     unsigned char hash[32];
-    char sig[129], path[128], *text;
-    int64_t wid = 0;
+    char sig[129], path[128], *text = NULL;
     gs_dep_op_t *op;
-    gs_json_int(w, "workload_id", &wid);
-    if (body == NULL || gs_workload_challenge_hash(body, "delete", d->identity.tid, hash, NULL)) {
-        json_decref(body);
-        return;
+    if (body != NULL &&
+        gs_workload_challenge_hash(body, "delete", d->identity.tid, hash, NULL) == GS_OK) {
+        gs_sign_hex(&d->identity, hash, sizeof hash, sig);
+        req = json_pack("{s:I, s:s, s:I}", "tid", (json_int_t)d->identity.tid, "signature", sig,
+                        "epoch", (json_int_t)time(NULL));
+        text = req ? gs_json_dumps(req) : NULL;
+        json_decref(req);
     }
     json_decref(body);
-    gs_sign_hex(&d->identity, hash, sizeof hash, sig);
-    req = json_pack("{s:I, s:s, s:I}", "tid", (json_int_t)d->identity.tid, "signature", sig,
-                    "epoch", (json_int_t)time(NULL));
-    text = req ? gs_json_dumps(req) : NULL;
-    json_decref(req);
     snprintf(path, sizeof path, "/reservations/workloads/%" PRId64 "/sign/delete", wid);
-    if (text != NULL && (op = gs_dep_op_new(d, name, w, on_deleted)) != NULL) {
-        json_object_set_new(op->pool, "_from", json_string(gs_json_str(w, "state")));
-        json_object_set_new(op->pool, "_to", json_string(to));
+    if (text != NULL && (op = gs_dep_op_new(d, name, w, done)) != NULL) {
+        json_object_update(op->pool, extra);
         gs_dep_call_with(op, "POST", d->cfg.explorer, path, text, NULL);
     }
+    json_decref(extra);
     free(text);
+}
+
+void gs_dep_sign_delete(gs_daemon_t *d, const char *name, const json_t *w, const char *to)
+{
+    int64_t wid = 0;
+    gs_json_int(w, "workload_id", &wid);
+    sign_delete(d, name, w, gs_json_str(w, "body"), wid, on_deleted,
+                json_pack("{s:s, s:s}", "_from", gs_json_str(w, "state"), "_to", to));
+}
+
+/* The old container of a gateway machine posted again is gone from the grid. */
+static void on_retired(gs_dep_op_t *op, long status, json_t *ans, const char *error)
+{
+    int64_t wid = 0;
+    (void)ans;
+    if (error != NULL || (status != 201 && status != 200 && status != 400))
+        return; /* asked again on the next tick */
+    gs_json_int(op->pool, "old_workload_id", &wid);
+    gs_dep_crash_point("before_retire_recorded");
+    if (gs_store_workload_retired(op->d->store, op->name, gs_json_str(op->pool, "kind"), op->idx,
+                                  wid, NULL) == GS_OK)
+        gs_dep_event(op->d, op->name, "info",
+                     "gateway machine %" PRId64 ": its old container (workload %" PRId64
+                     ") deleted",
+                     op->idx, wid);
+}
+
+void gs_dep_retire_old(gs_daemon_t *d, const char *name, const json_t *w)
+{
+    int64_t wid = 0;
+    gs_json_int(w, "old_workload_id", &wid);
+    sign_delete(d, name, w, gs_json_str(w, "old_body"), wid, on_retired, json_object());
 }
 
 /* ---- choosing a spare ------------------------------------------------------------------ */

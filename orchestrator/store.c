@@ -91,6 +91,14 @@ static const char *const migrations[] = {
     "ALTER TABLE workloads ADD COLUMN tried TEXT NOT NULL DEFAULT '[]';",
     /* 5: pool extensions, ordered with their own signandpay session */
     "ALTER TABLE pools ADD COLUMN spec TEXT; ALTER TABLE pools ADD COLUMN session TEXT;",
+    /* 6: scaling (0-dbs ordered with a session and the plan they make; gateway machines
+     * posted again while the old ones still serve), and each pool's runway as read */
+    "ALTER TABLE workloads ADD COLUMN session TEXT;"
+    "ALTER TABLE workloads ADD COLUMN old_workload_id INTEGER;"
+    "ALTER TABLE workloads ADD COLUMN old_body TEXT;"
+    "ALTER TABLE deployments ADD COLUMN next_plan TEXT;"
+    "ALTER TABLE pools ADD COLUMN empty_at INTEGER;"
+    "ALTER TABLE pools ADD COLUMN runway_read INTEGER;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -417,6 +425,34 @@ static int settle_deployment(gs_store_t *s, const char *session, gs_diag_t *diag
                "it", (int64_t)time(NULL), session);
 }
 
+/* A scale's 0-dbs are to be posted once its session is paid: its plan becomes the
+ * deployment's, and each gateway machine is to be posted again with the new backends
+ * while the old container (its id and body kept) serves until the new one answers. */
+static int settle_scale(gs_store_t *s, const char *session, gs_diag_t *diag)
+{
+    int changes = 0,
+        err = run(s, diag, &changes,
+                  "UPDATE workloads SET state = 'new' WHERE session = ? AND state = 'ordered'", "t",
+                  session);
+    if (err != GS_OK || changes == 0)
+        return err;
+    err = run(s, diag, NULL,
+              "UPDATE deployments SET plan = next_plan, next_plan = NULL WHERE next_plan IS NOT "
+              "NULL AND name = (SELECT deployment FROM sessions WHERE id = ?)",
+              "t", session);
+    if (err == GS_OK)
+        err = run(s, diag, NULL,
+                  "UPDATE workloads SET old_workload_id = workload_id, old_body = body, "
+                  "state = 'new', reference = reference || '-s' || substr(?, 1, 8), "
+                  "body = NULL, password = NULL, workload_id = NULL, result = NULL, "
+                  "posted_at = NULL, attempt = 0, tried = '[]' "
+                  "WHERE kind = 'container' AND state IN ('ok', 'serving') AND "
+                  "old_workload_id IS NULL AND "
+                  "deployment = (SELECT deployment FROM sessions WHERE id = ?)",
+                  "tt", session, session);
+    return err;
+}
+
 /* An extension's pools are to be reserved once its session is paid; a deployed
  * deployment goes back to paid for the deployer to take them through. */
 static int settle_extension(gs_store_t *s, const char *session, gs_diag_t *diag)
@@ -458,6 +494,8 @@ int gs_store_session_accept(gs_store_t *s, const char *id, const char *txid, con
     if (err == GS_OK)
         err = settle_deployment(s, id, diag);
     if (err == GS_OK)
+        err = settle_scale(s, id, diag);
+    if (err == GS_OK)
         err = settle_extension(s, id, diag);
     exec(s, err == GS_OK ? "COMMIT;" : "ROLLBACK;", NULL);
     return err;
@@ -488,7 +526,8 @@ json_t *gs_store_pools(gs_store_t *s, const char *deployment)
 {
     return rows(s,
                 "SELECT idx, farm_id, state, reservation_id, escrow_address, escrow_amount, "
-                "pay_body, pay_txid, spec AS spec_json, session FROM pools WHERE deployment = ? "
+                "pay_body, pay_txid, spec AS spec_json, session, empty_at, runway_read "
+                "FROM pools WHERE deployment = ? "
                 "ORDER BY idx",
                 "t", deployment);
 }
@@ -575,7 +614,8 @@ json_t *gs_store_workloads(gs_store_t *s, const char *deployment)
 {
     return rows(s,
                 "SELECT kind, idx, node_id, pool_idx, reference, template, state, password, body, "
-                "workload_id, result AS result_json, posted_at, attempt, tried AS tried_json "
+                "workload_id, result AS result_json, posted_at, attempt, tried AS tried_json, "
+                "session, old_workload_id, old_body "
                 "FROM workloads WHERE deployment = ? "
                 "ORDER BY kind DESC, idx",
                 "t", deployment);
@@ -611,12 +651,33 @@ int gs_store_workload_replace(gs_store_t *s, const char *deployment, const char 
     return err ? err : cas_result(kind, deployment, idx, from, changes, diag);
 }
 
+/* An order not paid yet is replaced by a new one: its session is canceled (a callback
+ * for it is refused) and what it ordered forgotten. */
+static int cancel_orders(gs_store_t *s, const char *deployment, gs_diag_t *diag)
+{
+    int err = run(s, diag, NULL, "DELETE FROM pools WHERE deployment = ? AND state = 'ordered'",
+                  "t", deployment);
+    if (err == GS_OK)
+        err = run(s, diag, NULL, "DELETE FROM workloads WHERE deployment = ? AND state = 'ordered'",
+                  "t", deployment);
+    if (err == GS_OK)
+        err = run(s, diag, NULL,
+                  "UPDATE sessions SET state = 'canceled' WHERE deployment = ? AND state = 'open'",
+                  "t", deployment);
+    if (err == GS_OK)
+        err = run(s, diag, NULL, "UPDATE deployments SET next_plan = NULL WHERE name = ?", "t",
+                  deployment);
+    return err;
+}
+
 int gs_store_extension_add(gs_store_t *s, const char *deployment, const gs_store_session_t *session,
                            const json_t *pools, gs_diag_t *diag)
 {
     const json_t *p;
     size_t i;
     int err = exec(s, "SAVEPOINT extension_add;", diag);
+    if (err == GS_OK)
+        err = cancel_orders(s, deployment, diag);
     if (err == GS_OK) /* the deployment's next session */
         err = run(s, diag, NULL,
                   "INSERT INTO sessions(id, deployment, idx, document, data_to_sign, amount, memo) "
@@ -642,4 +703,45 @@ int gs_store_extension_add(gs_store_t *s, const char *deployment, const gs_store
         exec(s, "ROLLBACK TO extension_add;", NULL);
     exec(s, "RELEASE extension_add;", NULL);
     return err;
+}
+
+int gs_store_scale_add(gs_store_t *s, const char *deployment, const gs_store_session_t *session,
+                       const json_t *pools, const gs_store_workload_t *zdbs, size_t n_zdbs,
+                       const char *next_plan, gs_diag_t *diag)
+{
+    int err = exec(s, "SAVEPOINT scale_add;", diag);
+    if (err == GS_OK)
+        err = gs_store_extension_add(s, deployment, session, pools, diag);
+    for (size_t i = 0; i < n_zdbs && err == GS_OK; i++)
+        err = run(s, diag, NULL,
+                  "INSERT INTO workloads(deployment, kind, idx, node_id, pool_idx, reference, "
+                  "template, state, session) VALUES (?, ?, ?, ?, ?, ?, ?, 'ordered', ?)",
+                  "ttitittt", deployment, zdbs[i].kind, (int64_t)zdbs[i].idx, zdbs[i].node_id,
+                  (int64_t)zdbs[i].pool_idx, zdbs[i].reference, zdbs[i].template_json, session->id);
+    if (err == GS_OK)
+        err = run(s, diag, NULL, "UPDATE deployments SET next_plan = ? WHERE name = ?", "tt",
+                  next_plan, deployment);
+    if (err != GS_OK)
+        exec(s, "ROLLBACK TO scale_add;", NULL);
+    exec(s, "RELEASE scale_add;", NULL);
+    return err;
+}
+
+int gs_store_workload_retired(gs_store_t *s, const char *deployment, const char *kind, int64_t idx,
+                              int64_t old_workload_id, gs_diag_t *diag)
+{
+    int changes = 0,
+        err = run(s, diag, &changes,
+                  "UPDATE workloads SET old_workload_id = NULL, old_body = NULL "
+                  "WHERE deployment = ? AND kind = ? AND idx = ? AND old_workload_id = ?",
+                  "ttii", deployment, kind, idx, old_workload_id);
+    return err ? err : cas_result(kind, deployment, idx, "replacing an old one", changes, diag);
+}
+
+int gs_store_pool_runway(gs_store_t *s, const char *deployment, int64_t idx, int64_t empty_at,
+                         int64_t read_at, gs_diag_t *diag)
+{
+    return run(s, diag, NULL,
+               "UPDATE pools SET empty_at = ?, runway_read = ? WHERE deployment = ? AND idx = ?",
+               "iiti", empty_at, read_at, deployment, idx);
 }

@@ -245,6 +245,11 @@ bool gs_dep_advance_workloads(gs_daemon_t *d, const json_t *dep)
             ok++;
             continue;
         }
+        if (strcmp(st, "ordered") == 0) { /* a scale not paid (yet) */
+            n--;
+            zdbs--;
+            continue;
+        }
         if (strcmp(st, "new") == 0)
             prepare_workload(d, dep, w, wls, pools);
         else if (strcmp(st, "posting") == 0)
@@ -297,7 +302,9 @@ bool gs_dep_advance_delete(gs_daemon_t *d, const json_t *dep)
     json_array_foreach(wls, i, w)
     {
         const char *st = gs_json_str(w, "state");
-        if (strcmp(st, "posting") == 0)
+        if (json_is_integer(json_object_get(w, "old_workload_id")))
+            gs_dep_retire_old(d, name, w); /* deleted while being scaled */
+        else if (strcmp(st, "posting") == 0)
             search_workload(d, name, w, on_delete_search);
         else if (strcmp(st, "posted") == 0 || strcmp(st, "ok") == 0 || strcmp(st, "serving") == 0 ||
                  strcmp(st, "cancelling") == 0)

@@ -13,8 +13,9 @@ void gs_extension_price(gs_extension_t *e, uint64_t cu_rate, uint64_t su_rate)
     e->total = 0;
     for (size_t i = 0; i < e->n_pools; i++) {
         gs_ext_pool_t *p = &e->pools[i];
-        p->cus = gs__unit_seconds(p->cu_milli, e->by_s);
-        p->sus = gs__unit_seconds(p->su_milli, e->by_s);
+        uint64_t by_s = p->by_s ? p->by_s : e->by_s;
+        p->cus = gs__unit_seconds(p->cu_milli, by_s);
+        p->sus = gs__unit_seconds(p->su_milli, by_s);
         p->amount = p->cus * cu_rate + p->sus * su_rate;
         e->total += p->amount;
     }
@@ -25,15 +26,21 @@ static int extension_text(const gs_extension_t *e, gs_buf_t *text)
     char dur[64], amount[32];
     int err;
     gs__duration_text(e->by_s, dur, sizeof dur);
-    err = gs_buf_printf(text, "gridstor extension\ndeployment: %s\nowner: %s\nextend by: %s\n",
-                        e->name, e->owner, dur);
+    err =
+        e->change
+            ? gs_buf_printf(text, "gridstor scale\ndeployment: %s\nowner: %s\nadd: %s\n", e->name,
+                            e->owner, e->change)
+            : gs_buf_printf(text, "gridstor extension\ndeployment: %s\nowner: %s\nextend by: %s\n",
+                            e->name, e->owner, dur);
     for (size_t i = 0; i < e->n_pools && err == GS_OK; i++) {
         const gs_ext_pool_t *p = &e->pools[i];
         gs_format_tft(p->amount, amount, sizeof amount);
+        gs__duration_text(p->by_s ? p->by_s : e->by_s, dur, sizeof dur);
         err = gs_buf_printf(text,
                             "pool %" PRId64 " on farm %" PRId64 ": %" PRIu64 " CU-s, %" PRIu64
-                            " SU-s, %s TFT\n",
-                            p->pool_id, p->farm_id, p->cus, p->sus, amount);
+                            " SU-s%s%s, %s TFT\n",
+                            p->pool_id, p->farm_id, p->cus, p->sus, e->change ? " for " : "",
+                            e->change ? dur : "", amount);
     }
     gs_format_tft(e->total, amount, sizeof amount);
     return err ? err : gs_buf_printf(text, "pay with this document: %s TFT\n", amount);

@@ -295,12 +295,15 @@ int gs_plan_split(gs_plan_t *plan, const gs_doc_opts_t *opts, gs_diag_t *diag);
 typedef struct {
     int64_t farm_id, pool_id;    /* pool_id: its reservation id on the grid */
     uint64_t cu_milli, su_milli; /* active units, thousandths */
+    uint64_t by_s;               /* seconds of them; 0: the extension's by_s */
     uint64_t cus, sus, amount;   /* set by gs_extension_price */
 } gs_ext_pool_t;
 
 typedef struct {
     const char *name, *owner;
-    uint64_t by_s; /* seconds more */
+    uint64_t by_s;      /* seconds more */
+    const char *change; /* NULL: more time; else what is added ("2 data 0-dbs ..."), each
+                           pool's units paid for its own by_s (a scale) */
     gs_ext_pool_t *pools;
     size_t n_pools;
     uint64_t total; /* stropes, set by gs_extension_price */

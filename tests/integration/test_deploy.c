@@ -209,7 +209,8 @@ static void wait_state(const char *name, const char *want)
 }
 
 /* M1 (read-write) and M2 (read-only) run gridstor-gw on their own addresses, and each
- * answers /health with its role and the codec it was configured with. */
+ * answers /health with its role, the codec it was configured with and the deployment's
+ * data 0-dbs (all its 0-dbs but the two metadata ones) as backends. */
 static void assert_gateways_answer(const json_t *dep)
 {
     const json_t *m;
@@ -225,14 +226,22 @@ static void assert_gateways_answer(const json_t *dep)
         assert_string_equal(gs_json_str(health, "role"), i == 0 ? "m1" : "m2");
         assert_string_equal(gs_json_str(health, "mode"), i == 0 ? "read-write" : "read-only");
         assert_string_equal(gs_json_str(health, "codec"), "16+4");
-        assert_int_equal(json_integer_value(json_object_get(health, "backends")), 20);
+        assert_int_equal(json_integer_value(json_object_get(health, "backends")),
+                         json_array_size(json_object_get(dep, "zdbs")) - 2);
         json_decref(health);
     }
 }
 
 /* Every pool of the deployment paid on the chain exactly once: one payment with memo
  * p-<reservation id> of the escrow's amount, and the explorer says paid. */
+static void assert_paid_once_with(const char *name, size_t n_zdbs);
+
 static void assert_escrows_paid_once(const char *name)
+{
+    assert_paid_once_with(name, 22); /* 20 data, 2 meta */
+}
+
+static void assert_paid_once_with(const char *name, size_t n_zdbs)
 {
     char path[256];
     const char *headers[] = {fx.auth, NULL};
@@ -262,7 +271,7 @@ static void assert_escrows_paid_once(const char *name)
         json_decref(payments);
     }
     /* and every 0-db is provisioned once, with where to reach it */
-    assert_int_equal(json_array_size(json_object_get(dep, "zdbs")), 22); /* 20 data, 2 meta */
+    assert_int_equal(json_array_size(json_object_get(dep, "zdbs")), n_zdbs);
     json_array_foreach(json_object_get(dep, "zdbs"), i, p)
     {
         assert_string_equal(gs_json_str(p, "state"), "ok");
@@ -941,6 +950,169 @@ static void test_extend_buys_more_time_for_every_pool(void **state)
             fail_msg("pool %zu: %.0f unit-seconds before, %.0f after", i, before[i], after[i]);
 }
 
+/* Waits until every pool of the deployment shows its runway (at most 30 s); returns the
+ * deployment. */
+static json_t *with_runway(const char *name)
+{
+    for (int tries = 0; tries < 300; tries++) {
+        json_t *dep = deployment(name), *p;
+        size_t i, known = 0, n = 0;
+        json_array_foreach(json_object_get(dep, "pools"), i, p)
+        {
+            if (json_is_object(json_object_get(p, "spec_json")))
+                continue; /* an extension of another pool */
+            n++;
+            known += json_integer_value(json_object_get(p, "runway_s")) > 0;
+        }
+        if (n > 0 && known == n)
+            return dep;
+        json_decref(dep);
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    fail_msg("the pools of %s showed no runway within 30 s", name);
+    return NULL;
+}
+
+/* POST /api/v1/deployments/NAME/scale with body; the status, *err the error (or NULL). */
+static long scale_request(const char *name, const char *body, const char *auth, char *err,
+                          size_t len)
+{
+    const char *headers[] = {auth, NULL};
+    char path[128];
+    json_t *ans = NULL;
+    long st;
+    snprintf(path, sizeof path, "/api/v1/deployments/%s/scale", name);
+    st = ts_http("POST", fx.url, path, body, auth ? headers : NULL, 5000, &ans);
+    snprintf(err, len, "%s", gs_json_str(ans, "error") ? gs_json_str(ans, "error") : "");
+    json_decref(ans);
+    return st;
+}
+
+/* Scaling asks for what makes sense and says why otherwise; nothing is ordered. */
+static void test_scale_refuses_what_it_cannot_do(void **state)
+{
+    static const struct {
+        const char *name, *body;
+        long status;
+        const char *says;
+    } cases[] = {
+        {"nosuch", "{\"zdbs\": 22}", 404, "no deployment"},
+        {"flaky", "", 400, "zdbs"},
+        {"flaky", "[]", 400, "zdbs"},
+        {"flaky", "{\"zdbs\": \"many\"}", 400, "zdbs"},
+        {"flaky", "{\"zdbs\": 101}", 400, "zdbs"},
+        {"flaky", "{\"zdbs\": 20}", 400, "already"},
+        {"flaky", "{\"nodes\": 3}", 400, "nodes"},
+        {"flaky", "{\"size\": \"20GiB\"}", 501, "moving every shard"},
+        {"flaky", "{\"zdbs\": 100}", 422, "more node"},
+        {"waiting", "{\"zdbs\": 22}", 409, "awaiting_payment"},
+    };
+    char err[1024], link[512];
+    json_t *before;
+    (void)state;
+    deploy("waiting", link);
+    before = with_runway("flaky");
+    assert_int_equal(scale_request("flaky", "{\"zdbs\": 22}", NULL, err, sizeof err), 401);
+    for (size_t i = 0; i < GS_ARRAY_SIZE(cases); i++) {
+        long st = scale_request(cases[i].name, cases[i].body, fx.auth, err, sizeof err);
+        if (st != cases[i].status || strstr(err, cases[i].says) == NULL)
+            fail_msg("scale %s with '%s': %ld '%s', not %ld saying '%s'", cases[i].name,
+                     cases[i].body, st, err, cases[i].status, cases[i].says);
+    }
+    {
+        json_t *after = deployment("flaky");
+        assert_int_equal(json_array_size(json_object_get(after, "sessions")),
+                         json_array_size(json_object_get(before, "sessions")));
+        assert_int_equal(json_array_size(json_object_get(after, "zdbs")), 22);
+        json_decref(after);
+    }
+    json_decref(before);
+    {
+        const char *headers[] = {fx.auth, NULL};
+        assert_int_equal(
+            ts_http("DELETE", fx.url, "/api/v1/deployments/waiting", NULL, headers, 5000, NULL),
+            200);
+    }
+}
+
+/* The gateway machines' workload ids and URLs, in order. */
+static size_t gateways_of(const json_t *dep, int64_t ids[4], char urls[4][128])
+{
+    const json_t *m;
+    size_t i, n = 0;
+    json_array_foreach(json_object_get(dep, "machines"), i, m)
+    {
+        if (n == 4)
+            break;
+        ids[n] = json_integer_value(json_object_get(m, "workload_id"));
+        snprintf(urls[n++], 128, "%s", gs_json_str(m, "gateway"));
+    }
+    return n;
+}
+
+/* Scaling through the CLI: one QR code, the app pays, the new 0-dbs are placed on nodes
+ * holding none of the deployment's, the gateways are posted again with every backend
+ * (the old containers deleted once the new ones answer), the pools stay paid once, and
+ * an unpaid order is replaced by a new one. */
+static void test_scale_adds_zdbs_and_moves_the_gateways(void **state)
+{
+    char path[256], link[512], err[1024], urls[4][128], new_urls[4][128];
+    const char *argv[] = {
+        ts_env("GS_GRIDSTOR"), "scale",       "flaky",     "--zdbs", "22", "--url", fx.url,
+        "--token-file",        fx.token_file, "--timeout", "120",    NULL};
+    int64_t ids[4], new_ids[4];
+    json_t *dep = with_runway("flaky"), *z, *h = NULL;
+    size_t n, i;
+    gs_buf_t out;
+    pid_t pid;
+    (void)state;
+    n = gateways_of(dep, ids, urls);
+    json_decref(dep);
+    /* an order never paid is replaced by the next one: its session can no longer be paid */
+    assert_int_equal(scale_request("flaky", "{\"zdbs\": 23}", fx.auth, err, sizeof err), 201);
+    snprintf(path, sizeof path, "%s/scale.out", fx.sim.dir);
+    pid = spawn_to_file(argv, path);
+    snprintf(link, sizeof link, "%s", wait_for_link(path));
+    assert_int_equal(scan(ALICE, NULL, NULL, link, &out), 0);
+    gs_buf_free(&out);
+    assert_int_equal(exit_status_within(pid, 150000), 0);
+    dep = deployment("flaky");
+    assert_string_equal(gs_json_str(dep, "state"), "deployed");
+    {
+        const json_t *s;
+        size_t canceled = 0;
+        json_array_foreach(json_object_get(dep, "sessions"), i, s) canceled +=
+            strcmp(gs_json_str(s, "state"), "canceled") == 0;
+        assert_int_equal(canceled, 1);
+    }
+    /* 2 meta and 22 data 0-dbs, the new ones on nodes holding no other */
+    assert_int_equal(json_array_size(json_object_get(dep, "zdbs")), 24);
+    json_array_foreach(json_object_get(dep, "zdbs"), i, z)
+    {
+        const json_t *o;
+        size_t k;
+        json_array_foreach(json_object_get(dep, "zdbs"), k,
+                           o) if (i >= 22 && k != i &&
+                                  strcmp(gs_json_str(o, "node_id"), gs_json_str(z, "node_id")) == 0)
+            fail_msg("new 0-db %zu shares node %s with 0-db %zu", i, gs_json_str(z, "node_id"), k);
+    }
+    assert_int_equal(gateways_of(dep, new_ids, new_urls), n);
+    json_decref(dep);
+    assert_paid_once_with("flaky", 24);
+    /* each gateway is a new container knowing 22 backends; the old ones are deleted */
+    for (i = 0; i < n; i++) {
+        json_t *w = NULL;
+        assert_true(new_ids[i] != ids[i]);
+        assert_int_equal(ts_http("GET", new_urls[i], "/health", NULL, NULL, 5000, &h), 200);
+        assert_int_equal(json_integer_value(json_object_get(h, "backends")), 22);
+        json_decref(h);
+        snprintf(path, sizeof path, "/reservations/workloads/%lld", (long long)ids[i]);
+        assert_int_equal(ts_http("GET", fx.sim.explorer, path, NULL, NULL, 5000, &w), 200);
+        assert_int_equal(json_integer_value(json_object_get(w, "next_action")), 6);
+        json_decref(w);
+    }
+}
+
 /* Waits until the read-only gateway at URL has copied the master's metadata up to at
  * least `records` (its /health tells), at most 30 s. */
 static void wait_replicated(const char *url, json_int_t records)
@@ -1071,6 +1243,8 @@ int main(void)
         cmocka_unit_test(test_delete_says_what_happens_to_the_money),
         cmocka_unit_test(test_explorer_errors_are_retried),
         cmocka_unit_test(test_extend_buys_more_time_for_every_pool),
+        cmocka_unit_test(test_scale_refuses_what_it_cannot_do),
+        cmocka_unit_test(test_scale_adds_zdbs_and_moves_the_gateways),
         cmocka_unit_test(test_a_refused_workload_moves_to_a_spare_node),
         cmocka_unit_test(test_a_silent_node_times_out_and_its_workload_moves),
         cmocka_unit_test(test_a_file_survives_losing_m1_and_four_data_nodes),
