@@ -1113,6 +1113,76 @@ static void test_scale_adds_zdbs_and_moves_the_gateways(void **state)
     }
 }
 
+/* Starts gridstord with GRIDSTORD_CRASH_AT=point (NULL: none). */
+static void start_crashing_at(const char *point)
+{
+    if (point != NULL)
+        setenv("GRIDSTORD_CRASH_AT", point, 1);
+    start_gridstord();
+    unsetenv("GRIDSTORD_CRASH_AT");
+    wait_for_grid();
+}
+
+/* A scale with gridstord killed at each of its steps in turn: as it records the app's
+ * callback (the app hears nothing and sends it again), once a new 0-db is recorded, once
+ * a gateway machine is recorded again, and after the explorer took the deletion of an old
+ * container. Each restart resumes; the scale ends once: 21 data 0-dbs, every pool paid
+ * once, the old containers deleted. */
+static void test_a_killed_daemon_resumes_a_scale(void **state)
+{
+    static const char *const points[] = {"after_workload_recorded", "after_gateway_recorded",
+                                         "before_retire_recorded"};
+    const char *headers[] = {fx.auth, NULL};
+    char listen[64], saved[256], link[512], urls[4][128], new_urls[4][128];
+    int64_t ids[4], new_ids[4];
+    json_t *ans = NULL;
+    size_t n;
+    gs_buf_t out;
+    (void)state;
+    assert_int_equal(sscanf(fx.url, "http://%63s", listen), 1);
+    assert_int_equal(ts_stop_server(fx.gridstord, 10000), 0);
+    write_config_at(listen, ""); /* the same address: the document names it */
+    start_crashing_at("after_callback_recorded");
+    ans = with_runway("crash1");
+    n = gateways_of(ans, ids, urls);
+    json_decref(ans);
+    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/crash1/scale", "{\"zdbs\": 21}",
+                             headers, 5000, &ans),
+                     201);
+    snprintf(link, sizeof link, "%s",
+             gs_json_str(json_array_get(json_object_get(ans, "sessions"), 0), "link"));
+    json_decref(ans);
+    snprintf(saved, sizeof saved, "%s/scale-callback.json", fx.sim.dir);
+    assert_int_not_equal(scan(ALICE, "--save", saved, link, &out), 0); /* no answer */
+    gs_buf_free(&out);
+    assert_int_equal(exit_status_within(fx.gridstord, 30000), 99);
+    for (size_t i = 0; i < GS_ARRAY_SIZE(points); i++) {
+        start_crashing_at(points[i]);
+        if (i == 0 && scan(ALICE, "--replay", saved, link, &out) != 0)
+            fail_msg("the callback sent again: %s", out.data);
+        if (i == 0)
+            gs_buf_free(&out);
+        if (exit_status_within(fx.gridstord, 60000) != 99)
+            fail_msg("gridstord did not reach %s", points[i]);
+    }
+    start_crashing_at(NULL);
+    wait_state("crash1", "deployed");
+    assert_paid_once_with("crash1", 23);
+    ans = deployment("crash1");
+    assert_int_equal(gateways_of(ans, new_ids, new_urls), n);
+    json_decref(ans);
+    for (size_t i = 0; i < n; i++) {
+        char path[96];
+        json_t *w = NULL;
+        assert_true(new_ids[i] != ids[i]);
+        snprintf(path, sizeof path, "/reservations/workloads/%lld", (long long)ids[i]);
+        assert_int_equal(ts_http("GET", fx.sim.explorer, path, NULL, NULL, 5000, &w), 200);
+        assert_int_equal(json_integer_value(json_object_get(w, "next_action")), 6);
+        json_decref(w);
+    }
+    write_config("");
+}
+
 /* Waits until the read-only gateway at URL has copied the master's metadata up to at
  * least `records` (its /health tells), at most 30 s. */
 static void wait_replicated(const char *url, json_int_t records)
@@ -1245,6 +1315,7 @@ int main(void)
         cmocka_unit_test(test_extend_buys_more_time_for_every_pool),
         cmocka_unit_test(test_scale_refuses_what_it_cannot_do),
         cmocka_unit_test(test_scale_adds_zdbs_and_moves_the_gateways),
+        cmocka_unit_test(test_a_killed_daemon_resumes_a_scale),
         cmocka_unit_test(test_a_refused_workload_moves_to_a_spare_node),
         cmocka_unit_test(test_a_silent_node_times_out_and_its_workload_moves),
         cmocka_unit_test(test_a_file_survives_losing_m1_and_four_data_nodes),
