@@ -179,6 +179,10 @@ static int precheck(check_t *c, gs_http_req_t *r)
         gs_http_reply_error(r, 400, "%s", diag.msg);
         return 400;
     }
+    if (strcmp(gs_json_str(c->session, "state"), "canceled") == 0) {
+        gs_http_reply_error(r, 410, "%s", GS_CANCELED_ORDER);
+        return 410;
+    }
     txid = gs_json_str(c->session, "txid");
     if (txid != NULL) { /* accepted before: the same body again is fine, another is not */
         bool same = strcmp(txid, c->cb.txid) == 0;

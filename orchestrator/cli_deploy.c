@@ -277,16 +277,32 @@ static int order(conn_t *c, const char *cmd, const char *name, json_t *body)
 /* ---- status and list ----------------------------------------------------------------------- */
 
 /* `gridstor status NAME` for people: state, pools, machines, 0-dbs, recent events. */
+/* "runs dry in 173 days" of a pool whose runway is known, else "". */
+static const char *runway_text(const json_t *pool, char *out, size_t len)
+{
+    int64_t s = 0;
+    out[0] = '\0';
+    if (!gs_json_int(pool, "runway_s", &s))
+        return out;
+    if (s >= 2 * 86400)
+        snprintf(out, len, ", runs dry in %lld days", (long long)(s / 86400));
+    else
+        snprintf(out, len, ", runs dry in %lld hours", (long long)(s / 3600));
+    return out;
+}
+
 static void show_deployment(const char *name, const json_t *d)
 {
     const json_t *p;
     size_t i, ok = 0;
+    char runway[64];
     printf("%s: %s%s%s (owner %s)\n", name, gs_json_str(d, "state"),
            *gs_json_str(d, "reason") ? ": " : "", gs_json_str(d, "reason"),
            gs_json_str(d, "owner"));
-    json_array_foreach(json_object_get(d, "pools"), i, p) printf(
-        "  pool %zu on farm %lld: %s\n", i,
-        (long long)json_integer_value(json_object_get(p, "farm_id")), gs_json_str(p, "state"));
+    json_array_foreach(json_object_get(d, "pools"), i, p)
+        printf("  pool %zu on farm %lld: %s%s\n", i,
+               (long long)json_integer_value(json_object_get(p, "farm_id")),
+               gs_json_str(p, "state"), runway_text(p, runway, sizeof runway));
     json_array_foreach(json_object_get(d, "machines"), i, p) printf(
         "  %s (%s) on node %s: %s%s%s\n", gs_json_str(p, "role"), gs_json_str(p, "mode"),
         gs_json_str(p, "node_id"), gs_json_str(p, "state"), gs_json_str(p, "gateway") ? ", " : "",

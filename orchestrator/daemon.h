@@ -13,6 +13,9 @@
 #define GS_GRIDVIEW_REFRESH_MS 60000 /* how often the grid is read again */
 #define GS_GATEWAY_PORT        7481  /* where gridstor-gw listens on a gateway machine */
 #define GS_RUNWAY_REFRESH_S    60    /* how often a deployed deployment's pools are read */
+#define GS_CANCELED_ORDER                                                                          \
+    "this order was replaced by a newer one of the deployment and can no longer be paid; "         \
+    "a payment made for it stays in the install's wallet"
 
 typedef struct {
     uv_loop_t loop;
@@ -72,6 +75,9 @@ typedef struct {
     char memo[8 + GS_SESSION_LEN];
     gs_store_session_t row; /* pointing into the above */
 } gs_order_doc_t;
+/* The deployment an order is for (the request's {name}): NULL once answered 401, 404, or
+ * 409 unless it is deployed (`verb`: "extended", "scaled"). */
+json_t *gs_api_order_target(gs_daemon_t *d, gs_http_req_t *r, const char *verb);
 int gs_api_order_args(gs_http_req_t *r, const gs_cfg_key_t *keys, void *args, const char *hint,
                       gs_diag_t *diag);
 int gs_api_order_document(gs_daemon_t *d, gs_extension_t *e, gs_order_doc_t *doc, gs_diag_t *diag);

@@ -172,6 +172,25 @@ static int order(gs_daemon_t *d, const json_t *dep, gs_extension_t *e, char *ses
     return err;
 }
 
+json_t *gs_api_order_target(gs_daemon_t *d, gs_http_req_t *r, const char *verb)
+{
+    const char *name = gs_http_req_param(r, 0);
+    json_t *dep;
+    if (!gs_daemon_authorized(d, r))
+        return NULL;
+    if ((dep = gs_store_deployment(d->store, name)) == NULL) {
+        gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
+        return NULL;
+    }
+    if (strcmp(gs_json_str(dep, "state"), "deployed") != 0) {
+        gs_http_reply_error(r, 409, "%s is %s: only a deployed deployment can be %s", name,
+                            gs_json_str(dep, "state"), verb);
+        json_decref(dep);
+        return NULL;
+    }
+    return dep;
+}
+
 void gs_api_extend(gs_http_req_t *r, void *ud)
 {
     gs_daemon_t *d = ud;
@@ -180,18 +199,11 @@ void gs_api_extend(gs_http_req_t *r, void *ud)
     gs_extension_t e = {0};
     gs_diag_t diag = {{0}};
     char session[GS_SESSION_LEN + 1];
-    json_t *dep;
-    if (!gs_daemon_authorized(d, r))
+    json_t *dep = gs_api_order_target(d, r, "extended");
+    if (dep == NULL)
         return;
-    if ((dep = gs_store_deployment(d->store, name)) == NULL) {
-        gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
-        return;
-    }
-    if (strcmp(gs_json_str(dep, "state"), "deployed") != 0)
-        gs_http_reply_error(r, 409, "%s is %s: only a deployed deployment can be extended", name,
-                            gs_json_str(dep, "state"));
-    else if (gs_api_order_args(r, extend_keys, &args, "send {\"by\": \"30d\"}: how much longer",
-                               &diag) != GS_OK)
+    if (gs_api_order_args(r, extend_keys, &args, "send {\"by\": \"30d\"}: how much longer",
+                          &diag) != GS_OK)
         gs_http_reply_error(r, 400, "%s", diag.msg);
     else {
         e.name = name;

@@ -365,18 +365,11 @@ void gs_api_scale(gs_http_req_t *r, void *ud)
     const char *name = gs_http_req_param(r, 0);
     scale_args_t args = {0};
     scale_t s = {.d = d, .name = name};
-    json_t *dep, *out = NULL;
-    if (!gs_daemon_authorized(d, r))
+    json_t *dep = gs_api_order_target(d, r, "scaled"), *out = NULL;
+    if (dep == NULL)
         return;
-    if ((dep = gs_store_deployment(d->store, name)) == NULL) {
-        gs_http_reply_error(r, 404, "no deployment named '%s'; see GET /api/v1/deployments", name);
-        return;
-    }
-    if (strcmp(gs_json_str(dep, "state"), "deployed") != 0)
-        gs_http_reply_error(r, 409, "%s is %s: only a deployed deployment can be scaled", name,
-                            gs_json_str(dep, "state"));
-    else if (gs_api_order_args(r, scale_keys, &args,
-                               "send {\"zdbs\": N}: how many data 0-dbs in all", &s.diag) != GS_OK)
+    if (gs_api_order_args(r, scale_keys, &args, "send {\"zdbs\": N}: how many data 0-dbs in all",
+                          &s.diag) != GS_OK)
         gs_http_reply_error(r, 400, "%s", s.diag.msg);
     else if (args.size != 0)
         gs_http_reply_error(r, 501,

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The session of path parameter 0, or NULL after answering 404. */
+/* The session of path parameter 0, or NULL after answering 404 (unknown) or 410 (an
+ * order replaced by a newer one: not to be paid). */
 static json_t *session_of(gs_daemon_t *d, gs_http_req_t *r)
 {
     const char *id = gs_http_req_param(r, 0);
@@ -16,6 +17,11 @@ static json_t *session_of(gs_daemon_t *d, gs_http_req_t *r)
                             "no signandpay session %.40s: the link is wrong or the "
                             "deployment was deleted",
                             id);
+    else if (strcmp(gs_json_str(s, "state"), "canceled") == 0) {
+        gs_http_reply_error(r, 410, "%s", GS_CANCELED_ORDER);
+        json_decref(s);
+        s = NULL;
+    }
     return s;
 }
 

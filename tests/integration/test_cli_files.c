@@ -48,6 +48,7 @@ static void write_config(void)
     gs_buf_init(&b, 1 << 16);
     gs_buf_printf(&b,
                   "data: 4\nparity: 2\nstripe_size: 64KiB\nkey_file: deploy.key\n"
+                  "placement: spares\n" /* the test names the spare */
                   "metadata:\n  master: {address: \"%s\", namespace: default}\nbackends:\n",
                   fx.srv[MASTER].address);
     for (int i = 0; i < N_DATA; i++)

@@ -647,23 +647,33 @@ static const char *wait_for_link(const char *path)
     return NULL;
 }
 
+/* Runs a gridstor command that shows a QR code and follows (argv), its output into
+ * path; the app scans the link it shows, signs and pays. Its exit status (-1 when it did
+ * not end within timeout_ms). */
+static int run_paid_by_the_app(const char *const *argv, const char *path, int timeout_ms)
+{
+    char link[512];
+    gs_buf_t out;
+    pid_t pid = spawn_to_file(argv, path);
+    snprintf(link, sizeof link, "%s", wait_for_link(path));
+    if (scan(ALICE, NULL, NULL, link, &out) != 0)
+        fail_msg("the app could not pay %s: %s", link, out.data ? out.data : "");
+    gs_buf_free(&out);
+    return exit_status_within(pid, timeout_ms);
+}
+
 static void test_the_cli_deploys_and_follows(void **state)
 {
-    char spec[256], line[4096], link[512];
+    char spec[256], line[4096];
     const char *argv[] = {ts_env("GS_GRIDSTOR"), "deploy",      spec,        "--url", fx.url,
                           "--token-file",        fx.token_file, "--timeout", "60",    NULL};
     gs_buf_t out;
-    pid_t pid;
     (void)state;
     snprintf(spec, sizeof spec, "%s/cli.yaml", fx.sim.dir);
     write_text(spec, "name: cli\nowner: " ALICE "\n");
     /* deploy prints the QR codes and follows, into a file; the app pays meanwhile */
     snprintf(line, sizeof line, "%s/deploy.out", fx.sim.dir);
-    pid = spawn_to_file(argv, line);
-    snprintf(link, sizeof link, "%s", wait_for_link(line));
-    assert_int_equal(scan(ALICE, NULL, NULL, link, &out), 0);
-    gs_buf_free(&out);
-    assert_int_equal(exit_status_within(pid, 60000), 0);
+    assert_int_equal(run_paid_by_the_app(argv, line, 60000), 0);
     {
         gs_buf_t shown;
         gs_buf_init(&shown, 1 << 22);
@@ -905,7 +915,7 @@ static void pool_cus(const char *name, double *cus, size_t *n)
  * again with more capacity in each pool. Bad requests change nothing. */
 static void test_extend_buys_more_time_for_every_pool(void **state)
 {
-    char line[256], link[512];
+    char line[256];
     const char *argv[] = {
         ts_env("GS_GRIDSTOR"), "extend",      "flaky",     "--by", "30d", "--url", fx.url,
         "--token-file",        fx.token_file, "--timeout", "60",   NULL};
@@ -913,8 +923,6 @@ static void test_extend_buys_more_time_for_every_pool(void **state)
     double before[32], after[32];
     size_t n_before = 0, n_after = 0;
     json_t *ans = NULL;
-    gs_buf_t out;
-    pid_t pid;
     (void)state;
     assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/nosuch/extend",
                              "{\"by\":\"30d\"}", headers, 5000, NULL),
@@ -935,11 +943,7 @@ static void test_extend_buys_more_time_for_every_pool(void **state)
                      401);
     pool_cus("flaky", before, &n_before);
     snprintf(line, sizeof line, "%s/extend.out", fx.sim.dir);
-    pid = spawn_to_file(argv, line);
-    snprintf(link, sizeof link, "%s", wait_for_link(line));
-    assert_int_equal(scan(ALICE, NULL, NULL, link, &out), 0);
-    gs_buf_free(&out);
-    assert_int_equal(exit_status_within(pid, 60000), 0);
+    assert_int_equal(run_paid_by_the_app(argv, line, 60000), 0);
     assert_string_equal(gs_json_str(ans = deployment("flaky"), "state"), "deployed");
     json_decref(ans);
     assert_escrows_paid_once("flaky");
@@ -1012,6 +1016,13 @@ static void test_scale_refuses_what_it_cannot_do(void **state)
     (void)state;
     deploy("waiting", link);
     before = with_runway("flaky");
+    { /* the owner sees when the pools run dry */
+        gs_buf_t out;
+        assert_int_equal(cli(&out, "status", "flaky", NULL), 0);
+        if (out.data == NULL || strstr(out.data, "runs dry in") == NULL)
+            fail_msg("gridstor status shows no runway: %s", out.data ? out.data : "");
+        gs_buf_free(&out);
+    }
     assert_int_equal(scale_request("flaky", "{\"zdbs\": 22}", NULL, err, sizeof err), 401);
     for (size_t i = 0; i < GS_ARRAY_SIZE(cases); i++) {
         long st = scale_request(cases[i].name, cases[i].body, fx.auth, err, sizeof err);
@@ -1056,26 +1067,33 @@ static size_t gateways_of(const json_t *dep, int64_t ids[4], char urls[4][128])
  * an unpaid order is replaced by a new one. */
 static void test_scale_adds_zdbs_and_moves_the_gateways(void **state)
 {
-    char path[256], link[512], err[1024], urls[4][128], new_urls[4][128];
+    char path[256], first_doc[512], urls[4][128], new_urls[4][128];
     const char *argv[] = {
         ts_env("GS_GRIDSTOR"), "scale",       "flaky",     "--zdbs", "22", "--url", fx.url,
         "--token-file",        fx.token_file, "--timeout", "120",    NULL};
     int64_t ids[4], new_ids[4];
     json_t *dep = with_runway("flaky"), *z, *h = NULL;
     size_t n, i;
-    gs_buf_t out;
-    pid_t pid;
     (void)state;
     n = gateways_of(dep, ids, urls);
     json_decref(dep);
     /* an order never paid is replaced by the next one: its session can no longer be paid */
-    assert_int_equal(scale_request("flaky", "{\"zdbs\": 23}", fx.auth, err, sizeof err), 201);
+    {
+        const char *headers[] = {fx.auth, NULL};
+        json_t *ans = NULL;
+        assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/flaky/scale",
+                                 "{\"zdbs\": 23}", headers, 5000, &ans),
+                         201);
+        snprintf(first_doc, sizeof first_doc, "%s",
+                 gs_json_str(json_array_get(json_object_get(ans, "sessions"), 0), "document"));
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "scale"), "zdbs")),
+                         23);
+        json_decref(ans);
+        assert_int_equal(ts_http("GET", first_doc, "", NULL, NULL, 5000, NULL), 200);
+    }
     snprintf(path, sizeof path, "%s/scale.out", fx.sim.dir);
-    pid = spawn_to_file(argv, path);
-    snprintf(link, sizeof link, "%s", wait_for_link(path));
-    assert_int_equal(scan(ALICE, NULL, NULL, link, &out), 0);
-    gs_buf_free(&out);
-    assert_int_equal(exit_status_within(pid, 150000), 0);
+    assert_int_equal(run_paid_by_the_app(argv, path, 150000), 0);
+    assert_int_equal(ts_http("GET", first_doc, "", NULL, NULL, 5000, NULL), 410);
     dep = deployment("flaky");
     assert_string_equal(gs_json_str(dep, "state"), "deployed");
     {

@@ -77,11 +77,11 @@ static void test_migrations_run_once_and_refuse_a_newer_file(void **state)
     gs_diag_t diag = {{0}};
     sqlite3 *db;
     gs_store_t *again;
-    assert_int_equal(gs_store_schema_version(f->s), 5);
+    assert_int_equal(gs_store_schema_version(f->s), 6);
     add_backup(f);
     gs_store_close(f->s);
     assert_int_equal(gs_store_open(f->path, &f->s, NULL), GS_OK); /* no migration twice */
-    assert_int_equal(gs_store_schema_version(f->s), 5);
+    assert_int_equal(gs_store_schema_version(f->s), 6);
     json_decref(gs_store_deployment(f->s, "backup")); /* still there */
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
@@ -155,6 +155,80 @@ static void test_a_payment_is_accepted_once_and_settles_the_deployment(void **st
     assert_int_equal(gs_store_session_accept(f->s, "nosuchsession", TX3, "x", &diag), GS_ERANGE);
 }
 
+/* The deployment "backup" paid and deployed, with a 0-db and a serving gateway machine. */
+static void deployed_backup(fixture_t *f)
+{
+    gs_store_workload_set_t posted = {.workload_id = 7, .body = "{\"old\":1}", .posted_at = 1};
+    add_backup(f);
+    assert_int_equal(gs_store_session_accept(f->s, two_sessions[0].id, TX1, "alice.3bot", NULL),
+                     GS_OK);
+    assert_int_equal(gs_store_session_accept(f->s, two_sessions[1].id, TX2, "alice.3bot", NULL),
+                     GS_OK);
+    assert_int_equal(
+        gs_store_workload_add(f->s, "backup",
+                              &(gs_store_workload_t){"zdb", 0, "n1", 0, "gs-x-zdb-0", "{}"}, NULL),
+        GS_OK);
+    assert_int_equal(gs_store_workload_add(
+                         f->s, "backup",
+                         &(gs_store_workload_t){"container", 0, "n2", 0, "gs-x-container-0", "{}"},
+                         NULL),
+                     GS_OK);
+    assert_int_equal(
+        gs_store_workload_step(f->s, "backup", "container", 0, "new", "serving", &posted, NULL),
+        GS_OK);
+    assert_int_equal(gs_store_deployment_transition(f->s, "backup", "paid", "deployed", NULL, NULL),
+                     GS_OK);
+}
+
+/* A scale order: nothing moves until its session is paid; a newer order cancels it; once
+ * paid, the new 0-db is to be posted, the plan is the order's, the deployment goes back
+ * to paid and the gateway machine is to be posted again, keeping its old workload until
+ * it is retired. */
+static void test_a_scale_order_waits_for_its_payment(void **state)
+{
+    fixture_t *f = *state;
+    static const gs_store_session_t order1 = {"cccccccccccccccccccccccc", "{}", "c", 10, "gs-c"},
+                                    order2 = {"dddddddddddddddddddddddd", "{}", "d", 20, "gs-d"};
+    gs_store_workload_t zdb = {"zdb", 1, "n3", 0, "gs-x-zdb-1", "{}"};
+    json_t *pools =
+               json_pack("[{s:i, s:{s:i, s:i}}]", "farm_id", 1, "spec", "pool_id", 5, "sus", 100),
+           *wls, *w, *dep;
+    gs_diag_t diag = {{0}};
+    char buf[64];
+    deployed_backup(f);
+    assert_int_equal(
+        gs_store_scale_add(f->s, "backup", &order1, pools, &zdb, 1, "{\"plan\":1}", NULL), GS_OK);
+    assert_string_equal(state_of(f, "backup", buf, sizeof buf), "deployed");
+    /* the second order replaces the first, whose session can no longer be paid */
+    assert_int_equal(
+        gs_store_scale_add(f->s, "backup", &order2, pools, &zdb, 1, "{\"plan\":2}", NULL), GS_OK);
+    assert_int_equal(gs_store_session_accept(f->s, order1.id, TX3, "alice.3bot", &diag), GS_ERANGE);
+    wls = gs_store_workloads(f->s, "backup");
+    assert_int_equal(json_array_size(wls), 3);
+    json_decref(wls);
+    assert_int_equal(gs_store_session_accept(f->s, order2.id, TX3, "alice.3bot", NULL), GS_OK);
+    assert_string_equal(state_of(f, "backup", buf, sizeof buf), "paid");
+    dep = gs_store_deployment(f->s, "backup");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(dep, "plan_json"), "plan")),
+                     2);
+    json_decref(dep);
+    wls = gs_store_workloads(f->s, "backup");
+    w = json_array_get(wls, 1); /* zdb 1 (0-dbs first, by idx) */
+    assert_string_equal(gs_json_str(w, "state"), "new");
+    w = json_array_get(wls, 2); /* the gateway machine */
+    assert_string_equal(gs_json_str(w, "kind"), "container");
+    assert_string_equal(gs_json_str(w, "state"), "new");
+    assert_int_equal(json_integer_value(json_object_get(w, "old_workload_id")), 7);
+    assert_string_equal(gs_json_str(w, "old_body"), "{\"old\":1}");
+    assert_string_equal(gs_json_str(w, "reference"), "gs-x-container-0-sdddddddd");
+    assert_true(json_is_null(json_object_get(w, "workload_id")));
+    json_decref(wls);
+    /* retired once: the second time the row no longer holds it */
+    assert_int_equal(gs_store_workload_retired(f->s, "backup", "container", 0, 7, NULL), GS_OK);
+    assert_int_equal(gs_store_workload_retired(f->s, "backup", "container", 0, 7, NULL), GS_ERANGE);
+    json_decref(pools);
+}
+
 static void test_transitions_are_compare_and_set(void **state)
 {
     fixture_t *f = *state;
@@ -226,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_payment_is_accepted_once_and_settles_the_deployment,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_transitions_are_compare_and_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_scale_order_waits_for_its_payment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_keep_the_newest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_killed_writer_loses_nothing_it_committed, setup,
                                         teardown),
