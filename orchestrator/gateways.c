@@ -159,6 +159,7 @@ static void on_health(gs_dep_op_t *op, long status, json_t *ans, const char *err
     (void)ans;
     if (error != NULL || status != 200 || !gateway_url(op->pool, url, sizeof url))
         return; /* not up yet: asked again on the next tick */
+    gs_dep_crash_point("before_serving_recorded");
     if (gs_store_workload_step(op->d->store, op->name, "container", op->idx, "ok", "serving", NULL,
                                NULL) == GS_OK)
         gs_dep_event(op->d, op->name, "info", "gateway machine %" PRId64 " answers at %s", op->idx,

@@ -27,6 +27,7 @@
 
 #define ALICE    "alice.3bot"
 #define GW_FLIST "https://hub.grid.tf/gridstor/gridstor-gw.flist"
+#define KILLED   (128 + SIGKILL) /* how a daemon killed at a crash point ends */
 
 extern char **environ;
 
@@ -376,13 +377,16 @@ static void test_the_app_signs_and_pays_once(void **state)
     (void)buf;
 }
 
-/* Waits for the child to exit by itself; its exit status, or -1 after timeout_ms. */
+/* Waits for the child to end by itself; its exit status (128 + the signal that killed
+ * it), or -1 after timeout_ms. */
 static int exit_status_within(pid_t pid, int timeout_ms)
 {
     int status;
     for (int waited = 0; waited < timeout_ms; waited += 50) {
         if (waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            return WIFEXITED(status)     ? WEXITSTATUS(status)
+                   : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                         : -1;
         nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
     }
     return -1;
@@ -403,7 +407,7 @@ static void crash_and_resume(const char *name, const char *point)
     if (scan(ALICE, NULL, NULL, link, &out) != 0)
         fail_msg("app scan: %s", out.data);
     gs_buf_free(&out);
-    assert_int_equal(exit_status_within(fx.gridstord, 30000), 99); /* it crashed there */
+    assert_int_equal(exit_status_within(fx.gridstord, 30000), KILLED); /* it crashed there */
     start_gridstord();
     wait_for_grid();
     wait_state(name, "deployed");
@@ -483,7 +487,7 @@ static void callback_crash_and_resume(const char *name, const char *point)
     snprintf(saved, sizeof saved, "%s/%s-callback.json", fx.sim.dir, name);
     assert_int_not_equal(scan(ALICE, "--save", saved, link, &out), 0); /* no answer */
     gs_buf_free(&out);
-    assert_int_equal(exit_status_within(fx.gridstord, 30000), 99);
+    assert_int_equal(exit_status_within(fx.gridstord, 30000), KILLED);
     start_gridstord();
     wait_for_grid();
     if (scan(ALICE, "--replay", saved, link, &out) != 0)
@@ -508,7 +512,7 @@ static void delete_crash_and_resume(const char *name)
     unsetenv("GRIDSTORD_CRASH_AT");
     snprintf(path, sizeof path, "/api/v1/deployments/%s", name);
     assert_int_equal(ts_http("DELETE", fx.url, path, NULL, headers, 5000, NULL), 202);
-    assert_int_equal(exit_status_within(fx.gridstord, 30000), 99);
+    assert_int_equal(exit_status_within(fx.gridstord, 30000), KILLED);
     start_gridstord();
     for (int i = 0; i < 300 && ts_http("GET", fx.url, path, NULL, headers, 5000, NULL) != 404; i++)
         nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
@@ -527,6 +531,7 @@ static void test_a_killed_daemon_resumes_and_pays_once(void **state)
     crash_and_resume("crash3", "after_pay_recorded");
     crash_and_resume("crash4", "after_workload_recorded");
     crash_and_resume("crash5", "after_gateway_recorded");
+    crash_and_resume("crash6", "before_serving_recorded");
     delete_crash_and_resume("crash5");
 }
 
@@ -1173,14 +1178,14 @@ static void test_a_killed_daemon_resumes_a_scale(void **state)
     snprintf(saved, sizeof saved, "%s/scale-callback.json", fx.sim.dir);
     assert_int_not_equal(scan(ALICE, "--save", saved, link, &out), 0); /* no answer */
     gs_buf_free(&out);
-    assert_int_equal(exit_status_within(fx.gridstord, 30000), 99);
+    assert_int_equal(exit_status_within(fx.gridstord, 30000), KILLED);
     for (size_t i = 0; i < GS_ARRAY_SIZE(points); i++) {
         start_crashing_at(points[i]);
         if (i == 0 && scan(ALICE, "--replay", saved, link, &out) != 0)
             fail_msg("the callback sent again: %s", out.data);
         if (i == 0)
             gs_buf_free(&out);
-        if (exit_status_within(fx.gridstord, 60000) != 99)
+        if (exit_status_within(fx.gridstord, 60000) != KILLED)
             fail_msg("gridstord did not reach %s", points[i]);
     }
     start_crashing_at(NULL);
