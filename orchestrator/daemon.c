@@ -102,9 +102,11 @@ static void on_metrics(gs_http_req_t *r, void *ud)
 {
     daemon_t *d = ud;
     json_t *list = gs_store_deployments(d->store), *dep;
+    gs_store_stats_t st;
     gs_buf_t out;
     size_t i;
     d->requests++;
+    gs_store_stats(d->store, &st);
     gs_buf_init(&out, 1 << 20);
     gs_buf_printf(&out,
                   "# HELP gridstor_up Whether gridstord is running.\n# TYPE gridstor_up gauge\n"
@@ -115,9 +117,24 @@ static void on_metrics(gs_http_req_t *r, void *ud)
                   "# HELP gridstor_http_unauthorized_total Requests refused for a bad token.\n"
                   "# TYPE gridstor_http_unauthorized_total counter\n"
                   "gridstor_http_unauthorized_total %llu\n"
+                  "# HELP gridstor_store_writes_total State database writes (each synced to "
+                  "disk, on the daemon's loop).\n"
+                  "# TYPE gridstor_store_writes_total counter\n"
+                  "gridstor_store_writes_total %llu\n"
+                  "# HELP gridstor_store_write_seconds_total Time spent in those writes.\n"
+                  "# TYPE gridstor_store_write_seconds_total counter\n"
+                  "gridstor_store_write_seconds_total %.6f\n"
+                  "# HELP gridstor_store_write_seconds_max The longest write since start.\n"
+                  "# TYPE gridstor_store_write_seconds_max gauge\n"
+                  "gridstor_store_write_seconds_max %.6f\n"
+                  "# HELP gridstor_store_slow_writes_total Writes over 50 ms.\n"
+                  "# TYPE gridstor_store_slow_writes_total counter\n"
+                  "gridstor_store_slow_writes_total %llu\n"
                   "# HELP gridstor_deployment_info One per deployment, labelled with its state.\n"
                   "# TYPE gridstor_deployment_info gauge\n",
-                  (unsigned long long)d->requests, (unsigned long long)d->refused);
+                  (unsigned long long)d->requests, (unsigned long long)d->refused,
+                  (unsigned long long)st.writes, st.seconds, st.max_seconds,
+                  (unsigned long long)st.slow);
     json_array_foreach(list, i, dep)
     {
         gs_buf_printf(&out, "gridstor_deployment_info{name=\"%s\",state=\"%s\"} 1\n",

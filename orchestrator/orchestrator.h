@@ -81,6 +81,13 @@ typedef struct {
 int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag);
 void gs_store_close(gs_store_t *s);
 int gs_store_schema_version(gs_store_t *s);
+/* Writes through this handle (statements and transaction ends, each waiting for the disk
+ * under synchronous=FULL, on the caller's thread) and the time they took. */
+typedef struct {
+    uint64_t writes, slow; /* slow: over 50 ms, each logged at most once a minute */
+    double seconds, max_seconds;
+} gs_store_stats_t;
+void gs_store_stats(const gs_store_t *s, gs_store_stats_t *out);
 /* A number that changes with every write through this handle but events: an answer
  * built from the store's state stays valid while it does not change. */
 uint64_t gs_store_generation(const gs_store_t *s);

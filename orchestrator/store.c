@@ -16,8 +16,13 @@
 
 #include <sqlite3.h>
 
+#define SLOW_WRITE_S   0.05 /* a write this long is logged: the disk stalls the daemon's loop */
+#define SLOW_LOG_EVERY 60   /* seconds between two such warnings */
+
 struct gs_store {
     sqlite3 *db;
+    gs_store_stats_t stats;
+    time_t slow_logged;
     uint64_t generation; /* bumped by every write, for readers' caches */
 };
 
@@ -108,10 +113,47 @@ static int db_error(gs_store_t *s, gs_diag_t *diag, const char *what)
     return gs_diag_set(diag, GS_EIO, "state database: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Counts a write (a statement or transaction end, with its fsync) that took since
+ * `start`; a slow one is logged, at most once a minute. */
+static void count_write(gs_store_t *s, double start)
+{
+    double took = now_s() - start;
+    time_t now = time(NULL);
+    s->stats.writes++;
+    s->stats.seconds += took;
+    if (took > s->stats.max_seconds)
+        s->stats.max_seconds = took;
+    if (took < SLOW_WRITE_S)
+        return;
+    s->stats.slow++;
+    if (now - s->slow_logged >= SLOW_LOG_EVERY) {
+        s->slow_logged = now;
+        gs_log(GS_LOG_WARN,
+               "a write to the state database took %.0f ms (its disk is slow); gridstord answered "
+               "nothing meanwhile",
+               took * 1000);
+    }
+}
+
+void gs_store_stats(const gs_store_t *s, gs_store_stats_t *out)
+{
+    *out = s->stats;
+}
+
 static int exec(gs_store_t *s, const char *sql, gs_diag_t *diag)
 {
     char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+    double start = now_s();
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    count_write(s, start);
+    if (rc == SQLITE_OK)
         return GS_OK;
     gs_diag_set(diag, GS_EIO, "state database: %s", msg ? msg : "error");
     sqlite3_free(msg);
@@ -229,13 +271,16 @@ static int run(gs_store_t *s, gs_diag_t *diag, int *changes, const char *sql, co
 {
     va_list ap;
     sqlite3_stmt *st;
+    double start;
     int rc;
     va_start(ap, types);
     st = prepare(s, sql, types, ap);
     va_end(ap);
     if (st == NULL)
         return db_error(s, diag, "preparing a statement");
+    start = now_s();
     rc = sqlite3_step(st);
+    count_write(s, start);
     sqlite3_finalize(st);
     s->generation++;
     if (rc == SQLITE_CONSTRAINT)

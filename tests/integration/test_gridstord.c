@@ -87,6 +87,20 @@ static void test_health_and_metrics_are_open(void **state)
     assert_string_equal(gs_json_str(j, "status"), "ok");
     json_decref(j);
     assert_int_equal(ts_http("GET", d->url, "/metrics", NULL, NULL, 5000, NULL), 200);
+    { /* the state database's writes are counted (opening it wrote its schema) */
+        char url[256];
+        gs_buf_t text;
+        const char *line;
+        long long writes = 0;
+        snprintf(url, sizeof url, "%s/metrics", d->url);
+        gs_buf_init(&text, 1 << 20);
+        assert_int_equal(ts_http_get_raw(url, &text), 200);
+        assert_non_null(line = strstr(text.data, "\ngridstor_store_writes_total "));
+        assert_int_equal(sscanf(line, "\ngridstor_store_writes_total %lld", &writes), 1);
+        assert_true(writes > 0);
+        assert_non_null(strstr(text.data, "\ngridstor_store_write_seconds_max "));
+        gs_buf_free(&text);
+    }
 }
 
 static void test_the_api_needs_the_admin_token(void **state)
