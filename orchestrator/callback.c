@@ -196,6 +196,11 @@ static int precheck(check_t *c, gs_http_req_t *r)
     }
     dep = gs_store_deployment(c->d->store, gs_json_str(c->session, "deployment"));
     snprintf(c->owner, sizeof c->owner, "%s", dep ? gs_json_str(dep, "owner") : "");
+    if (dep != NULL && strcmp(gs_json_str(dep, "state"), "deleting") == 0) {
+        json_decref(dep);
+        gs_http_reply_error(r, 410, "the deployment is being deleted: nothing more can be paid");
+        return 410;
+    }
     json_decref(dep);
     if (strcmp(c->owner, c->cb.double_name) != 0) {
         gs_http_reply_error(r, 403, "signed by %s, but the deployment's owner is %s",

@@ -1204,6 +1204,33 @@ static void test_a_killed_daemon_resumes_a_scale(void **state)
         json_decref(w);
     }
     write_config("");
+    /* an order cannot be paid once its deployment is being deleted (the explorer refusing
+     * deletions keeps it deleting meanwhile) */
+    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/crash1/scale", "{\"zdbs\": 22}",
+                             headers, 5000, &ans),
+                     201);
+    snprintf(link, sizeof link, "%s",
+             gs_json_str(json_array_get(json_object_get(ans, "sessions"), 0), "link"));
+    json_decref(ans);
+    assert_int_equal(ts_http("POST", fx.sim.admin, "/explorer/fault",
+                             "{\"status\":503,\"path\":\"/api/v1/reservations/workloads\"}", NULL,
+                             5000, NULL),
+                     200);
+    assert_int_equal(
+        ts_http("DELETE", fx.url, "/api/v1/deployments/crash1", NULL, headers, 5000, NULL), 202);
+    assert_int_not_equal(scan(ALICE, NULL, NULL, link, &out), 0);
+    if (out.data == NULL || strstr(out.data, "being deleted") == NULL)
+        fail_msg("the app paid a deployment being deleted: %s", out.data ? out.data : "");
+    gs_buf_free(&out);
+    assert_int_equal(ts_http("DELETE", fx.sim.admin, "/explorer/fault", NULL, NULL, 5000, NULL),
+                     200);
+    /* the deletion then goes through (after the deployer's backoff) */
+    for (int i = 0; i < 600 && ts_http("GET", fx.url, "/api/v1/deployments/crash1", NULL, headers,
+                                       5000, NULL) != 404;
+         i++)
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    assert_int_equal(
+        ts_http("GET", fx.url, "/api/v1/deployments/crash1", NULL, headers, 5000, NULL), 404);
 }
 
 /* Waits until the read-only gateway at URL has copied the master's metadata up to at
