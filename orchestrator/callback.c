@@ -198,7 +198,9 @@ static int precheck(check_t *c, gs_http_req_t *r)
     snprintf(c->owner, sizeof c->owner, "%s", dep ? gs_json_str(dep, "owner") : "");
     if (dep != NULL && strcmp(gs_json_str(dep, "state"), "deleting") == 0) {
         json_decref(dep);
-        gs_http_reply_error(r, 410, "the deployment is being deleted: nothing more can be paid");
+        gs_http_reply_error(r, 410,
+                            "the deployment is being deleted, so this order is void; a payment "
+                            "made for it stays in the install's wallet");
         return 410;
     }
     json_decref(dep);
