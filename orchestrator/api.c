@@ -369,7 +369,7 @@ void gs_api_create(gs_http_req_t *r, void *ud)
     if (plan_spec(d, &c, body, len) == GS_OK && store_plan(d, &c, body, len) == GS_OK) {
         gs_store_event(d->store, c.plan.name, "info", "plan stored; show the QR codes to the owner",
                        NULL);
-        gs_http_reply_json(r, 201, created_answer(d, &c));
+        gs_daemon_reply_synced(d, r, 201, created_answer(d, &c));
     } else {
         gs_http_reply_error(r, c.status, "%s", c.diag.msg);
     }
@@ -440,7 +440,7 @@ void gs_api_delete(gs_http_req_t *r, void *ud)
         gs_http_reply_error(r, 500, "%s", diag.msg);
         return;
     }
-    gs_http_reply_json(r, live ? 202 : 200,
-                       json_pack("{s:s, s:s, s:s, s:b}", "deleted", name, "state", state, "money",
-                                 money_note(state), "removing", live > 0));
+    gs_daemon_reply_synced(d, r, live ? 202 : 200,
+                           json_pack("{s:s, s:s, s:s, s:b}", "deleted", name, "state", state,
+                                     "money", money_note(state), "removing", live > 0));
 }

@@ -80,10 +80,10 @@ static void decide(check_t *c, gs_http_req_t *r)
         gs_http_reply_error(r, 409, "%s", diag.msg);
     else if (err != GS_OK)
         gs_http_reply_error(r, 500, "%s", diag.msg);
-    else
-        gs_http_reply_json(r, 200,
-                           json_pack("{s:s, s:s}", "status", "accepted", "deployment",
-                                     gs_json_str(c->session, "deployment")));
+    else /* the app hears "accepted" only once that is on disk */
+        gs_daemon_reply_synced(c->d, r, 200,
+                               json_pack("{s:s, s:s}", "status", "accepted", "deployment",
+                                         gs_json_str(c->session, "deployment")));
 }
 
 /* The request's turn: both lookups are in (or the deadline passed), or it went away. */

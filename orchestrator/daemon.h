@@ -48,6 +48,12 @@ typedef struct {
     } view;
 } gs_daemon_t;
 
+/* Answers r with status and body (stolen) once what the handler wrote to the state
+ * database is on disk (gs_store_sync): an answer that names a new session, or says a
+ * callback was accepted, must survive a power cut. 503 when the disk fails or takes
+ * over 30 s. Usable from a handler or a deferred callback. */
+void gs_daemon_reply_synced(gs_daemon_t *d, gs_http_req_t *r, int status, json_t *body);
+
 /* Whether the request carries the admin token; answers 401 when it does not. */
 bool gs_daemon_authorized(gs_daemon_t *d, gs_http_req_t *r);
 

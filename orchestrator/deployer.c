@@ -121,6 +121,55 @@ void gs_dep_call_with(op_t *op, const char *method, const char *base, const char
         op_free(op);
 }
 
+/* A call that waits for the state database to be on disk first. */
+typedef struct {
+    op_t *op;
+    char *method, *url, *body, *extra[5];
+} synced_call_t;
+
+static void synced_call_free(synced_call_t *c)
+{
+    free(c->method);
+    free(c->url);
+    free(c->body);
+    for (size_t i = 0; c->extra[i] != NULL; i++)
+        free(c->extra[i]);
+    free(c);
+}
+
+static void on_call_synced(int err, void *arg)
+{
+    synced_call_t *c = arg;
+    if (err == GS_OK)
+        gs_dep_call_with(c->op, c->method, c->url, "", c->body, (const char *const *)c->extra);
+    else /* recorded but not sent: the next tick finds it unsent and sends it then */
+        op_free(c->op);
+    synced_call_free(c);
+}
+
+void gs_dep_call_synced(op_t *op, const char *method, const char *base, const char *path,
+                        const char *body, const char *const *extra)
+{
+    synced_call_t *c = calloc(1, sizeof *c);
+    bool ok = c != NULL;
+    char url[1200];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    if (ok) {
+        c->op = op;
+        c->method = gs_strdup(method);
+        c->url = gs_strdup(url);
+        c->body = body ? gs_strdup(body) : NULL;
+        ok = c->method && c->url && (body == NULL || c->body);
+    }
+    for (size_t i = 0; ok && extra && extra[i] && i < 4; i++)
+        ok = (c->extra[i] = gs_strdup(extra[i])) != NULL;
+    if (ok && gs_store_sync(op->d->store, &op->d->loop, on_call_synced, c) == GS_OK)
+        return;
+    if (c != NULL)
+        synced_call_free(c);
+    op_free(op);
+}
+
 static void call(op_t *op, const char *method, const char *base, const char *path, const char *body)
 {
     gs_dep_call_with(op, method, base, path, body, NULL);
@@ -285,10 +334,10 @@ static void on_account(op_t *op, long status, json_t *ans, const char *error)
             gs_dep_event(d, op->name, "info",
                          "paying the escrow of reservation %" PRId64 " (transaction %s)", rid,
                          txid);
-            /* sent from here, right after recording it */
+            /* sent from here once the record is on disk */
             if ((send = gs_dep_op_new(d, op->name, op->pool, on_paid_tx)) != NULL) {
                 json_object_set_new(send->pool, "pay_txid", json_string(txid));
-                call(send, "POST", d->cfg.chain, "/transactions", body);
+                gs_dep_call_synced(send, "POST", d->cfg.chain, "/transactions", body, NULL);
             }
         }
     }

@@ -27,6 +27,10 @@ gs_dep_op_t *gs_dep_op_new(gs_daemon_t *d, const char *name, const json_t *row,
  * NULL-terminated list of at most 4); the answer goes to op->done, then op is freed. */
 void gs_dep_call_with(gs_dep_op_t *op, const char *method, const char *base, const char *path,
                       const char *body, const char *const *extra);
+/* The same once every committed state change is on disk (gs_store_sync): for a call
+ * that must never happen without its record (a payment, a workload). */
+void gs_dep_call_synced(gs_dep_op_t *op, const char *method, const char *base, const char *path,
+                        const char *body, const char *const *extra);
 /* GET base + the formatted path about row; the answer goes to cb. */
 void gs_dep_get(gs_daemon_t *d, const char *name, const json_t *row, gs_dep_done_cb cb,
                 const char *base, const char *fmt, ...) __attribute__((format(printf, 6, 7)));

@@ -214,7 +214,7 @@ void gs_api_extend(gs_http_req_t *r, void *ud)
         else if (order(d, dep, &e, session, &diag) != GS_OK)
             gs_http_reply_error(r, 500, "%s", diag.msg);
         else
-            gs_http_reply_json(r, 201, answer(d, name, &e, session));
+            gs_daemon_reply_synced(d, r, 201, answer(d, name, &e, session));
     }
     free(e.pools);
     json_decref(dep);

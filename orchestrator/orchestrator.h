@@ -77,17 +77,26 @@ typedef struct {
     const char *memo;
 } gs_store_session_t;
 
-/* Opens (creating) the database at path and brings its schema up to date. */
+/* Opens (creating) the database at path and brings its schema up to date. A committed
+ * write survives the process being killed at once; gs_store_sync makes every committed
+ * write survive a power cut too. */
 int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag);
 void gs_store_close(gs_store_t *s);
 int gs_store_schema_version(gs_store_t *s);
-/* Writes through this handle (statements and transaction ends, each waiting for the disk
- * under synchronous=FULL, on the caller's thread) and the time they took. */
+/* Writes through this handle (statements and transaction ends, on the caller's thread;
+ * they wait for the disk only when SQLite checkpoints its WAL into the database) and the
+ * time they took. gs_store_sync's waits are not among them: they run on the threadpool. */
 typedef struct {
     uint64_t writes, slow; /* slow: over 50 ms, each logged at most once a minute */
     double seconds, max_seconds;
 } gs_store_stats_t;
 void gs_store_stats(const gs_store_t *s, gs_store_stats_t *out);
+/* Has every committed write reach the disk (the WAL, fdatasync) on loop's threadpool,
+ * then calls cb(GS_OK or GS_EIO, arg) on the loop: what must not be forgotten is done from
+ * there. GS_ENOMEM / GS_EIO when it cannot start (cb is not called). s must stay open
+ * until cb ran. */
+typedef void (*gs_store_synced_cb)(int err, void *arg);
+int gs_store_sync(gs_store_t *s, struct uv_loop_s *loop, gs_store_synced_cb cb, void *arg);
 /* A number that changes with every write through this handle but events: an answer
  * built from the store's state stays valid while it does not change. */
 uint64_t gs_store_generation(const gs_store_t *s);

@@ -386,7 +386,7 @@ void gs_api_scale(gs_http_req_t *r, void *ud)
         s.wls = gs_store_workloads(d->store, name);
         s.added = json_array();
         if (order(&s, (size_t)args.zdbs, &out) == GS_OK)
-            gs_http_reply_json(r, 201, out);
+            gs_daemon_reply_synced(d, r, 201, out);
         else
             gs_http_reply_error(r, s.status ? s.status : 500, "%s", s.diag.msg);
         json_decref(s.plan);

@@ -1,6 +1,14 @@
-/* store.c — gridstord's state in SQLite: WAL, synchronous=FULL (a transaction that
- * returned is on disk, so a payment recorded before it is made is never forgotten),
- * numbered migrations kept in PRAGMA user_version, prepared statements only.
+/* store.c — gridstord's state in SQLite: WAL, numbered migrations kept in PRAGMA
+ * user_version, prepared statements only.
+ *
+ * Durability. A committed transaction is in the WAL file, in the kernel's cache, so a
+ * killed process loses nothing; surviving a power cut takes the disk, which is slow, so
+ * it is not waited for on the caller's thread (synchronous=NORMAL): before anything that
+ * must not be forgotten leaves the daemon (a payment, a workload, an answer naming a new
+ * session), gs_store_sync has the WAL written to disk (fdatasync) on libuv's threadpool,
+ * and the action follows in its callback. A checkpoint moves WAL frames into the database
+ * file, which SQLite syncs itself under NORMAL, so a synced frame is on disk wherever it
+ * went.
  *
  * Every state change is one transaction; the deployer records what it is about to do
  * on the grid before doing it, and compare-and-set transitions (from → to) make a
@@ -8,21 +16,29 @@
  * is a primary key, so a payment can serve one session only, across all deployments. */
 #include "orchestrator.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
+#include <uv.h>
 
 #define SLOW_WRITE_S   0.05 /* a write this long is logged: the disk stalls the daemon's loop */
 #define SLOW_LOG_EVERY 60   /* seconds between two such warnings */
+#define STMT_CACHE     64   /* statements kept prepared (there are fewer in this file) */
 
 struct gs_store {
     sqlite3 *db;
     gs_store_stats_t stats;
     time_t slow_logged;
+    int wal_fd;                      /* the WAL file, for gs_store_sync; -1 until open */
+    sqlite3_stmt *cache[STMT_CACHE]; /* prepared once, reset after each use */
+    size_t n_cached;
     uint64_t generation; /* bumped by every write, for readers' caches */
 };
 
@@ -136,8 +152,8 @@ static void count_write(gs_store_t *s, double start)
     if (now - s->slow_logged >= SLOW_LOG_EVERY) {
         s->slow_logged = now;
         gs_log(GS_LOG_WARN,
-               "a write to the state database took %.0f ms (its disk is slow); gridstord answered "
-               "nothing meanwhile",
+               "a state database write took %.0f ms (a checkpoint on a slow disk?), during "
+               "which gridstord answered nothing",
                took * 1000);
     }
 }
@@ -195,6 +211,17 @@ static int migrate(gs_store_t *s, gs_diag_t *diag)
     return err;
 }
 
+/* The WAL file SQLite keeps next to the database (there once the database was read in
+ * WAL mode, as migrate did), opened for gs_store_sync. */
+static int open_wal(gs_store_t *s, const char *path, gs_diag_t *diag)
+{
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    if ((s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC)) < 0)
+        return gs_diag_set(diag, GS_EIO, "%s: %s", wal, strerror(errno));
+    return GS_OK;
+}
+
 int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag)
 {
     gs_store_t *s = calloc(1, sizeof *s);
@@ -209,11 +236,15 @@ int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag)
         gs_store_close(s);
         return err;
     }
+    s->wal_fd = -1;
     sqlite3_busy_timeout(s->db, 5000);
-    err = exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-               diag);
+    err =
+        exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+             diag);
     if (err == GS_OK)
         err = migrate(s, diag);
+    if (err == GS_OK)
+        err = open_wal(s, path, diag);
     if (err != GS_OK) {
         gs_store_close(s);
         return err;
@@ -226,8 +257,44 @@ void gs_store_close(gs_store_t *s)
 {
     if (s == NULL)
         return;
+    for (size_t i = 0; i < s->n_cached; i++)
+        sqlite3_finalize(s->cache[i]);
     sqlite3_close(s->db);
+    if (s->wal_fd >= 0)
+        close(s->wal_fd);
     free(s);
+}
+
+typedef struct {
+    uv_fs_t fs;
+    gs_store_synced_cb cb;
+    void *arg;
+} sync_t;
+
+static void on_synced(uv_fs_t *fs)
+{
+    sync_t *y = (sync_t *)fs;
+    int err = fs->result < 0 ? GS_EIO : GS_OK;
+    if (err != GS_OK)
+        gs_log(GS_LOG_ERROR, "the state database's WAL could not be synced to disk: %s",
+               uv_strerror((int)fs->result));
+    uv_fs_req_cleanup(fs);
+    y->cb(err, y->arg);
+    free(y);
+}
+
+int gs_store_sync(gs_store_t *s, uv_loop_t *loop, gs_store_synced_cb cb, void *arg)
+{
+    sync_t *y = calloc(1, sizeof *y);
+    if (y == NULL)
+        return GS_ENOMEM;
+    y->cb = cb;
+    y->arg = arg;
+    if (uv_fs_fdatasync(loop, &y->fs, s->wal_fd, on_synced) != 0) {
+        free(y);
+        return GS_EIO;
+    }
+    return GS_OK;
 }
 
 uint64_t gs_store_generation(const gs_store_t *s)
@@ -246,10 +313,36 @@ int gs_store_schema_version(gs_store_t *s)
 
 /* Prepares sql and binds the arguments described by types: 't' text (const char *),
  * 'i' int64_t. */
-static sqlite3_stmt *prepare(gs_store_t *s, const char *sql, const char *types, va_list ap)
+/* The prepared statement for sql: kept from an earlier call, or prepared now (and kept
+ * while there is room). Hand it back with release(). */
+static sqlite3_stmt *statement(gs_store_t *s, const char *sql)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    for (size_t i = 0; i < s->n_cached; i++)
+        if (strcmp(sqlite3_sql(s->cache[i]), sql) == 0)
+            return s->cache[i];
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (s->n_cached < STMT_CACHE)
+        s->cache[s->n_cached++] = st;
+    return st;
+}
+
+static void release(gs_store_t *s, sqlite3_stmt *st)
+{
+    for (size_t i = 0; i < s->n_cached; i++)
+        if (s->cache[i] == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    sqlite3_finalize(st);
+}
+
+static sqlite3_stmt *prepare(gs_store_t *s, const char *sql, const char *types, va_list ap)
+{
+    sqlite3_stmt *st = statement(s, sql);
+    if (st == NULL)
         return NULL;
     for (int i = 0; types[i]; i++) {
         int rc = SQLITE_MISUSE; /* a type letter other than t and i */
@@ -258,7 +351,7 @@ static sqlite3_stmt *prepare(gs_store_t *s, const char *sql, const char *types, 
         else if (types[i] == 'i')
             rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
         if (rc != SQLITE_OK) {
-            sqlite3_finalize(st);
+            release(s, st);
             return NULL;
         }
     }
@@ -272,7 +365,7 @@ static int run(gs_store_t *s, gs_diag_t *diag, int *changes, const char *sql, co
     va_list ap;
     sqlite3_stmt *st;
     double start;
-    int rc;
+    int rc, err = GS_OK;
     va_start(ap, types);
     st = prepare(s, sql, types, ap);
     va_end(ap);
@@ -281,15 +374,15 @@ static int run(gs_store_t *s, gs_diag_t *diag, int *changes, const char *sql, co
     start = now_s();
     rc = sqlite3_step(st);
     count_write(s, start);
-    sqlite3_finalize(st);
     s->generation++;
     if (rc == SQLITE_CONSTRAINT)
-        return gs_diag_set(diag, GS_EINVAL, "state database: %s", sqlite3_errmsg(s->db));
-    if (rc != SQLITE_DONE)
-        return db_error(s, diag, "writing");
-    if (changes)
+        err = gs_diag_set(diag, GS_EINVAL, "state database: %s", sqlite3_errmsg(s->db));
+    else if (rc != SQLITE_DONE)
+        err = db_error(s, diag, "writing");
+    else if (changes)
         *changes = sqlite3_changes(s->db);
-    return GS_OK;
+    release(s, st); /* after the error message and the count were read */
+    return err;
 }
 
 /* The rows of a query as a JSON array of objects keyed by column name (integers and
@@ -325,7 +418,7 @@ static json_t *rows(gs_store_t *s, const char *sql, const char *types, ...)
         }
         json_array_append_new(out, row);
     }
-    sqlite3_finalize(st);
+    release(s, st);
     return out;
 }
 

@@ -68,6 +68,7 @@ static void on_workload_posted(gs_dep_op_t *op, long status, json_t *ans, const 
         gs_dep_event(op->d, op->name, "warn", "%s", why);
 }
 
+/* Posts the signed workload once its record is on disk. */
 static void post_workload(gs_daemon_t *d, const char *name, const json_t *w, const char *body)
 {
     gs_http_signature_t sig;
@@ -80,7 +81,7 @@ static void post_workload(gs_daemon_t *d, const char *name, const json_t *w, con
     extra[1] = sig.date;
     extra[2] = sig.threebot_id;
     extra[3] = NULL;
-    gs_dep_call_with(op, "POST", d->cfg.explorer, "/reservations/workloads", body, extra);
+    gs_dep_call_synced(op, "POST", d->cfg.explorer, "/reservations/workloads", body, extra);
 }
 
 /* A 0-db's password: random, sealed for its node in the body, kept in the clear in the

@@ -1,7 +1,8 @@
 /* test_store.c — gridstord's SQLite state: migrations (fresh, reopened, newer than the
  * program), deployments and their sessions added all or nothing, compare-and-set
- * transitions, a callback's payment accepted once only across sessions, events, and
- * a process killed right after a write finding it on reopening. */
+ * transitions, a callback's payment accepted once only across sessions, scale orders,
+ * events, gs_store_sync answering on its loop, and a process killed right after a write
+ * finding it on reopening. */
 #define _XOPEN_SOURCE 700 /* mkdtemp */
 #include "orchestrator.h"
 
@@ -14,6 +15,7 @@
 
 #include <signal.h>
 #include <sqlite3.h>
+#include <uv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +292,37 @@ static void test_a_killed_writer_loses_nothing_it_committed(void **state)
                      GS_EINVAL);
 }
 
+static void on_synced(int err, void *arg)
+{
+    int *calls = arg;
+    assert_int_equal(err, GS_OK);
+    (*calls)++;
+}
+
+/* gs_store_sync answers on the loop, later, once per call, each after the writes before
+ * it; the writes stay readable and counted. */
+static void test_sync_answers_on_the_loop(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    gs_store_stats_t st;
+    int calls = 0;
+    char buf[64];
+    assert_int_equal(uv_loop_init(&loop), 0);
+    add_backup(f);
+    assert_int_equal(gs_store_sync(f->s, &loop, on_synced, &calls), GS_OK);
+    assert_int_equal(gs_store_session_accept(f->s, two_sessions[0].id, TX1, "alice.3bot", NULL),
+                     GS_OK);
+    assert_int_equal(gs_store_sync(f->s, &loop, on_synced, &calls), GS_OK);
+    assert_int_equal(calls, 0); /* never from inside the call */
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(calls, 2);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_string_equal(state_of(f, "backup", buf, sizeof buf), "awaiting_payment");
+    gs_store_stats(f->s, &st);
+    assert_true(st.writes > 0 && st.seconds > 0 && st.max_seconds <= st.seconds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transitions_are_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_scale_order_waits_for_its_payment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_keep_the_newest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_answers_on_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_killed_writer_loses_nothing_it_committed, setup,
                                         teardown),
     };
