@@ -117,7 +117,9 @@ void gs_dep_call_with(op_t *op, const char *method, const char *base, const char
     for (size_t i = 0; extra && extra[i] && i < 4; i++)
         headers[i + 1] = extra[i];
     snprintf(url, sizeof url, "%s%s", base, path);
-    if (gs_http_send(op->d->client, &rq, on_answer, op, NULL) != GS_OK)
+    /* a call that waited for the disk may find the daemon stopping (no client any more):
+     * what it was to send is recorded, and a restarted daemon takes it up */
+    if (op->d->client == NULL || gs_http_send(op->d->client, &rq, on_answer, op, NULL) != GS_OK)
         op_free(op);
 }
 
