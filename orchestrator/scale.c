@@ -115,28 +115,47 @@ static double free_disk(const scale_t *s, const gs_node_t *n)
     return strcmp(s->disk, "ssd") == 0 ? free.sru : free.hru;
 }
 
-/* The best node for one more 0-db: in a farm of the deployment's pools, up, holding none
- * of its 0-dbs, with room; the farm with the fewest data 0-dbs first, then the most free
- * disk. NULL when none is left. */
-static const gs_node_t *best_node(const scale_t *s)
+/* The nodes that may take a new 0-db: in a farm of the deployment's pools, up, with
+ * room, holding none of its 0-dbs; *n gets how many (a new array, NULL when none). */
+static const gs_node_t **candidates(const scale_t *s, size_t *n)
 {
     const gs_grid_t *g = &s->d->view.grid;
-    const gs_node_t *best = NULL;
-    size_t best_load = SIZE_MAX;
+    const gs_node_t **out = NULL;
+    *n = 0;
     for (size_t k = 0; k < g->n_nodes; k++) {
-        const gs_node_t *n = &g->nodes[k];
-        size_t load;
-        if (pool_of_farm(s->plan, n->farm_id) == SIZE_MAX || !gs_node_is_up(g, n) ||
-            free_disk(s, n) < (double)s->size_gib || holds_zdb(s->plan, n->node_id))
+        const gs_node_t *node = &g->nodes[k];
+        if (pool_of_farm(s->plan, node->farm_id) == SIZE_MAX || !gs_node_is_up(g, node) ||
+            free_disk(s, node) < (double)s->size_gib || holds_zdb(s->plan, node->node_id))
             continue;
-        load = farm_load(s->plan, n->farm_id);
-        if (best == NULL || load < best_load ||
-            (load == best_load && free_disk(s, n) > free_disk(s, best))) {
-            best = n;
+        if (out == NULL && (out = calloc(g->n_nodes, sizeof *out)) == NULL)
+            return NULL;
+        out[(*n)++] = node;
+    }
+    return out;
+}
+
+/* The best of the candidates left for one more 0-db, taken from the list: the farm with
+ * the fewest data 0-dbs first, then the most free disk. NULL when none is left. */
+static const gs_node_t *take_best(const scale_t *s, const gs_node_t **cands, size_t n)
+{
+    size_t best = SIZE_MAX, best_load = SIZE_MAX;
+    const gs_node_t *picked;
+    for (size_t k = 0; k < n; k++) {
+        size_t load;
+        if (cands[k] == NULL)
+            continue;
+        load = farm_load(s->plan, cands[k]->farm_id);
+        if (best == SIZE_MAX || load < best_load ||
+            (load == best_load && free_disk(s, cands[k]) > free_disk(s, cands[best]))) {
+            best = k;
             best_load = load;
         }
     }
-    return best;
+    if (best == SIZE_MAX)
+        return NULL;
+    picked = cands[best];
+    cands[best] = NULL;
+    return picked;
 }
 
 /* Adds a data 0-db on node n to the plan: its entry, its node in the farm's pool, its
@@ -169,6 +188,8 @@ static int place(scale_t *s, size_t want)
 {
     size_t first = 0;
     const json_t *like = first_data(s->plan, &first, &s->before);
+    const gs_node_t **cands;
+    size_t n_cands = 0;
     json_t *tmpl;
     int64_t disk = 0;
     if (like == NULL)
@@ -184,8 +205,9 @@ static int place(scale_t *s, size_t want)
     disk = strcmp(s->disk, "ssd") == 0 ? GS_DISK_SSD : GS_DISK_HDD;
     gs_units_zdb((uint32_t)s->size_gib, (int)disk, &(uint64_t){0}, &s->su_milli);
     tmpl = json_deep_copy(like); /* the plan's array grows under like */
+    cands = candidates(s, &n_cands);
     for (size_t k = s->before; k < want; k++) {
-        const gs_node_t *n = best_node(s);
+        const gs_node_t *n = take_best(s, cands, n_cands);
         if (n == NULL) {
             char why[256];
             snprintf(why, sizeof why,
@@ -193,11 +215,13 @@ static int place(scale_t *s, size_t want)
                      " GiB %s 0-db (up, with room, holding none of its 0-dbs); %zu asked",
                      k - s->before, k - s->before == 1 ? "" : "s", s->size_gib,
                      strcmp(s->disk, "ssd") == 0 ? "SSD" : "HDD", want - s->before);
+            free(cands);
             json_decref(tmpl);
             return refuse(s, 422, "%s", why);
         }
         add_zdb(s, n, tmpl);
     }
+    free(cands);
     json_decref(tmpl);
     return GS_OK;
 }
