@@ -1051,6 +1051,26 @@ static void test_scale_refuses_what_it_cannot_do(void **state)
     }
 }
 
+/* Orders a scale of NAME to ZDBS data 0-dbs (201); its session's link and document URL
+ * into link and doc (each may be NULL). */
+static void order_scale(const char *name, int zdbs, char link[512], char doc[512])
+{
+    const char *headers[] = {fx.auth, NULL};
+    char path[128], body[64];
+    json_t *ans = NULL, *session;
+    snprintf(path, sizeof path, "/api/v1/deployments/%s/scale", name);
+    snprintf(body, sizeof body, "{\"zdbs\": %d}", zdbs);
+    assert_int_equal(ts_http("POST", fx.url, path, body, headers, 5000, &ans), 201);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "scale"), "zdbs")),
+                     zdbs);
+    session = json_array_get(json_object_get(ans, "sessions"), 0);
+    if (link != NULL)
+        snprintf(link, 512, "%s", gs_json_str(session, "link"));
+    if (doc != NULL)
+        snprintf(doc, 512, "%s", gs_json_str(session, "document"));
+    json_decref(ans);
+}
+
 /* The gateway machines' workload ids and URLs, in order. */
 static size_t gateways_of(const json_t *dep, int64_t ids[4], char urls[4][128])
 {
@@ -1083,19 +1103,8 @@ static void test_scale_adds_zdbs_and_moves_the_gateways(void **state)
     n = gateways_of(dep, ids, urls);
     json_decref(dep);
     /* an order never paid is replaced by the next one: its session can no longer be paid */
-    {
-        const char *headers[] = {fx.auth, NULL};
-        json_t *ans = NULL;
-        assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/flaky/scale",
-                                 "{\"zdbs\": 23}", headers, 5000, &ans),
-                         201);
-        snprintf(first_doc, sizeof first_doc, "%s",
-                 gs_json_str(json_array_get(json_object_get(ans, "sessions"), 0), "document"));
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "scale"), "zdbs")),
-                         23);
-        json_decref(ans);
-        assert_int_equal(ts_http("GET", first_doc, "", NULL, NULL, 5000, NULL), 200);
-    }
+    order_scale("flaky", 23, NULL, first_doc);
+    assert_int_equal(ts_http("GET", first_doc, "", NULL, NULL, 5000, NULL), 200);
     snprintf(path, sizeof path, "%s/scale.out", fx.sim.dir);
     assert_int_equal(run_paid_by_the_app(argv, path, 150000), 0);
     assert_int_equal(ts_http("GET", first_doc, "", NULL, NULL, 5000, NULL), 410);
@@ -1169,12 +1178,7 @@ static void test_a_killed_daemon_resumes_a_scale(void **state)
     ans = with_runway("crash1");
     n = gateways_of(ans, ids, urls);
     json_decref(ans);
-    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/crash1/scale", "{\"zdbs\": 21}",
-                             headers, 5000, &ans),
-                     201);
-    snprintf(link, sizeof link, "%s",
-             gs_json_str(json_array_get(json_object_get(ans, "sessions"), 0), "link"));
-    json_decref(ans);
+    order_scale("crash1", 21, link, NULL);
     snprintf(saved, sizeof saved, "%s/scale-callback.json", fx.sim.dir);
     assert_int_not_equal(scan(ALICE, "--save", saved, link, &out), 0); /* no answer */
     gs_buf_free(&out);
@@ -1206,12 +1210,7 @@ static void test_a_killed_daemon_resumes_a_scale(void **state)
     write_config("");
     /* an order cannot be paid once its deployment is being deleted (the explorer refusing
      * deletions keeps it deleting meanwhile) */
-    assert_int_equal(ts_http("POST", fx.url, "/api/v1/deployments/crash1/scale", "{\"zdbs\": 22}",
-                             headers, 5000, &ans),
-                     201);
-    snprintf(link, sizeof link, "%s",
-             gs_json_str(json_array_get(json_object_get(ans, "sessions"), 0), "link"));
-    json_decref(ans);
+    order_scale("crash1", 22, link, NULL);
     assert_int_equal(ts_http("POST", fx.sim.admin, "/explorer/fault",
                              "{\"status\":503,\"path\":\"/api/v1/reservations/workloads\"}", NULL,
                              5000, NULL),
