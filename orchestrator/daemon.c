@@ -194,11 +194,18 @@ static void on_metrics(gs_http_req_t *r, void *ud)
                   "# HELP gridstor_store_slow_writes_total Writes over 50 ms.\n"
                   "# TYPE gridstor_store_slow_writes_total counter\n"
                   "gridstor_store_slow_writes_total %llu\n"
+                  "# HELP gridstor_store_checkpoints_total WAL checkpoints (off the loop).\n"
+                  "# TYPE gridstor_store_checkpoints_total counter\n"
+                  "gridstor_store_checkpoints_total %llu\n"
+                  "# HELP gridstor_store_wal_frames Frames in the WAL at the last checkpoint.\n"
+                  "# TYPE gridstor_store_wal_frames gauge\n"
+                  "gridstor_store_wal_frames %llu\n"
                   "# HELP gridstor_deployment_info One per deployment, labelled with its state.\n"
                   "# TYPE gridstor_deployment_info gauge\n",
                   (unsigned long long)d->requests, (unsigned long long)d->refused,
                   (unsigned long long)st.writes, st.seconds, st.max_seconds,
-                  (unsigned long long)st.slow);
+                  (unsigned long long)st.slow, (unsigned long long)st.checkpoints,
+                  (unsigned long long)st.wal_frames);
     json_array_foreach(list, i, dep)
     {
         gs_buf_printf(&out, "gridstor_deployment_info{name=\"%s\",state=\"%s\"} 1\n",

@@ -38,6 +38,7 @@ typedef struct {
     int deployer_busy;           /* grid calls of the deployer in flight */
     int deployer_failures;       /* grid calls failed in a row (backoff) */
     uint64_t deployer_resume_ms; /* no new call before this loop time */
+    uint64_t checkpoint_ms;      /* the state database's next checkpoint, loop time */
     /* the grid as last read (gridview.c) */
     struct {
         gs_grid_t grid, *loading;

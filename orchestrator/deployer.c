@@ -19,9 +19,10 @@
 #include <string.h>
 #include <time.h>
 
-#define TICK_MS         500
-#define GRID_TIMEOUT_MS 20000
-#define GS_CRASH_ENV    "GRIDSTORD_CRASH_AT" /* tests: SIGKILL at a named point */
+#define TICK_MS             500
+#define CHECKPOINT_EVERY_MS 30000
+#define GRID_TIMEOUT_MS     20000
+#define GS_CRASH_ENV        "GRIDSTORD_CRASH_AT" /* tests: SIGKILL at a named point */
 
 typedef gs_dep_op_t op_t;
 typedef gs_dep_done_cb op_done_cb;
@@ -556,6 +557,10 @@ static void on_tick(uv_timer_t *t)
     json_t *deps;
     size_t i;
     json_t *dep;
+    if (uv_now(&d->loop) >= d->checkpoint_ms) { /* the WAL into the database, off the loop */
+        d->checkpoint_ms = uv_now(&d->loop) + CHECKPOINT_EVERY_MS;
+        gs_store_checkpoint(d->store, &d->loop);
+    }
     if (d->deployer_busy || !d->have_identity || d->cfg.explorer == NULL || d->cfg.chain == NULL ||
         uv_now(&d->loop) < d->deployer_resume_ms)
         return;

@@ -83,12 +83,14 @@ typedef struct {
 int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag);
 void gs_store_close(gs_store_t *s);
 int gs_store_schema_version(gs_store_t *s);
-/* Writes through this handle (statements and transaction ends, on the caller's thread;
- * they wait for the disk only when SQLite checkpoints its WAL into the database) and the
- * time they took. gs_store_sync's waits are not among them: they run on the threadpool. */
+/* Writes through this handle (statements and transaction ends, on the caller's thread,
+ * never waiting for the disk) and the time they took; gs_store_sync's and
+ * gs_store_checkpoint's disk waits run on the threadpool and are not among them. */
 typedef struct {
     uint64_t writes, slow; /* slow: over 50 ms, each logged at most once a minute */
     double seconds, max_seconds;
+    uint64_t checkpoints; /* gs_store_checkpoint runs that worked */
+    uint64_t wal_frames;  /* frames in the WAL at the last one */
 } gs_store_stats_t;
 void gs_store_stats(const gs_store_t *s, gs_store_stats_t *out);
 /* Has every committed write reach the disk (the WAL, fdatasync) on loop's threadpool,
@@ -96,6 +98,11 @@ void gs_store_stats(const gs_store_t *s, gs_store_stats_t *out);
  * there. GS_ENOMEM / GS_EIO when it cannot start (cb is not called). s must stay open
  * until cb ran. */
 typedef void (*gs_store_synced_cb)(int err, void *arg);
+/* Moves the WAL into the database (a PASSIVE checkpoint, which fsyncs) on loop's
+ * threadpool through a connection of its own; the handle itself never checkpoints, so its
+ * writes never wait for the disk. Nothing when one is under way. Call it every so often
+ * (gridstord: every 30 s), or the WAL grows. s must stay open until the loop ran it. */
+void gs_store_checkpoint(gs_store_t *s, struct uv_loop_s *loop);
 int gs_store_sync(gs_store_t *s, struct uv_loop_s *loop, gs_store_synced_cb cb, void *arg);
 /* A number that changes with every write through this handle but events: an answer
  * built from the store's state stays valid while it does not change. */

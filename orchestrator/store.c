@@ -7,8 +7,10 @@
  * must not be forgotten leaves the daemon (a payment, a workload, an answer naming a new
  * session), gs_store_sync has the WAL written to disk (fdatasync) on libuv's threadpool,
  * and the action follows in its callback. A checkpoint moves WAL frames into the database
- * file, which SQLite syncs itself under NORMAL, so a synced frame is on disk wherever it
- * went.
+ * file and syncs it, so a synced frame is on disk wherever it went; the handle never
+ * checkpoints itself (wal_autocheckpoint=0): gs_store_checkpoint does, on the threadpool
+ * through a connection of its own, so no write waits for the disk on the caller's
+ * thread.
  *
  * Every state change is one transaction; the deployer records what it is about to do
  * on the grid before doing it, and compare-and-set transitions (from → to) make a
@@ -36,7 +38,14 @@ struct gs_store {
     sqlite3 *db;
     gs_store_stats_t stats;
     time_t slow_logged;
-    int wal_fd;                      /* the WAL file, for gs_store_sync; -1 until open */
+    int wal_fd; /* the WAL file, for gs_store_sync; -1 until open */
+    char *path;
+    struct {
+        sqlite3 *db; /* a connection of the threadpool's, one checkpoint at a time */
+        uv_work_t work;
+        bool busy;
+        int rc, log, done; /* the last one's result and frames */
+    } ckpt;
     sqlite3_stmt *cache[STMT_CACHE]; /* prepared once, reset after each use */
     size_t n_cached;
     uint64_t generation; /* bumped by every write, for readers' caches */
@@ -238,9 +247,14 @@ int gs_store_open(const char *path, gs_store_t **out, gs_diag_t *diag)
     }
     s->wal_fd = -1;
     sqlite3_busy_timeout(s->db, 5000);
+    /* checkpoints fsync the database: gs_store_checkpoint makes them off the caller's thread */
     err =
         exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
              diag);
+    if (err == GS_OK && sqlite3_threadsafe()) /* else SQLite checkpoints by itself */
+        err = exec(s, "PRAGMA wal_autocheckpoint = 0;", diag);
+    if (err == GS_OK && (s->path = gs_strdup(path)) == NULL)
+        err = gs_diag_set(diag, GS_ENOMEM, "out of memory");
     if (err == GS_OK)
         err = migrate(s, diag);
     if (err == GS_OK)
@@ -260,9 +274,49 @@ void gs_store_close(gs_store_t *s)
     for (size_t i = 0; i < s->n_cached; i++)
         sqlite3_finalize(s->cache[i]);
     sqlite3_close(s->db);
+    sqlite3_close(s->ckpt.db);
     if (s->wal_fd >= 0)
         close(s->wal_fd);
+    free(s->path);
     free(s);
+}
+
+/* On the threadpool: the WAL into the database through the threadpool's own connection,
+ * PASSIVE (it never waits for the loop's reads or writes, and takes what it can). */
+static void checkpoint_work(uv_work_t *w)
+{
+    gs_store_t *s = w->data;
+    s->ckpt.rc = SQLITE_OK;
+    if (s->ckpt.db == NULL) { /* a connection finds the WAL once it has read the file */
+        s->ckpt.rc = sqlite3_open_v2(s->path, &s->ckpt.db, SQLITE_OPEN_READWRITE, NULL);
+        if (s->ckpt.rc == SQLITE_OK)
+            s->ckpt.rc = sqlite3_exec(s->ckpt.db, "PRAGMA journal_mode", NULL, NULL, NULL);
+    }
+    if (s->ckpt.rc == SQLITE_OK)
+        s->ckpt.rc = sqlite3_wal_checkpoint_v2(s->ckpt.db, "main", SQLITE_CHECKPOINT_PASSIVE,
+                                               &s->ckpt.log, &s->ckpt.done);
+}
+
+static void checkpoint_done(uv_work_t *w, int status)
+{
+    gs_store_t *s = w->data;
+    s->ckpt.busy = false;
+    if (status != 0 || s->ckpt.rc != SQLITE_OK) {
+        gs_log(GS_LOG_WARN, "checkpointing the state database failed: %s",
+               status != 0 ? uv_strerror(status) : sqlite3_errstr(s->ckpt.rc));
+        return;
+    }
+    s->stats.checkpoints++;
+    s->stats.wal_frames = s->ckpt.log > 0 ? (uint64_t)s->ckpt.log : 0;
+}
+
+void gs_store_checkpoint(gs_store_t *s, uv_loop_t *loop)
+{
+    if (s->ckpt.busy || !sqlite3_threadsafe())
+        return;
+    s->ckpt.work.data = s;
+    if (uv_queue_work(loop, &s->ckpt.work, checkpoint_work, checkpoint_done) == 0)
+        s->ckpt.busy = true;
 }
 
 typedef struct {

@@ -323,6 +323,36 @@ static void test_sync_answers_on_the_loop(void **state)
     assert_true(st.writes > 0 && st.seconds > 0 && st.max_seconds <= st.seconds);
 }
 
+/* The handle never checkpoints by itself; gs_store_checkpoint moves the WAL into the
+ * database on the threadpool, and everything reads the same after it. */
+static void test_checkpoints_run_off_the_loop(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    gs_store_stats_t st;
+    json_t *events;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    add_backup(f);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(gs_store_event(f->s, "backup", "info", "an event", NULL), GS_OK);
+    gs_store_checkpoint(f->s, &loop);
+    gs_store_checkpoint(f->s, &loop); /* one under way already: nothing more */
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    gs_store_stats(f->s, &st);
+    assert_int_equal(st.checkpoints, 1);
+    if (st.wal_frames < 200) /* every write was still in the WAL */
+        fail_msg("%llu frames in the WAL", (unsigned long long)st.wal_frames);
+    events = gs_store_events(f->s, "backup", 1000, 0);
+    assert_int_equal(json_array_size(events), 201); /* with the deployment's own */
+    json_decref(events);
+    gs_store_close(f->s); /* and the file holds it all without the WAL */
+    assert_int_equal(gs_store_open(f->path, &f->s, NULL), GS_OK);
+    events = gs_store_events(f->s, "backup", 1000, 0);
+    assert_int_equal(json_array_size(events), 201);
+    json_decref(events);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +366,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_scale_order_waits_for_its_payment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_keep_the_newest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_answers_on_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_run_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_killed_writer_loses_nothing_it_committed, setup,
                                         teardown),
     };
