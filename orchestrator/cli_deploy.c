@@ -284,7 +284,9 @@ static const char *runway_text(const json_t *pool, char *out, size_t len)
     out[0] = '\0';
     if (!gs_json_int(pool, "runway_s", &s))
         return out;
-    if (s >= 2 * 86400)
+    if (s > (int64_t)100 * 365 * 86400) /* the explorer's "never": nothing uses it */
+        snprintf(out, len, ", nothing draws on it");
+    else if (s >= 2 * 86400)
         snprintf(out, len, ", runs dry in %lld days", (long long)(s / 86400));
     else
         snprintf(out, len, ", runs dry in %lld hours", (long long)(s / 3600));
