@@ -5,7 +5,9 @@
  * app's signed and paid callback is accepted once and settles the deployment; every
  * kind of bad callback is refused with its status and changes nothing. */
 #define _XOPEN_SOURCE 700 /* setenv, nanosleep */
+#include "payments.h"
 #include "process.h"
+#include "reservation.h"
 #include "simproc.h"
 
 #include <setjmp.h>
@@ -535,6 +537,20 @@ static void test_a_killed_daemon_resumes_and_pays_once(void **state)
     delete_crash_and_resume("crash5");
 }
 
+/* A POST to gridstord's PATH of one byte over LIMIT: 413 with a JSON error. */
+static void assert_over_the_limit(const char *path, size_t limit, const char *const *headers)
+{
+    char *big = malloc(limit + 2);
+    json_t *ans = NULL;
+    assert_non_null(big);
+    memset(big, ' ', limit + 1);
+    big[limit + 1] = '\0';
+    assert_int_equal(ts_http("POST", fx.url, path, big, headers, 10000, &ans), 413);
+    assert_non_null(strstr(gs_json_str(ans, "error"), "limit"));
+    json_decref(ans);
+    free(big);
+}
+
 static void test_bad_callbacks_change_nothing(void **state)
 {
     static const struct {
@@ -591,7 +607,14 @@ static void test_bad_callbacks_change_nothing(void **state)
         assert_int_equal(ts_http("POST", fx.url, path, "{", NULL, 5000, NULL), 400);
         assert_int_equal(ts_http("POST", fx.url, path, "{\"DoubleName\":1}", NULL, 5000, NULL),
                          400);
+        assert_over_the_limit(path, GS_CALLBACK_MAX_BODY, NULL);
     }
+    /* and a spec over its limit */
+    {
+        const char *headers[] = {fx.auth, NULL};
+        assert_over_the_limit("/api/v1/deployments", GS_SPEC_MAX_BYTES, headers);
+    }
+    assert_string_equal(state_of("refused", buf, sizeof buf), "awaiting_payment");
 }
 
 /* `gridstor ARGS...` with the connection to gridstord; its exit status, *out its output. */
@@ -1021,6 +1044,10 @@ static void test_scale_refuses_what_it_cannot_do(void **state)
     (void)state;
     deploy("waiting", link);
     before = with_runway("flaky");
+    {
+        const char *headers[] = {fx.auth, NULL};
+        assert_over_the_limit("/api/v1/deployments/flaky/scale", 4096, headers);
+    }
     { /* the owner sees when the pools run dry */
         gs_buf_t out;
         assert_int_equal(cli(&out, "status", "flaky", NULL), 0);
