@@ -518,7 +518,7 @@ static int parse(int argc, char **argv, conn_t *c, const char **arg, const char 
     if (strcmp(cmd, "scale") == 0 && (c->zdbs == NULL) == (c->size == NULL))
         return fail(GS_EXIT_USAGE, cmd,
                     "say what to add: --zdbs N (data 0-dbs in all) or --size S");
-    if (c->zdbs && strspn(c->zdbs, "0123456789") != strlen(c->zdbs))
+    if (c->zdbs && (c->zdbs[0] == '\0' || strspn(c->zdbs, "0123456789") != strlen(c->zdbs)))
         return fail(GS_EXIT_USAGE, cmd, "--zdbs: give a whole number of data 0-dbs, like 24");
     return connect_opts(c, cmd);
 }

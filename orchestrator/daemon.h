@@ -39,6 +39,7 @@ typedef struct {
     int deployer_failures;       /* grid calls failed in a row (backoff) */
     uint64_t deployer_resume_ms; /* no new call before this loop time */
     uint64_t checkpoint_ms;      /* the state database's next checkpoint, loop time */
+    uint64_t runway_check_ms;    /* the pools' runways are not looked at before this */
     /* the grid as last read (gridview.c) */
     struct {
         gs_grid_t grid, *loading;

@@ -21,6 +21,7 @@
 
 #define TICK_MS             500
 #define CHECKPOINT_EVERY_MS 30000
+#define RUNWAY_IDLE_MS      5000 /* runways are looked at this often when none was due */
 #define GRID_TIMEOUT_MS     20000
 #define GS_CRASH_ENV        "GRIDSTORD_CRASH_AT" /* tests: SIGKILL at a named point */
 
@@ -565,13 +566,18 @@ static void on_tick(uv_timer_t *t)
         uv_now(&d->loop) < d->deployer_resume_ms)
         return;
     for (size_t k = 0; k < GS_ARRAY_SIZE(steps) && d->deployer_busy == 0; k++) {
+        bool runways = steps[k].next == refresh_runway, started = false;
+        if (runways && uv_now(&d->loop) < d->runway_check_ms)
+            continue; /* none was due at the last look: no need to read every pool each tick */
         deps = gs_store_deployments_in(d->store, steps[k].state);
         json_array_foreach(deps, i, dep)
         {
-            if (steps[k].next(d, dep))
+            if ((started = steps[k].next(d, dep)))
                 break;
         }
         json_decref(deps);
+        if (runways && !started)
+            d->runway_check_ms = uv_now(&d->loop) + RUNWAY_IDLE_MS;
     }
 }
 
